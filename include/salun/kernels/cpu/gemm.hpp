@@ -1,6 +1,199 @@
-// CPU matrix multiply (placeholder: forwards to the reference until the blocked kernel lands).
+// CPU matrix multiply: C[M,N] = alpha * op(A) * op(B) + beta * C, row-major, same contract as
+// reference::gemm (beta == 0 never reads C).
+//
+// Goto/BLIS structure:
+//   for jc in N step NC:            B block  KC x NC  -> L3   (packed once per (jc, pc))
+//     for pc in K step KC:
+//       pack op(B)[pc:+KC, jc:+NC] into NR-wide k-major slivers
+//       for ic in M step MC:        A block  MC x KC  -> L2
+//         pack op(A)[ic:+MC, pc:+KC] into MR-tall k-major slivers
+//         for jr in NC step NR:     B sliver KC x NR  -> L1
+//           for ir in MC step MR:   micro-kernel MR x NR in registers
+// Transpositions are absorbed by the packing routines; edge tiles are zero-padded in the packed
+// panels and clipped at store time. Packing buffers are thread_local, 64-byte aligned, grow-only.
+// Outside an OpenMP parallel region a large product is split over threads along N (or M when
+// M is the larger dimension); inside one the call runs serially on the calling thread.
 #pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+
+#include "salun/kernels/cpu/threading.hpp"
 #include "salun/kernels/reference.hpp"
+
+#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
+#include "salun/kernels/cpu/gemm_microkernel.hpp"
+#endif
+
 namespace salun::kernels::cpu {
-using reference::gemm;
+
+namespace detail {
+
+/// Cache-blocking parameters (elements). KC x NR sliver of B stays in L1 (16 KiB for float
+/// AVX2), MC x KC block of A in L2 (144 KiB), KC x NC block of B in L3.
+struct GemmBlocking {
+    static constexpr std::size_t MC = 144;   // multiple of MR = 6
+    static constexpr std::size_t KC = 256;
+    static constexpr std::size_t NC = 4080;  // multiple of NR = 8, 16
+};
+
+#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
+
+/// Packs op(A)[0:mc, 0:kc] (src points at element (0,0) of the block) into MR-row slivers:
+/// dst[(ir/MR) * kc * MR + k * MR + i]. Rows past mc are zero.
+template <class T>
+void pack_a(bool trans, std::size_t mc, std::size_t kc, const T* A, std::size_t lda, T* dst) {
+    constexpr std::size_t MR = MicroTile<T>::MR;
+    for (std::size_t ir = 0; ir < mc; ir += MR) {
+        const std::size_t mr = std::min(MR, mc - ir);
+        T* d = dst + ir * kc;
+        if (!trans) {
+            const T* rows[MR];
+            for (std::size_t i = 0; i < MR; ++i) rows[i] = A + (ir + std::min(i, mr - 1)) * lda;
+            if (mr == MR) {
+                for (std::size_t k = 0; k < kc; ++k, d += MR)
+                    for (std::size_t i = 0; i < MR; ++i) d[i] = rows[i][k];
+            } else {
+                for (std::size_t k = 0; k < kc; ++k, d += MR)
+                    for (std::size_t i = 0; i < MR; ++i) d[i] = i < mr ? rows[i][k] : T(0);
+            }
+        } else {  // op(A)(i, k) = A[k * lda + i]
+            const T* s = A + ir;
+            if (mr == MR) {
+                for (std::size_t k = 0; k < kc; ++k, d += MR, s += lda)
+                    for (std::size_t i = 0; i < MR; ++i) d[i] = s[i];
+            } else {
+                for (std::size_t k = 0; k < kc; ++k, d += MR, s += lda)
+                    for (std::size_t i = 0; i < MR; ++i) d[i] = i < mr ? s[i] : T(0);
+            }
+        }
+    }
 }
+
+/// Packs op(B)[0:kc, 0:nc] into NR-column slivers: dst[(jr/NR) * kc * NR + k * NR + j].
+/// Columns past nc are zero.
+template <class T>
+void pack_b(bool trans, std::size_t kc, std::size_t nc, const T* B, std::size_t ldb, T* dst) {
+    using V = typename MicroTile<T>::V;
+    constexpr std::size_t W = MicroTile<T>::W;
+    constexpr std::size_t NR = MicroTile<T>::NR;
+    for (std::size_t jr = 0; jr < nc; jr += NR) {
+        const std::size_t nr = std::min(NR, nc - jr);
+        T* d = dst + jr * kc;
+        if (!trans) {  // op(B)(k, j) = B[k * ldb + j]: rows are contiguous
+            const T* s = B + jr;
+            if (nr == NR) {
+                for (std::size_t k = 0; k < kc; ++k, d += NR, s += ldb) {
+                    V::load_unaligned(s).store_aligned(d);
+                    V::load_unaligned(s + W).store_aligned(d + W);
+                }
+            } else {
+                for (std::size_t k = 0; k < kc; ++k, d += NR, s += ldb) {
+                    std::size_t j = 0;
+                    for (; j < nr; ++j) d[j] = s[j];
+                    for (; j < NR; ++j) d[j] = T(0);
+                }
+            }
+        } else {  // op(B)(k, j) = B[j * ldb + k]: NR streams along k
+            const T* cols[NR];
+            for (std::size_t j = 0; j < NR; ++j) cols[j] = B + (jr + std::min(j, nr - 1)) * ldb;
+            if (nr == NR) {
+                for (std::size_t k = 0; k < kc; ++k, d += NR)
+                    for (std::size_t j = 0; j < NR; ++j) d[j] = cols[j][k];
+            } else {
+                for (std::size_t k = 0; k < kc; ++k, d += NR)
+                    for (std::size_t j = 0; j < NR; ++j) d[j] = j < nr ? cols[j][k] : T(0);
+            }
+        }
+    }
+}
+
+/// Single-threaded blocked GEMM (K >= 1, M, N >= 1).
+template <class T>
+void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
+                 std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+    constexpr std::size_t MR = MicroTile<T>::MR;
+    constexpr std::size_t NR = MicroTile<T>::NR;
+    constexpr std::size_t MC = GemmBlocking::MC, KC = GemmBlocking::KC, NC = GemmBlocking::NC;
+
+    thread_local AlignedBuffer<T> abuf, bbuf;
+    const std::size_t kc_max = std::min(KC, K);
+    const std::size_t mc_max = std::min(MC, (M + MR - 1) / MR * MR);
+    const std::size_t nc_max = std::min(NC, (N + NR - 1) / NR * NR);
+    T* Ap = abuf.get(mc_max * kc_max);
+    T* Bp = bbuf.get(nc_max * kc_max);
+
+    for (std::size_t jc = 0; jc < N; jc += NC) {
+        const std::size_t nc = std::min(NC, N - jc);
+        for (std::size_t pc = 0; pc < K; pc += KC) {
+            const std::size_t kc = std::min(KC, K - pc);
+            const T beta_eff = pc == 0 ? beta : T(1);
+            const T* Bblk = trans_b ? B + jc * ldb + pc : B + pc * ldb + jc;
+            pack_b(trans_b, kc, nc, Bblk, ldb, Bp);
+            for (std::size_t ic = 0; ic < M; ic += MC) {
+                const std::size_t mc = std::min(MC, M - ic);
+                const T* Ablk = trans_a ? A + pc * lda + ic : A + ic * lda + pc;
+                pack_a(trans_a, mc, kc, Ablk, lda, Ap);
+                for (std::size_t jr = 0; jr < nc; jr += NR) {
+                    const std::size_t nr = std::min(NR, nc - jr);
+                    const T* bp = Bp + jr * kc;
+                    for (std::size_t ir = 0; ir < mc; ir += MR) {
+                        const std::size_t mr = std::min(MR, mc - ir);
+                        micro_kernel(kc, Ap + ir * kc, bp, C + (ic + ir) * ldc + jc + jr, ldc, alpha, beta_eff, mr,
+                                     nr);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#endif  // !XSIMD_NO_SUPPORTED_ARCHITECTURE
+
+}  // namespace detail
+
+/// C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C (see reference::gemm).
+template <class T>
+void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
+          std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+        for (std::size_t i = 0; i < M; ++i)
+            for (std::size_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+        return;
+    }
+#if defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
+    reference::gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#else
+    constexpr std::size_t MR = detail::MicroTile<T>::MR;
+    constexpr std::size_t NR = detail::MicroTile<T>::NR;
+    const int nt = detail::threads_for(2.0 * double(M) * double(N) * double(K), 1 << 20);
+    if (nt <= 1) {
+        detail::gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    // Split the larger of N and M into nt slices (whole micro-tiles); each thread runs the
+    // serial algorithm on its slice with its own packing buffers.
+    const bool split_n = N >= M || M < nt * MR;
+    const std::size_t unit = split_n ? NR : MR;
+    const std::size_t total = split_n ? N : M;
+    const std::size_t units = (total + unit - 1) / unit;
+    const std::size_t per = (units + nt - 1) / nt * unit;
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int t = 0; t < nt; ++t) {
+        const std::size_t lo = std::size_t(t) * per;
+        if (lo >= total) continue;
+        const std::size_t len = std::min(per, total - lo);
+        if (split_n) {
+            const T* Bs = trans_b ? B + lo * ldb : B + lo;
+            detail::gemm_serial(trans_a, trans_b, M, len, K, alpha, A, lda, Bs, ldb, beta, C + lo, ldc);
+        } else {
+            const T* As = trans_a ? A + lo : A + lo * lda;
+            detail::gemm_serial(trans_a, trans_b, len, N, K, alpha, As, lda, B, ldb, beta, C + lo * ldc, ldc);
+        }
+    }
+#endif
+}
+
+}  // namespace salun::kernels::cpu

@@ -179,3 +179,6 @@ void Tensor<T>::backward(const Tensor& grad) const {
 using autograd::NoGradGuard;
 
 }  // namespace salun
+
+// The differentiable view ops behind Tensor::reshape/flatten/slice (they need autograd::record).
+#include "salun/ops/shape.hpp"

@@ -1,0 +1,8 @@
+// The core layer: Tensor, autograd, errors and the seeded generator.
+#pragma once
+
+#include "salun/core/autograd.hpp"
+#include "salun/core/error.hpp"
+#include "salun/core/random.hpp"
+#include "salun/core/tensor.hpp"
+#include "salun/ops/shape.hpp"

@@ -1,0 +1,100 @@
+// Activations: relu, and softmax / log_softmax along dim 1 of a [N,C] tensor (numerically stable:
+// the row maximum is subtracted before exponentiating).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+
+#include "salun/core/tensor.hpp"
+
+namespace salun {
+
+template <class T>
+Tensor<T> relu(const Tensor<T>& x) {
+    Tensor<T> out = Tensor<T>::empty(x.shape());
+    const T* px = x.data();
+    T* py = out.data();
+    const std::size_t n = x.numel();
+#pragma omp parallel for simd if (n > (1u << 16))
+    for (std::size_t i = 0; i < n; ++i) py[i] = px[i] > T(0) ? px[i] : T(0);
+    if (autograd::needs_grad(x)) {
+        autograd::record<T>(out, "relu", {x}, [y = out.detach()](const Tensor<T>& g) {
+            Tensor<T> dx = Tensor<T>::empty(g.shape());
+            const T* pg = g.data();
+            const T* pyv = y.data();
+            T* pd = dx.data();
+            const std::size_t m = g.numel();
+#pragma omp parallel for simd if (m > (1u << 16))
+            for (std::size_t i = 0; i < m; ++i) pd[i] = pyv[i] > T(0) ? pg[i] : T(0);
+            return std::vector<Tensor<T>>{dx};
+        });
+    }
+    return out;
+}
+
+namespace detail {
+inline void check_rows(const Shape& s, std::size_t dim, const char* op) {
+    SALUN_CHECK(s.size() == 2 && dim == 1, op, ": supports [N,C] inputs along dim 1, got shape ", shape_str(s),
+                " dim ", dim);
+}
+
+/// Row-wise log-softmax of a [N,C] array into y.
+template <class T>
+void log_softmax_rows(const T* x, T* y, std::size_t N, std::size_t C) {
+#pragma omp parallel for if (N * C > (1u << 14))
+    for (std::size_t n = 0; n < N; ++n) {
+        const T* xr = x + n * C;
+        T* yr = y + n * C;
+        const T mx = *std::max_element(xr, xr + C);
+        double s = 0;
+        for (std::size_t c = 0; c < C; ++c) s += std::exp(double(xr[c] - mx));
+        const T lse = mx + T(std::log(s));
+        for (std::size_t c = 0; c < C; ++c) yr[c] = xr[c] - lse;
+    }
+}
+}  // namespace detail
+
+template <class T>
+Tensor<T> log_softmax(const Tensor<T>& x, std::size_t dim = 1) {
+    detail::check_rows(x.shape(), dim, "log_softmax");
+    const std::size_t N = x.shape()[0], C = x.shape()[1];
+    Tensor<T> out = Tensor<T>::empty(x.shape());
+    detail::log_softmax_rows(x.data(), out.data(), N, C);
+    if (autograd::needs_grad(x)) {
+        autograd::record<T>(out, "log_softmax", {x}, [y = out.detach(), N, C](const Tensor<T>& g) {
+            Tensor<T> dx = Tensor<T>::empty(g.shape());  // dx = g - softmax * sum(g)
+            for (std::size_t n = 0; n < N; ++n) {
+                double s = 0;
+                for (std::size_t c = 0; c < C; ++c) s += g.data()[n * C + c];
+                for (std::size_t c = 0; c < C; ++c)
+                    dx.data()[n * C + c] = g.data()[n * C + c] - std::exp(y.data()[n * C + c]) * T(s);
+            }
+            return std::vector<Tensor<T>>{dx};
+        });
+    }
+    return out;
+}
+
+template <class T>
+Tensor<T> softmax(const Tensor<T>& x, std::size_t dim = 1) {
+    detail::check_rows(x.shape(), dim, "softmax");
+    const std::size_t N = x.shape()[0], C = x.shape()[1];
+    Tensor<T> out = Tensor<T>::empty(x.shape());
+    detail::log_softmax_rows(x.data(), out.data(), N, C);
+    for (T& v : out) v = std::exp(v);
+    if (autograd::needs_grad(x)) {
+        autograd::record<T>(out, "softmax", {x}, [y = out.detach(), N, C](const Tensor<T>& g) {
+            Tensor<T> dx = Tensor<T>::empty(g.shape());  // dx = y * (g - sum(g * y))
+            for (std::size_t n = 0; n < N; ++n) {
+                double s = 0;
+                for (std::size_t c = 0; c < C; ++c) s += double(g.data()[n * C + c]) * y.data()[n * C + c];
+                for (std::size_t c = 0; c < C; ++c)
+                    dx.data()[n * C + c] = y.data()[n * C + c] * (g.data()[n * C + c] - T(s));
+            }
+            return std::vector<Tensor<T>>{dx};
+        });
+    }
+    return out;
+}
+
+}  // namespace salun

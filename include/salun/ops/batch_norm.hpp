@@ -1,0 +1,98 @@
+// batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps):
+// torch.nn.functional.batch_norm for [N,C] or [N,C,H,W] inputs.
+//   training: normalise with the batch mean and *biased* variance, and (if the running tensors
+//             are defined) update them in place: r = (1-momentum) r + momentum * batch_stat, with
+//             the *unbiased* variance for running_var (PyTorch's convention).
+//   eval:     normalise with running_mean / running_var; backward treats them as constants.
+#pragma once
+
+#include <cmath>
+
+#include "salun/core/tensor.hpp"
+#include "salun/kernels/backend.hpp"
+
+namespace salun {
+
+template <class T>
+Tensor<T> batch_norm(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> running_var, const Tensor<T>& weight,
+                     const Tensor<T>& bias, bool training, double momentum = 0.1, double eps = 1e-5) {
+    SALUN_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: need input [N,C] or [N,C,H,W], got ", shape_str(x.shape()));
+    const std::size_t N = x.shape()[0], C = x.shape()[1], HW = x.dim() == 4 ? x.shape()[2] * x.shape()[3] : 1;
+    for (const Tensor<T>* t : std::initializer_list<const Tensor<T>*>{&running_mean, &running_var, &weight, &bias})
+        SALUN_CHECK(!t->defined() || t->shape() == Shape{C}, "batch_norm: per-channel tensor ", shape_str(t->shape()),
+                    " does not match ", C, " channels of input ", shape_str(x.shape()));
+    SALUN_CHECK(training || (running_mean.defined() && running_var.defined()),
+                "batch_norm: eval mode needs running_mean and running_var");
+    const std::size_t M = N * HW;
+    SALUN_CHECK(!training || M > 1, "batch_norm: training needs more than one value per channel, input ",
+                shape_str(x.shape()));
+
+    Tensor<T> mean = Tensor<T>::empty({C}), invstd = Tensor<T>::empty({C});
+    if (training) {
+        Tensor<T> var = Tensor<T>::empty({C});
+        kernels::backend::batch_norm_stats<T>(N, C, HW, x.data(), mean.data(), var.data());
+        for (std::size_t c = 0; c < C; ++c) invstd.data()[c] = T(1) / std::sqrt(var.data()[c] + T(eps));
+        if (running_mean.defined() && running_var.defined()) {
+            T* rm = running_mean.data();
+            T* rv = running_var.data();
+            const double unbias = double(M) / double(M - 1);
+            for (std::size_t c = 0; c < C; ++c) {
+                rm[c] = T((1 - momentum) * rm[c] + momentum * mean.data()[c]);
+                rv[c] = T((1 - momentum) * rv[c] + momentum * var.data()[c] * unbias);
+            }
+        }
+    } else {
+        std::copy_n(running_mean.data(), C, mean.data());
+        for (std::size_t c = 0; c < C; ++c) invstd.data()[c] = T(1) / std::sqrt(running_var.data()[c] + T(eps));
+    }
+
+    Tensor<T> out = Tensor<T>::empty(x.shape());
+    kernels::backend::batch_norm_apply<T>(N, C, HW, x.data(), mean.data(), invstd.data(),
+                                          weight.defined() ? weight.data() : nullptr,
+                                          bias.defined() ? bias.data() : nullptr, out.data());
+
+    if (autograd::needs_grad(x, weight, bias)) {
+        const Tensor<T> xd = x.detach(), wd = weight.defined() ? weight.detach() : Tensor<T>();
+        const bool gx = x.requires_grad(), gw = weight.defined() && weight.requires_grad(),
+                   gb = bias.defined() && bias.requires_grad();
+        std::vector<Tensor<T>> inputs{x};
+        if (weight.defined()) inputs.push_back(weight);
+        if (bias.defined()) inputs.push_back(bias);
+        autograd::record<T>(out, "batch_norm", inputs,
+                            [=, has_w = weight.defined(), has_b = bias.defined()](const Tensor<T>& g) {
+            Tensor<T> dx = gx ? Tensor<T>::empty(xd.shape()) : Tensor<T>();
+            Tensor<T> dw = Tensor<T>::empty({C}), db = Tensor<T>::empty({C});
+            const T* gamma = has_w ? wd.data() : nullptr;
+            if (training) {
+                kernels::backend::batch_norm_backward<T>(N, C, HW, g.data(), xd.data(), mean.data(), invstd.data(),
+                                                         gamma, gx ? dx.data() : nullptr, dw.data(), db.data());
+            } else {  // statistics are constants: an affine map per channel
+                for (std::size_t c = 0; c < C; ++c) {
+                    double sg = 0, sgx = 0;
+                    const T scale = invstd.data()[c] * (gamma ? gamma[c] : T(1));
+                    for (std::size_t n = 0; n < N; ++n) {
+                        const T* gp = g.data() + (n * C + c) * HW;
+                        const T* xp = xd.data() + (n * C + c) * HW;
+                        for (std::size_t i = 0; i < HW; ++i) {
+                            sg += gp[i];
+                            sgx += double(gp[i]) * (double(xp[i]) - mean.data()[c]) * invstd.data()[c];
+                        }
+                        if (gx) {
+                            T* dp = dx.data() + (n * C + c) * HW;
+                            for (std::size_t i = 0; i < HW; ++i) dp[i] = gp[i] * scale;
+                        }
+                    }
+                    dw.data()[c] = T(sgx);
+                    db.data()[c] = T(sg);
+                }
+            }
+            std::vector<Tensor<T>> grads{dx};
+            if (has_w) grads.push_back(gw ? dw : Tensor<T>());
+            if (has_b) grads.push_back(gb ? db : Tensor<T>());
+            return grads;
+        });
+    }
+    return out;
+}
+
+}  // namespace salun

@@ -1,0 +1,123 @@
+// Every differentiable op against central finite differences, in double precision, over several
+// shapes (odd sizes, stride 2, padding 0 and 1, batch 1).
+#include <doctest/doctest.h>
+
+#include "gradcheck.hpp"
+
+using namespace salun;
+using salun::testing::gradcheck;
+using salun::testing::randn;
+using salun::testing::TensorD;
+using V = std::vector<TensorD>;
+
+TEST_CASE("elementwise arithmetic with broadcasting") {
+    const std::vector<std::pair<Shape, Shape>> shapes{{{3, 4}, {3, 4}}, {{2, 3, 5}, {5}}, {{4, 1}, {1, 3}}, {{1}, {2, 2}}};
+    for (const auto& [sa, sb] : shapes) {
+        const V in{randn(sa, 1), randn(sb, 2)};
+        gradcheck([](const V& v) { return v[0] + v[1]; }, in, "add " + shape_str(sa) + shape_str(sb));
+        gradcheck([](const V& v) { return v[0] - v[1]; }, in, "sub " + shape_str(sa) + shape_str(sb));
+        gradcheck([](const V& v) { return v[0] * v[1]; }, in, "mul " + shape_str(sa) + shape_str(sb));
+        V pos{randn(sa, 3), affine(randn(sb, 4), 0.1, 2.0)};  // keep the divisor away from 0
+        gradcheck([](const V& v) { return v[0] / v[1]; }, pos, "div " + shape_str(sa) + shape_str(sb));
+    }
+    gradcheck([](const V& v) { return (v[0] * 3.0 - 1.0) / 2.0 + 0.5; }, {randn({5}, 5)}, "scalar ops");
+    gradcheck([](const V& v) { return -v[0]; }, {randn({2, 3}, 6)}, "neg");
+    CHECK_THROWS_AS(randn({2, 3}, 1) + randn({4}, 2), Error);
+}
+
+TEST_CASE("reductions") {
+    for (const Shape& s : {Shape{7}, Shape{2, 3}, Shape{2, 3, 4}}) {
+        gradcheck([](const V& v) { return sum(v[0]); }, {randn(s, 1)}, "sum " + shape_str(s));
+        gradcheck([](const V& v) { return mean(v[0]); }, {randn(s, 1)}, "mean " + shape_str(s));
+        for (std::size_t d = 0; d < s.size(); ++d)
+            for (bool keep : {false, true}) {
+                gradcheck([d, keep](const V& v) { return sum(v[0], d, keep); }, {randn(s, 2)}, "sum dim");
+                gradcheck([d, keep](const V& v) { return mean(v[0], d, keep); }, {randn(s, 2)}, "mean dim");
+            }
+    }
+    const auto t = salun::sum(TensorD::ones({2, 3}), 1);
+    CHECK(t.shape() == Shape{2});
+    CHECK(t.data()[0] == 3.0);
+}
+
+TEST_CASE("views") {
+    gradcheck([](const V& v) { return v[0].reshape({3, -1}) * v[0].reshape({3, 4}); }, {randn({2, 6}, 1)}, "reshape");
+    gradcheck([](const V& v) { return v[0].flatten(); }, {randn({2, 3, 2}, 1)}, "flatten");
+    gradcheck([](const V& v) { return v[0].slice(1, 3); }, {randn({4, 2}, 1)}, "slice");
+}
+
+TEST_CASE("matmul and linear") {
+    for (auto [m, k, n] : {std::tuple{1, 1, 1}, {3, 5, 2}, {7, 4, 9}}) {
+        const std::size_t M = m, K = k, N = n;
+        gradcheck([](const V& v) { return matmul(v[0], v[1]); }, {randn({M, K}, 1), randn({K, N}, 2)}, "matmul");
+        gradcheck([](const V& v) { return linear(v[0], v[1], v[2]); }, {randn({M, K}, 1), randn({N, K}, 2), randn({N}, 3)},
+                  "linear");
+        gradcheck([](const V& v) { return linear(v[0], v[1]); }, {randn({M, K}, 1), randn({N, K}, 2)}, "linear nobias");
+    }
+    CHECK_THROWS_AS(matmul(randn({2, 3}, 1), randn({2, 3}, 1)), Error);
+}
+
+TEST_CASE("conv2d: strides, paddings, odd sizes, batch 1") {
+    struct Case { Shape x, w; std::size_t stride, pad; bool bias; };
+    const std::vector<Case> cases{
+        {{1, 1, 5, 5}, {1, 1, 3, 3}, 1, 0, true},  {{2, 3, 5, 4}, {4, 3, 3, 3}, 1, 1, true},
+        {{1, 2, 7, 7}, {3, 2, 3, 3}, 2, 1, false}, {{2, 3, 6, 6}, {2, 3, 1, 1}, 2, 0, false},
+        {{1, 2, 4, 5}, {2, 2, 1, 1}, 1, 0, true},  {{3, 1, 6, 5}, {2, 1, 2, 3}, 2, 0, true},
+    };
+    for (const auto& c : cases) {
+        const std::string what = "conv2d x" + shape_str(c.x) + " w" + shape_str(c.w) + " s" + std::to_string(c.stride) +
+                                 " p" + std::to_string(c.pad);
+        if (c.bias)
+            gradcheck([&](const V& v) { return conv2d(v[0], v[1], v[2], c.stride, c.pad); },
+                      {randn(c.x, 1), randn(c.w, 2), randn({c.w[0]}, 3)}, what);
+        else
+            gradcheck([&](const V& v) { return conv2d(v[0], v[1], TensorD(), c.stride, c.pad); },
+                      {randn(c.x, 1), randn(c.w, 2)}, what);
+    }
+    CHECK_THROWS_AS(conv2d(randn({1, 2, 5, 5}, 1), randn({3, 3, 3, 3}, 2)), Error);
+}
+
+TEST_CASE("pooling") {
+    gradcheck([](const V& v) { return max_pool2d(v[0], 2); }, {randn({2, 3, 4, 6}, 1)}, "max_pool2d 2");
+    gradcheck([](const V& v) { return max_pool2d(v[0], 3, 2, 1); }, {randn({1, 2, 7, 5}, 2)}, "max_pool2d 3/2/1");
+    gradcheck([](const V& v) { return avg_pool2d(v[0], 2); }, {randn({2, 2, 4, 4}, 3)}, "avg_pool2d 2");
+    gradcheck([](const V& v) { return avg_pool2d(v[0], 3, 2, 1); }, {randn({1, 2, 5, 5}, 4)}, "avg_pool2d 3/2/1");
+    gradcheck([](const V& v) { return adaptive_avg_pool2d(v[0], 1, 1); }, {randn({2, 3, 4, 4}, 5)}, "adaptive 1x1");
+    gradcheck([](const V& v) { return adaptive_avg_pool2d(v[0], 2, 3); }, {randn({1, 2, 5, 7}, 6)}, "adaptive 2x3");
+}
+
+TEST_CASE("batch_norm in training and eval mode") {
+    for (const Shape& s : {Shape{4, 3}, Shape{2, 3, 3, 2}, Shape{1, 2, 3, 3}}) {
+        const std::size_t C = s[1];
+        gradcheck([C](const V& v) { return batch_norm(v[0], TensorD(), TensorD(), v[1], v[2], true); },
+                  {randn(s, 1), randn({C}, 2), randn({C}, 3)}, "batch_norm train " + shape_str(s), 1e-6, 1e-4);
+        const TensorD rm = randn({C}, 4), rv = affine(randn({C}, 5), 0.1, 1.0);
+        gradcheck([&](const V& v) { return batch_norm(v[0], rm, rv, v[1], v[2], false); },
+                  {randn(s, 1), randn({C}, 2), randn({C}, 3)}, "batch_norm eval " + shape_str(s));
+    }
+}
+
+TEST_CASE("batch_norm updates running statistics like PyTorch") {
+    auto x = TensorD::from_data({4, 1}, std::vector<double>{1, 2, 3, 6});
+    auto rm = TensorD::zeros({1}), rv = TensorD::ones({1});
+    batch_norm(x, rm, rv, TensorD(), TensorD(), true, 0.1, 1e-5);
+    CHECK(rm.item() == doctest::Approx(0.1 * 3.0));
+    // unbiased variance of {1,2,3,6} = 14/3
+    CHECK(rv.item() == doctest::Approx(0.9 + 0.1 * 14.0 / 3.0));
+}
+
+TEST_CASE("activations and losses") {
+    gradcheck([](const V& v) { return relu(v[0]); }, {randn({3, 7}, 1)}, "relu");
+    gradcheck([](const V& v) { return softmax(v[0], 1); }, {randn({3, 5}, 2)}, "softmax");
+    gradcheck([](const V& v) { return log_softmax(v[0], 1); }, {randn({3, 5}, 3)}, "log_softmax");
+    const std::vector<std::int64_t> t{0, 4, 2};
+    gradcheck([&](const V& v) { return cross_entropy(v[0], t); }, {randn({3, 5}, 4)}, "cross_entropy");
+    gradcheck([&](const V& v) { return nll_loss(log_softmax(v[0], 1), t); }, {randn({3, 5}, 5)}, "nll_loss");
+    CHECK_THROWS_WITH_AS(cross_entropy(randn({3, 5}, 4), {0, 5, 1}), doctest::Contains("out of range"), Error);
+}
+
+TEST_CASE("cross_entropy is stable for huge logits") {
+    auto x = TensorD::from_data({1, 3}, std::vector<double>{1000, 0, -1000});
+    CHECK(cross_entropy(x, {0}).item() == doctest::Approx(0.0));
+    CHECK(cross_entropy(x, {1}).item() == doctest::Approx(1000.0));
+}

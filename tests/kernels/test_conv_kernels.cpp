@@ -1,0 +1,126 @@
+// cpu::conv2d_* against reference::conv2d_* (evaluated in double): kernel 1x1/3x3 (and odd
+// shapes), stride 1/2, padding 0/1, batch 1 and > 1 (groups of images, threads), float and double.
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "kernels/kernel_test_utils.hpp"
+#include "salun/kernels/cpu/conv.hpp"
+#include "salun/kernels/reference.hpp"
+
+namespace {
+
+using salun::kernels::Conv2dParams;
+using salun_test::all_close;
+using salun_test::random_vector;
+namespace ref = salun::kernels::reference;
+namespace cpu = salun::kernels::cpu;
+
+std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+std::vector<double> to_double(const std::vector<double>& v) { return v; }
+std::vector<double> abs_of(const std::vector<double>& v) {
+    std::vector<double> a(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) a[i] = std::abs(v[i]);
+    return a;
+}
+
+template <class T>
+bool check_conv(const Conv2dParams& p, unsigned seed, bool with_bias = true) {
+    const std::size_t OH = p.OH(), OW = p.OW();
+    const std::size_t xs = p.N * p.C * p.H * p.W, ws = p.OC * p.C * p.KH * p.KW, ys = p.N * p.OC * OH * OW;
+    auto x = random_vector<T>(xs, seed), w = random_vector<T>(ws, seed + 1), dy = random_vector<T>(ys, seed + 2);
+    auto b = random_vector<T>(p.OC, seed + 3);
+    const auto xd = to_double(x), wd = to_double(w), dyd = to_double(dy), bd = to_double(b);
+    const auto xa = abs_of(xd), wa = abs_of(wd), dya = abs_of(dyd), ba = abs_of(bd);
+    const double rtol = salun_test::default_rtol<T>();
+    INFO("N=" << p.N << " C=" << p.C << " H=" << p.H << " W=" << p.W << " OC=" << p.OC << " K=" << p.KH << "x" << p.KW
+              << " S=" << p.SH << "," << p.SW << " P=" << p.PH << "," << p.PW << " bias=" << with_bias);
+    bool ok = true;
+    {  // forward (output pre-filled with NaN: must be overwritten)
+        std::vector<T> y(ys, T(NAN));
+        std::vector<double> yr(ys), ya(ys);
+        cpu::conv2d_forward(p, x.data(), w.data(), with_bias ? b.data() : nullptr, y.data());
+        ref::conv2d_forward(p, xd.data(), wd.data(), with_bias ? bd.data() : nullptr, yr.data());
+        ref::conv2d_forward(p, xa.data(), wa.data(), with_bias ? ba.data() : nullptr, ya.data());
+        for (auto& s : ya) s += 1e-3;
+        INFO("forward");
+        ok = all_close(y, yr, rtol, &ya) && ok;
+    }
+    {  // backward input
+        std::vector<T> dx(xs, T(NAN));
+        std::vector<double> dxr(xs), dxa(xs);
+        cpu::conv2d_backward_input(p, dy.data(), w.data(), dx.data());
+        ref::conv2d_backward_input(p, dyd.data(), wd.data(), dxr.data());
+        ref::conv2d_backward_input(p, dya.data(), wa.data(), dxa.data());
+        for (auto& s : dxa) s += 1e-3;
+        INFO("backward_input");
+        ok = all_close(dx, dxr, rtol, &dxa) && ok;
+    }
+    {  // backward weight + bias
+        std::vector<T> dw(ws, T(NAN)), db(p.OC, T(NAN));
+        std::vector<double> dwr(ws), dwa(ws), dbr(p.OC), dba(p.OC);
+        cpu::conv2d_backward_weight(p, x.data(), dy.data(), dw.data(), with_bias ? db.data() : nullptr);
+        ref::conv2d_backward_weight(p, xd.data(), dyd.data(), dwr.data(), dbr.data());
+        ref::conv2d_backward_weight(p, xa.data(), dya.data(), dwa.data(), dba.data());
+        for (auto& s : dwa) s += 1e-3;
+        for (auto& s : dba) s += 1e-3;
+        INFO("backward_weight");
+        ok = all_close(dw, dwr, rtol, &dwa) && ok;
+        if (with_bias) ok = all_close(db, dbr, rtol, &dba) && ok;
+    }
+    return ok;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("cpu::conv2d matches reference over kernel/stride/padding/batch", T, float, double) {
+    unsigned seed = 1;
+    int failures = 0;
+    for (std::size_t N : {1, 3})
+        for (std::size_t C : {1, 3, 8})
+            for (std::size_t HW : {5, 8})
+                for (std::size_t OC : {1, 4, 17})
+                    for (std::size_t K : {1, 3})
+                        for (std::size_t S : {1, 2})
+                            for (std::size_t P : {0, 1}) {
+                                if (K == 1 && P == 1 && S == 1 && C != 3) continue;
+                                Conv2dParams p{N, C, HW, HW + 1, OC, K, K, S, S, P, P};
+                                const bool with_bias = (seed & 1) != 0;
+                                if (!check_conv<T>(p, seed++, with_bias)) ++failures;
+                                if (failures > 3) return;
+                            }
+    CHECK(failures == 0);
+}
+
+TEST_CASE_TEMPLATE("cpu::conv2d on CNN-like shapes (image groups, threads, 1x1 fast path)", T, float, double) {
+    unsigned seed = 1000;
+    // 3x3 pad 1 at small maps: several images per GEMM group, uneven last group.
+    CHECK(check_conv<T>({8, 16, 8, 8, 32, 3, 3, 1, 1, 1, 1}, seed++));
+    CHECK(check_conv<T>({5, 12, 4, 4, 20, 3, 3, 1, 1, 1, 1}, seed++));
+    CHECK(check_conv<T>({7, 9, 2, 2, 11, 3, 3, 1, 1, 1, 1}, seed++));
+    // stride-2 3x3 and 1x1 downsample
+    CHECK(check_conv<T>({4, 16, 16, 16, 32, 3, 3, 2, 2, 1, 1}, seed++));
+    CHECK(check_conv<T>({4, 16, 16, 16, 32, 1, 1, 2, 2, 0, 0}, seed++, false));
+    // 1x1 stride 1 pad 0 fast path (G == 1 when the map is large)
+    CHECK(check_conv<T>({3, 24, 16, 16, 10, 1, 1, 1, 1, 0, 0}, seed++));
+    CHECK(check_conv<T>({6, 24, 4, 4, 10, 1, 1, 1, 1, 0, 0}, seed++));
+    // batch 1 (GEMM threads itself), first-layer-like C = 3
+    CHECK(check_conv<T>({1, 3, 32, 32, 16, 3, 3, 1, 1, 1, 1}, seed++));
+    CHECK(check_conv<T>({1, 32, 16, 16, 64, 3, 3, 1, 1, 1, 1}, seed++));
+    // asymmetric kernel / stride / padding, 5x5 and 2x2 kernels
+    CHECK(check_conv<T>({2, 5, 9, 7, 6, 3, 2, 2, 1, 1, 0}, seed++));
+    CHECK(check_conv<T>({3, 4, 11, 10, 5, 5, 5, 1, 2, 2, 2}, seed++));
+    CHECK(check_conv<T>({2, 3, 6, 6, 4, 2, 2, 2, 2, 0, 0}, seed++));
+}
+
+TEST_CASE("cpu::conv2d inside an enclosing parallel region") {
+    bool ok = false;
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp single
+        ok = check_conv<float>({6, 8, 8, 8, 16, 3, 3, 1, 1, 1, 1}, 77);
+    }
+    CHECK(ok);
+}

@@ -1,0 +1,207 @@
+// CIFAR-10 binary reader, find_cifar10 and image folders (stb_image).
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "salun/data/cifar10.hpp"
+#include "salun/data/image_folder.hpp"
+#include "io_data/stb_image_write_impl.hpp"
+
+namespace fs = std::filesystem;
+using namespace salun;
+using namespace salun::data;
+
+namespace {
+
+fs::path fresh_dir(const std::string& name) {
+    fs::path p = fs::path(SALUN_TEST_TMP_DIR) / name;
+    fs::remove_all(p);
+    fs::create_directories(p);
+    return p;
+}
+
+/// A byte that identifies (record, channel, row, col) in the generated files.
+std::uint8_t pix(std::size_t rec, std::size_t c, std::size_t y, std::size_t x) {
+    return static_cast<std::uint8_t>(rec * 7 + c * 50 + y * 3 + x * 5);
+}
+
+/// Writes `labels.size()` CIFAR records to `path`.
+void write_cifar(const fs::path& path, const std::vector<int>& labels, std::size_t first_rec = 0) {
+    std::ofstream out(path, std::ios::binary);
+    for (std::size_t r = 0; r < labels.size(); ++r) {
+        out.put(static_cast<char>(labels[r]));
+        for (std::size_t c = 0; c < 3; ++c)
+            for (std::size_t y = 0; y < 32; ++y)
+                for (std::size_t x = 0; x < 32; ++x) out.put(static_cast<char>(pix(first_rec + r, c, y, x)));
+    }
+}
+
+std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const salun::Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("read_cifar10 reads the binary layout") {
+    const fs::path dir = fresh_dir("cifar_small") / "cifar-10-batches-bin";
+    fs::create_directories(dir);
+    for (int b = 1; b <= 5; ++b) write_cifar(dir / ("data_batch_" + std::to_string(b) + ".bin"), {b, 9, 0}, 3 * (b - 1));
+    write_cifar(dir / "test_batch.bin", {3, 8});
+
+    SUBCASE("train split: files in order, CHW planes, labels") {
+        ImageDataset tr = read_cifar10(dir.string(), Split::Train);
+        CHECK(tr.size() == 15);
+        CHECK(tr.channels == 3);
+        CHECK(tr.height == 32);
+        CHECK(tr.width == 32);
+        CHECK(tr.pixels.size() == 15 * 3072);
+        CHECK(tr.labels == std::vector<int>{1, 9, 0, 2, 9, 0, 3, 9, 0, 4, 9, 0, 5, 9, 0});
+        CHECK(tr.classes == cifar10_class_names());
+        std::size_t bad = 0;
+        for (std::size_t i = 0; i < tr.size(); ++i)
+            for (std::size_t c = 0; c < 3; ++c)
+                for (std::size_t y = 0; y < 32; ++y)
+                    for (std::size_t x = 0; x < 32; ++x)
+                        if (tr.image(i)[c * 1024 + y * 32 + x] != pix(i, c, y, x)) ++bad;
+        CHECK(bad == 0);
+    }
+    SUBCASE("test split, parent folder accepted, class names from batches.meta.txt") {
+        std::ofstream(dir / "batches.meta.txt") << "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n\n";
+        ImageDataset te = read_cifar10(dir.parent_path().string(), Split::Test);
+        CHECK(te.size() == 2);
+        CHECK(te.labels == std::vector<int>{3, 8});
+        CHECK(te.image(1)[2 * 1024 + 31 * 32 + 31] == pix(1, 2, 31, 31));
+        CHECK(te.classes.front() == "a");
+        CHECK(te.classes.back() == "j");
+        std::ofstream(dir / "batches.meta.txt") << "a\nb\n";
+        CHECK(has(error_of([&] { read_cifar10(dir.string(), Split::Test); }), "lists 2 class names"));
+    }
+    SUBCASE("SALUN_DATA is used when no folder is given") {
+        ::setenv("SALUN_DATA", dir.parent_path().c_str(), 1);
+        CHECK(find_cifar10("") == dir.string());
+        CHECK(read_cifar10("", Split::Test).size() == 2);
+        ::unsetenv("SALUN_DATA");
+        CHECK(has(error_of([] { find_cifar10(""); }), "SALUN_DATA"));
+    }
+    SUBCASE("truncated file") {
+        fs::resize_file(dir / "data_batch_3.bin", 2 * 3073 + 100);
+        auto msg = error_of([&] { read_cifar10(dir.string(), Split::Train); });
+        CHECK(has(msg, "data_batch_3.bin"));
+        CHECK(has(msg, "whole number"));
+    }
+    SUBCASE("bad label") {
+        write_cifar(dir / "data_batch_2.bin", {1, 2, 10});
+        auto msg = error_of([&] { read_cifar10(dir.string(), Split::Train); });
+        CHECK(has(msg, "data_batch_2.bin"));
+        CHECK(has(msg, "record 2"));
+        CHECK(has(msg, "label 10"));
+    }
+    SUBCASE("missing file") {
+        fs::remove(dir / "data_batch_5.bin");
+        auto msg = error_of([&] { read_cifar10(dir.string(), Split::Train); });
+        CHECK(has(msg, "missing file"));
+        CHECK(has(msg, "data_batch_5.bin"));
+    }
+}
+
+TEST_CASE("find_cifar10 explains how to get the data") {
+    const fs::path empty = fresh_dir("cifar_none");
+    auto msg = error_of([&] { find_cifar10(empty.string()); });
+    CHECK(has(msg, empty.string()));
+    CHECK(has(msg, "scripts/download_cifar10.sh"));
+    CHECK(has(msg, "--data"));
+    CHECK(has(msg, "SALUN_DATA"));
+    CHECK(has(error_of([&] { find_cifar10((empty / "nope").string()); }), "does not exist"));
+}
+
+TEST_CASE("the real CIFAR-10 (when SALUN_DATA points at it)") {
+    const char* env = std::getenv("SALUN_DATA");
+    if (!env) return;  // optional: exercised where the data was extracted
+    ImageDataset te = read_cifar10(env, Split::Test);
+    CHECK(te.size() == 10000);
+    CHECK(te.labels[0] == 3);  // cat
+    CHECK(te.classes[3] == "cat");
+    std::vector<std::size_t> counts(10);
+    for (int l : te.labels) ++counts[static_cast<std::size_t>(l)];
+    for (auto c : counts) CHECK(c == 1000);
+}
+
+namespace {
+/// Writes a w x h PNG with `comp` channels whose pixel (x, y, c) is x*10 + y*20 + c*3 + seed.
+void write_png(const fs::path& path, int w, int h, int comp, int seed) {
+    std::vector<unsigned char> buf(static_cast<std::size_t>(w * h * comp));
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+            for (int c = 0; c < comp; ++c)
+                buf[static_cast<std::size_t>((y * w + x) * comp + c)] = static_cast<unsigned char>(x * 10 + y * 20 + c * 3 + seed);
+    REQUIRE(stbi_write_png(path.string().c_str(), w, h, comp, buf.data(), w * comp) != 0);
+}
+}  // namespace
+
+TEST_CASE("read_image_folder reads class folders through stb_image") {
+    const fs::path root = fresh_dir("images");
+    fs::create_directories(root / "dog");
+    fs::create_directories(root / "cat");
+    fs::create_directories(root / "bird");
+    write_png(root / "dog" / "b.png", 4, 3, 3, 1);
+    write_png(root / "dog" / "a.PNG", 4, 3, 3, 2);
+    write_png(root / "cat" / "x.png", 4, 3, 1, 3);  // grey
+    write_png(root / "bird" / "y.png", 4, 3, 4, 4);  // RGBA
+    std::ofstream(root / "dog" / "notes.txt") << "ignored";
+
+    ImageDataset ds = read_image_folder(root.string());
+    CHECK(ds.classes == std::vector<std::string>{"bird", "cat", "dog"});
+    CHECK(ds.labels == std::vector<int>{0, 1, 2, 2});
+    CHECK(ds.channels == 3);
+    CHECK(ds.height == 3);
+    CHECK(ds.width == 4);
+    CHECK(ds.size() == 4);
+    auto at = [&](std::size_t i, std::size_t c, std::size_t y, std::size_t x) {
+        return int(ds.image(i)[c * 12 + y * 4 + x]);
+    };
+    // image 2 is dog/a.PNG (sorted), RGB with seed 2
+    CHECK(at(2, 0, 0, 0) == 2);
+    CHECK(at(2, 1, 2, 3) == 3 * 10 + 2 * 20 + 3 + 2);
+    CHECK(at(3, 2, 1, 1) == 10 + 20 + 6 + 1);
+    // grey replicated to 3 channels
+    CHECK(at(1, 0, 1, 2) == 20 + 20 + 3);
+    CHECK(at(1, 2, 1, 2) == 20 + 20 + 3);
+    // RGBA: alpha dropped
+    CHECK(at(0, 2, 2, 1) == 10 + 40 + 6 + 4);
+
+    SUBCASE("a corrupt PNG is an error naming the file") {
+        std::ofstream(root / "cat" / "broken.png", std::ios::binary) << "\x89PNG\r\n\x1a\n garbage";
+        auto msg = error_of([&] { read_image_folder(root.string()); });
+        CHECK(has(msg, "broken.png"));
+        CHECK(has(msg, "cannot decode"));
+    }
+    SUBCASE("a truncated PNG is an error naming the file") {
+        write_png(root / "cat" / "trunc.png", 4, 3, 3, 9);
+        fs::resize_file(root / "cat" / "trunc.png", 40);
+        auto msg = error_of([&] { read_image_folder(root.string()); });
+        CHECK(has(msg, "trunc.png"));
+    }
+    SUBCASE("images of different sizes") {
+        write_png(root / "cat" / "z.png", 5, 3, 3, 0);
+        auto msg = error_of([&] { read_image_folder(root.string()); });
+        CHECK(has(msg, "z.png"));
+        CHECK(has(msg, "same size"));
+    }
+    SUBCASE("empty class folder and missing root") {
+        fs::create_directories(root / "emu");
+        CHECK(has(error_of([&] { read_image_folder(root.string()); }), "emu"));
+        CHECK(has(error_of([&] { read_image_folder((root / "nothing").string()); }), "is not a folder"));
+    }
+}

@@ -1,0 +1,6 @@
+// Optimisation: SGD, gradient clipping, learning-rate schedules.
+#pragma once
+
+#include "salun/optim/clip.hpp"
+#include "salun/optim/lr_scheduler.hpp"
+#include "salun/optim/sgd.hpp"

@@ -1,0 +1,40 @@
+// clip_grad_norm (torch.nn.utils.clip_grad_norm_, L2): the global norm over all gradients,
+// total = sqrt(sum of squares); if total > max_norm every gradient is scaled by
+// max_norm / (total + 1e-6). Returns the norm before clipping.
+#pragma once
+
+#include <cmath>
+#include <vector>
+
+#include "salun/core/tensor.hpp"
+
+namespace salun::optim {
+
+/// The global L2 norm of the defined gradients of `params`.
+template <class T>
+double grad_norm(const std::vector<Tensor<T>>& params) {
+    double ss = 0;
+    for (const auto& p : params) {
+        const Tensor<T> g = p.grad();
+        if (!g.defined()) continue;
+        for (const T v : g) ss += double(v) * double(v);
+    }
+    return std::sqrt(ss);
+}
+
+template <class T>
+double clip_grad_norm(const std::vector<Tensor<T>>& params, double max_norm) {
+    SALUN_CHECK(max_norm > 0, "clip_grad_norm: max_norm must be positive, got ", max_norm);
+    const double total = grad_norm(params);
+    const double coef = max_norm / (total + 1e-6);
+    if (coef < 1.0) {
+        for (const auto& p : params) {
+            Tensor<T> g = p.grad();
+            if (!g.defined()) continue;
+            for (T& v : g) v = T(v * coef);
+        }
+    }
+    return total;
+}
+
+}  // namespace salun::optim

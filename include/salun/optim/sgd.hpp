@@ -1,0 +1,92 @@
+// optim::SGD with PyTorch's update rule (torch.optim.SGD, 1.13):
+//   g   = grad + weight_decay * w
+//   buf = g on the first step, else momentum * buf + (1 - dampening) * g
+//   g   = g + momentum * buf (nesterov) or buf
+//   w  -= lr * g
+// Parameters whose .grad is undefined are skipped, as in PyTorch. A zero gradient is *not*
+// skipped: weight decay and momentum still move that weight (this is what the SalUn seed relies
+// on). `set_update_masks` offers the stricter alternative: where a mask is 0 neither the weight
+// nor its momentum buffer changes.
+#pragma once
+
+#include <vector>
+
+#include "salun/core/tensor.hpp"
+
+namespace salun::optim {
+
+struct SGDOptions {
+    double lr = 0.1;
+    double momentum = 0.0;
+    double dampening = 0.0;
+    double weight_decay = 0.0;
+    bool nesterov = false;
+};
+
+template <class T>
+class SGD {
+public:
+    SGD(std::vector<Tensor<T>> params, SGDOptions options) : params_(std::move(params)), opt_(options) {
+        SALUN_CHECK(opt_.lr >= 0, "SGD: invalid learning rate ", opt_.lr);
+        SALUN_CHECK(opt_.momentum >= 0, "SGD: invalid momentum ", opt_.momentum);
+        SALUN_CHECK(opt_.weight_decay >= 0, "SGD: invalid weight_decay ", opt_.weight_decay);
+        SALUN_CHECK(!opt_.nesterov || (opt_.momentum > 0 && opt_.dampening == 0),
+                    "SGD: nesterov momentum requires a momentum and zero dampening");
+        buffers_.resize(params_.size());
+    }
+
+    double lr() const { return opt_.lr; }
+    void set_lr(double lr) { opt_.lr = lr; }
+    double momentum() const { return opt_.momentum; }
+    void set_momentum(double m) { opt_.momentum = m; }
+    const SGDOptions& options() const { return opt_; }
+    const std::vector<Tensor<T>>& params() const { return params_; }
+    /// The momentum buffer of parameter i (undefined before its first step).
+    const Tensor<T>& momentum_buffer(std::size_t i) const { return buffers_.at(i); }
+
+    /// Per-parameter 0/1 masks (same shapes as the parameters); an empty vector removes them.
+    void set_update_masks(std::vector<Tensor<T>> masks) {
+        SALUN_CHECK(masks.empty() || masks.size() == params_.size(), "SGD::set_update_masks: ", masks.size(),
+                    " masks for ", params_.size(), " parameters");
+        for (std::size_t i = 0; i < masks.size(); ++i)
+            SALUN_CHECK(masks[i].shape() == params_[i].shape(), "SGD::set_update_masks: mask ", i, " has shape ",
+                        shape_str(masks[i].shape()), ", parameter has ", shape_str(params_[i].shape()));
+        masks_ = std::move(masks);
+    }
+
+    void zero_grad() {
+        for (auto& p : params_) p.zero_grad();
+    }
+
+    void step() {
+        const T lr = T(opt_.lr), mom = T(opt_.momentum), damp = T(1 - opt_.dampening), wd = T(opt_.weight_decay);
+        for (std::size_t i = 0; i < params_.size(); ++i) {
+            Tensor<T> grad = params_[i].grad();
+            if (!grad.defined()) continue;
+            T* w = params_[i].data();
+            const T* g = grad.data();
+            const T* mask = masks_.empty() ? nullptr : masks_[i].data();
+            const std::size_t n = params_[i].numel();
+            const bool first = !buffers_[i].defined();
+            if (mom != T(0) && first) buffers_[i] = Tensor<T>::zeros(params_[i].shape());
+            T* buf = mom != T(0) ? buffers_[i].data() : nullptr;
+            for (std::size_t k = 0; k < n; ++k) {
+                if (mask && mask[k] == T(0)) continue;
+                T d = g[k] + wd * w[k];
+                if (buf) {
+                    buf[k] = first ? d : mom * buf[k] + damp * d;
+                    d = opt_.nesterov ? d + mom * buf[k] : buf[k];
+                }
+                w[k] -= lr * d;
+            }
+        }
+    }
+
+private:
+    std::vector<Tensor<T>> params_;
+    SGDOptions opt_;
+    std::vector<Tensor<T>> buffers_;
+    std::vector<Tensor<T>> masks_;
+};
+
+}  // namespace salun::optim

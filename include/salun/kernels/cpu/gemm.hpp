@@ -4,10 +4,10 @@
 // Goto/BLIS structure:
 //   for jc in N step NC:            B block  KC x NC  -> L3   (packed once per (jc, pc))
 //     for pc in K step KC:
-//       pack op(B)[pc:+KC, jc:+NC] into NR-wide k-major slivers
 //       for ic in M step MC:        A block  MC x KC  -> L2
 //         pack op(A)[ic:+MC, pc:+KC] into MR-tall k-major slivers
 //         for jr in NC step NR:     B sliver KC x NR  -> L1
+//           (ic == 0: pack op(B)[pc:+KC, jc+jr:+NR] into the B block just before first use)
 //           for ir in MC step MR:   micro-kernel MR x NR in registers
 // Transpositions are absorbed by the packing routines; edge tiles are zero-padded in the packed
 // panels and clipped at store time. Packing buffers are thread_local, 64-byte aligned, grow-only.
@@ -45,10 +45,10 @@ struct GemmBlocking {
 template <class T>
 void pack_a(bool trans, std::size_t mc, std::size_t kc, const T* A, std::size_t lda, T* dst) {
     constexpr std::size_t MR = MicroTile<T>::MR;
-    for (std::size_t ir = 0; ir < mc; ir += MR) {
-        const std::size_t mr = std::min(MR, mc - ir);
-        T* d = dst + ir * kc;
-        if (!trans) {
+    if (!trans) {  // op(A)(i, k) = A[i * lda + k]: MR row streams per sliver
+        for (std::size_t ir = 0; ir < mc; ir += MR) {
+            const std::size_t mr = std::min(MR, mc - ir);
+            T* d = dst + ir * kc;
             const T* rows[MR];
             for (std::size_t i = 0; i < MR; ++i) rows[i] = A + (ir + std::min(i, mr - 1)) * lda;
             if (mr == MR) {
@@ -58,16 +58,19 @@ void pack_a(bool trans, std::size_t mc, std::size_t kc, const T* A, std::size_t 
                 for (std::size_t k = 0; k < kc; ++k, d += MR)
                     for (std::size_t i = 0; i < MR; ++i) d[i] = i < mr ? rows[i][k] : T(0);
             }
-        } else {  // op(A)(i, k) = A[k * lda + i]
-            const T* s = A + ir;
-            if (mr == MR) {
-                for (std::size_t k = 0; k < kc; ++k, d += MR, s += lda)
-                    for (std::size_t i = 0; i < MR; ++i) d[i] = s[i];
-            } else {
-                for (std::size_t k = 0; k < kc; ++k, d += MR, s += lda)
-                    for (std::size_t i = 0; i < MR; ++i) d[i] = i < mr ? s[i] : T(0);
-            }
         }
+        return;
+    }
+    // op(A)(i, k) = A[k * lda + i]: walk each source row k once (contiguous), scattering MR-wide
+    // pieces to every sliver; avoids re-walking kc rows of stride lda per sliver.
+    const std::size_t full = mc / MR * MR;
+    for (std::size_t k = 0; k < kc; ++k) {
+        const T* s = A + k * lda;
+        T* d = dst + k * MR;
+        for (std::size_t ir = 0; ir < full; ir += MR)
+            for (std::size_t i = 0; i < MR; ++i) d[ir * kc + i] = s[ir + i];
+        if (full < mc)
+            for (std::size_t i = 0; i < MR; ++i) d[full * kc + i] = full + i < mc ? s[full + i] : T(0);
     }
 }
 
@@ -129,15 +132,19 @@ void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::
         for (std::size_t pc = 0; pc < K; pc += KC) {
             const std::size_t kc = std::min(KC, K - pc);
             const T beta_eff = pc == 0 ? beta : T(1);
-            const T* Bblk = trans_b ? B + jc * ldb + pc : B + pc * ldb + jc;
-            pack_b(trans_b, kc, nc, Bblk, ldb, Bp);
             for (std::size_t ic = 0; ic < M; ic += MC) {
                 const std::size_t mc = std::min(MC, M - ic);
                 const T* Ablk = trans_a ? A + pc * lda + ic : A + ic * lda + pc;
                 pack_a(trans_a, mc, kc, Ablk, lda, Ap);
                 for (std::size_t jr = 0; jr < nc; jr += NR) {
                     const std::size_t nr = std::min(NR, nc - jr);
-                    const T* bp = Bp + jr * kc;
+                    T* bp = Bp + jr * kc;
+                    if (ic == 0) {
+                        // Pack each B sliver just before its first use: it is then hot in L1 for
+                        // the first ir sweep, and reused from L2/L3 by later ic blocks.
+                        const std::size_t j = jc + jr;
+                        pack_b(trans_b, kc, nr, trans_b ? B + j * ldb + pc : B + pc * ldb + j, ldb, bp);
+                    }
                     for (std::size_t ir = 0; ir < mc; ir += MR) {
                         const std::size_t mr = std::min(MR, mc - ir);
                         micro_kernel(kc, Ap + ir * kc, bp, C + (ic + ir) * ldc + jc + jr, ldc, alpha, beta_eff, mr,

@@ -41,7 +41,7 @@ inline void store_row(T* c, const xsimd::batch<T>& v0, const xsimd::batch<T>& v1
 
 template <class T>
 #if defined(__GNUC__)
-__attribute__((hot))
+__attribute__((hot, noinline))
 #endif
 inline void micro_kernel(std::size_t kc, const T* __restrict a, const T* __restrict b, T* c, std::size_t ldc,
                          T alpha, T beta, std::size_t mr, std::size_t nr) {
@@ -51,7 +51,10 @@ inline void micro_kernel(std::size_t kc, const T* __restrict a, const T* __restr
     constexpr std::size_t NR = MicroTile<T>::NR;
 
 #if defined(__GNUC__)
-    for (std::size_t i = 0; i < mr; ++i) __builtin_prefetch(c + i * ldc, 1, 3);
+    for (std::size_t i = 0; i < mr; ++i) {
+        __builtin_prefetch(c + i * ldc, 1, 3);
+        __builtin_prefetch(c + i * ldc + NR - 1, 1, 3);
+    }
 #endif
     V c00(T(0)), c01(T(0)), c10(T(0)), c11(T(0)), c20(T(0)), c21(T(0));
     V c30(T(0)), c31(T(0)), c40(T(0)), c41(T(0)), c50(T(0)), c51(T(0));
@@ -80,20 +83,14 @@ inline void micro_kernel(std::size_t kc, const T* __restrict a, const T* __restr
         c51 = xsimd::fma(a0, b1, c51);                            \
     }
 
-    std::size_t k = 0;
-    for (; k + 4 <= kc; k += 4) {
+    // One k step per iteration: unrolling lets GCC interleave steps and spill accumulators.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 1
+#endif
+    for (std::size_t k = 0; k < kc; ++k) {
 #if defined(__GNUC__)
         __builtin_prefetch(b + 8 * NR, 0, 3);
-        __builtin_prefetch(a + 8 * MR, 0, 3);
 #endif
-        SALUN_GEMM_STEP(0, 0)
-        SALUN_GEMM_STEP(MR, NR)
-        SALUN_GEMM_STEP(2 * MR, 2 * NR)
-        SALUN_GEMM_STEP(3 * MR, 3 * NR)
-        a += 4 * MR;
-        b += 4 * NR;
-    }
-    for (; k < kc; ++k) {
         SALUN_GEMM_STEP(0, 0)
         a += MR;
         b += NR;

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <functional>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "salun/data/cifar10.hpp"
@@ -89,11 +91,14 @@ TEST_CASE("read_cifar10 reads the binary layout") {
         CHECK(has(error_of([&] { read_cifar10(dir.string(), Split::Test); }), "lists 2 class names"));
     }
     SUBCASE("SALUN_DATA is used when no folder is given") {
+        const char* old = std::getenv("SALUN_DATA");
+        const std::string saved = old ? old : "";
         ::setenv("SALUN_DATA", dir.parent_path().c_str(), 1);
         CHECK(find_cifar10("") == dir.string());
         CHECK(read_cifar10("", Split::Test).size() == 2);
         ::unsetenv("SALUN_DATA");
         CHECK(has(error_of([] { find_cifar10(""); }), "SALUN_DATA"));
+        if (old) ::setenv("SALUN_DATA", saved.c_str(), 1);
     }
     SUBCASE("truncated file") {
         fs::resize_file(dir / "data_batch_3.bin", 2 * 3073 + 100);
@@ -129,6 +134,10 @@ TEST_CASE("find_cifar10 explains how to get the data") {
 TEST_CASE("the real CIFAR-10 (when SALUN_DATA points at it)") {
     const char* env = std::getenv("SALUN_DATA");
     if (!env) return;  // optional: exercised where the data was extracted
+    ImageDataset tr = read_cifar10(env, Split::Train);
+    CHECK(tr.size() == 50000);
+    CHECK(tr.labels[0] == 6);  // frog
+    CHECK(tr.labels[49999] == 1);
     ImageDataset te = read_cifar10(env, Split::Test);
     CHECK(te.size() == 10000);
     CHECK(te.labels[0] == 3);  // cat
@@ -204,4 +213,38 @@ TEST_CASE("read_image_folder reads class folders through stb_image") {
         CHECK(has(error_of([&] { read_image_folder(root.string()); }), "emu"));
         CHECK(has(error_of([&] { read_image_folder((root / "nothing").string()); }), "is not a folder"));
     }
+}
+
+TEST_CASE("scripts/download_cifar10.sh argument handling") {
+    const std::string script = std::string(SALUN_FIXTURES_DIR) + "/../../scripts/download_cifar10.sh";
+    if (!fs::exists(script) || std::system("command -v bash > /dev/null 2>&1") != 0) return;
+    const fs::path log = fs::path(SALUN_TEST_TMP_DIR) / "download_script.log";
+    auto run = [&](const std::string& args) {
+        const int rc = std::system(("bash '" + script + "' " + args + " > '" + log.string() + "' 2>&1").c_str());
+        std::ifstream in(log);
+        return std::make_pair(rc, std::string(std::istreambuf_iterator<char>(in), {}));
+    };
+    auto [rc, out] = run("--help");
+    CHECK(rc == 0);
+    CHECK(has(out, "--from-archive"));
+    CHECK(has(out, "SALUN_DATA"));
+    std::tie(rc, out) = run("");
+    CHECK(rc != 0);
+    CHECK(has(out, "missing DIR"));
+    std::tie(rc, out) = run("--bogus x");
+    CHECK(rc != 0);
+    CHECK(has(out, "unknown option"));
+    std::tie(rc, out) = run("a b");
+    CHECK(rc != 0);
+    std::tie(rc, out) = run("--from-archive");
+    CHECK(rc != 0);
+    CHECK(has(out, "needs a FILE"));
+    const fs::path dir = fresh_dir("download_target");
+    std::tie(rc, out) = run("--from-archive '" + (dir / "none.tar.xz").string() + "' '" + dir.string() + "'");
+    CHECK(rc != 0);
+    CHECK(has(out, "not found"));
+    std::ofstream(dir / "x.zip") << "zip";
+    std::tie(rc, out) = run("--from-archive '" + (dir / "x.zip").string() + "' '" + dir.string() + "'");
+    CHECK(rc != 0);
+    CHECK(has(out, "unsupported archive"));
 }

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command: configure, build everything and run every test except the "long" ones.
+# Tests labelled "data" run when ../shared (CIFAR-10 + checkpoints) exists beside the checkout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+JOBS=${JOBS:-2}
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
+cmake --build "$BUILD_DIR" -j "$JOBS"
+ctest --test-dir "$BUILD_DIR" --output-on-failure -LE long -j "$JOBS"

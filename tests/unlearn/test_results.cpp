@@ -1,0 +1,79 @@
+// Metrics and the results JSON: definitions, key order and rounding of the reference layout.
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+#include "salun/unlearn.hpp"
+
+using namespace salun;
+using namespace salun::unlearn;
+
+namespace {
+Predictions toy() {
+    Predictions p;
+    p.num_classes = 3;
+    // class 0: two samples, one right; class 1: one sample, right; class 2: one sample, wrong.
+    p.labels = {0, 0, 1, 2};
+    p.preds = {0, 2, 1, 1};
+    p.probs = {0.5f, 0.25f, 0.25f, 0.2f, 0.2f, 0.6f, 0.1f, 0.8f, 0.1f, 0.3f, 0.4f, 0.3f};
+    return p;
+}
+}  // namespace
+
+TEST_CASE("per-class accuracy, label and confidence distributions") {
+    const ClassMetrics m = class_metrics(toy());
+    CHECK(m.accs == std::vector<double>{0.5, 1.0, 0.0});
+    CHECK(m.label_dist[0] == std::vector<double>{0.5, 0.0, 0.5});
+    CHECK(m.conf_dist[0][0] == doctest::Approx(0.35));
+    CHECK(m.conf_dist[0][2] == doctest::Approx(0.425));
+    CHECK(m.accuracy() == 0.5);
+    const auto [ua, ra] = forget_retain_accuracy(m, 0);
+    CHECK(ua == 0.5);
+    CHECK(ra == 0.5);
+}
+
+TEST_CASE("FQS is the normalised mean entropy on the forget class, capped at 1") {
+    Predictions p;
+    p.num_classes = 4;
+    p.labels = {1, 1, 2};
+    p.preds = {0, 0, 0};
+    p.probs = {0.25f, 0.25f, 0.25f, 0.25f, 1.0f, 0.0f, 0.0f, 0.0f, 0.25f, 0.25f, 0.25f, 0.25f};
+    CHECK(forgetting_quality(p, 1) == doctest::Approx(0.5));  // entropies ln4 and 0
+    CHECK(forgetting_quality(p, 2) == doctest::Approx(1.0));
+}
+
+TEST_CASE("the results JSON has the reference keys, order and rounding") {
+    RunReport r;
+    r.created_at = "2026-11-27 10:00:00";
+    r.id = "a1b2";
+    r.forget_class = 0;
+    r.model = "ResNet-18";
+    r.base = "resnet18_cifar10.safetensors";
+    r.epochs = 5;
+    r.batch_size = 128;
+    r.lr = 0.1;
+    r.seconds = 123.456;
+    r.train = class_metrics(toy());
+    r.test = class_metrics(toy());
+    r.fqs = 0.123456;
+    r.saliency_threshold = 0.75;
+    const auto j = to_json(r);
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : j.items()) keys.push_back(k);
+    const std::vector<std::string> expected{"CreatedAt", "ID", "FC", "Type", "Model", "Base", "Method", "Epoch", "BS",
+                                            "LR", "UA", "RA", "TUA", "TRA", "RTE", "FQS", "accs", "t_accs",
+                                            "label_dist", "conf_dist", "t_label_dist", "t_conf_dist",
+                                            "saliency_threshold"};
+    CHECK(keys == expected);
+    CHECK(j["RTE"] == 123.5);
+    CHECK(j["FQS"] == 0.1235);
+    CHECK(j["Type"] == "Unlearned");
+    CHECK(j["Method"] == "SalUn");
+    CHECK(j["conf_dist"]["gt_0"][2] == 0.425);
+    CHECK(j["label_dist"].size() == 3);
+
+    const std::string path = std::string(SALUN_TEST_TMP_DIR) + "/report.json";
+    write_report(path, r);
+    std::ifstream f(path);
+    CHECK(nlohmann::ordered_json::parse(f) == j);
+}

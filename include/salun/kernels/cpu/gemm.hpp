@@ -18,6 +18,11 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
+
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #include "salun/kernels/cpu/threading.hpp"
 #include "salun/kernels/reference.hpp"
@@ -74,6 +79,36 @@ void pack_a(bool trans, std::size_t mc, std::size_t kc, const T* A, std::size_t 
     }
 }
 
+#if defined(__AVX__)
+/// d[kk * ldd + j] = rows[j][k + kk] for j, kk < 8 (an 8x8 float transpose in registers).
+inline void transpose8x8_store(const float* const* rows, std::size_t k, float* d, std::size_t ldd) {
+    __m256 r0 = _mm256_loadu_ps(rows[0] + k), r1 = _mm256_loadu_ps(rows[1] + k);
+    __m256 r2 = _mm256_loadu_ps(rows[2] + k), r3 = _mm256_loadu_ps(rows[3] + k);
+    __m256 r4 = _mm256_loadu_ps(rows[4] + k), r5 = _mm256_loadu_ps(rows[5] + k);
+    __m256 r6 = _mm256_loadu_ps(rows[6] + k), r7 = _mm256_loadu_ps(rows[7] + k);
+    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    _mm256_store_ps(d + 0 * ldd, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_store_ps(d + 1 * ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_store_ps(d + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_store_ps(d + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_store_ps(d + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_store_ps(d + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_store_ps(d + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_store_ps(d + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+#endif
+
 /// Packs op(B)[0:kc, 0:nc] into NR-column slivers: dst[(jr/NR) * kc * NR + k * NR + j].
 /// Columns past nc are zero.
 template <class T>
@@ -102,7 +137,16 @@ void pack_b(bool trans, std::size_t kc, std::size_t nc, const T* B, std::size_t 
             const T* cols[NR];
             for (std::size_t j = 0; j < NR; ++j) cols[j] = B + (jr + std::min(j, nr - 1)) * ldb;
             if (nr == NR) {
-                for (std::size_t k = 0; k < kc; ++k, d += NR)
+                std::size_t k = 0;
+#if defined(__AVX__)
+                if constexpr (std::is_same<T, float>::value && NR == 16) {
+                    for (; k + 8 <= kc; k += 8, d += 8 * NR) {
+                        transpose8x8_store(cols, k, d, NR);
+                        transpose8x8_store(cols + 8, k, d + 8, NR);
+                    }
+                }
+#endif
+                for (; k < kc; ++k, d += NR)
                     for (std::size_t j = 0; j < NR; ++j) d[j] = cols[j][k];
             } else {
                 for (std::size_t k = 0; k < kc; ++k, d += NR)

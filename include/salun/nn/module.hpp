@@ -1,0 +1,246 @@
+// salun::nn::Module<T>: the base of every layer and model, like torch.nn.Module.
+//
+// A module owns named parameters (trainable leaves), named buffers (running statistics, and int64
+// counters such as BatchNorm's num_batches_tracked) and named child modules, all kept in
+// registration order. Names are PyTorch's dotted paths ("layer1.0.conv1.weight"), so that
+// state_dict() / load_state_dict() exchange checkpoints with PyTorch key for key.
+//
+// Parameters and buffers are Tensor handles shared with the layer's public members
+// (`conv->weight`): load_state_dict() copies values *into* them, so optimisers holding the same
+// handles keep working. Do not assign a new tensor to a registered member; copy into it instead.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "salun/core/tensor.hpp"
+#include "salun/io/state_dict.hpp"
+
+namespace salun::nn {
+
+template <class T>
+class Module {
+public:
+    using Ptr = std::shared_ptr<Module<T>>;
+    using NamedTensors = std::vector<std::pair<std::string, Tensor<T>>>;
+
+    virtual ~Module() = default;
+    Module(const Module&) = delete;
+    Module& operator=(const Module&) = delete;
+
+    /// The layer's computation; see each layer's contract.
+    virtual Tensor<T> forward(const Tensor<T>& x) = 0;
+    Tensor<T> operator()(const Tensor<T>& x) { return forward(x); }
+
+    /// PyTorch's class name ("Conv2d", "BatchNorm2d", ...), for messages and printing.
+    virtual std::string type_name() const = 0;
+
+    // ---- parameters, buffers, children --------------------------------------------------------
+    /// (dotted name, tensor) of every parameter: this module's own, then each child's, recursively.
+    NamedTensors named_parameters(bool recurse = true) const {
+        NamedTensors out;
+        visit("", recurse, [&](const std::string& prefix, const Module& m) {
+            for (const auto& [name, t] : m.params_) out.emplace_back(prefix + name, t);
+        });
+        return out;
+    }
+    std::vector<Tensor<T>> parameters(bool recurse = true) const {
+        std::vector<Tensor<T>> out;
+        for (auto& [name, t] : named_parameters(recurse)) out.push_back(t);
+        return out;
+    }
+    /// (dotted name, tensor) of every floating-point buffer (running_mean, running_var, ...).
+    NamedTensors named_buffers(bool recurse = true) const {
+        NamedTensors out;
+        visit("", recurse, [&](const std::string& prefix, const Module& m) {
+            for (const auto& b : m.buffers_)
+                if (!b.counter) out.emplace_back(prefix + b.name, b.tensor);
+        });
+        return out;
+    }
+    /// (dotted name, value) of every int64 scalar buffer (num_batches_tracked).
+    std::vector<std::pair<std::string, std::int64_t>> named_int64_buffers(bool recurse = true) const {
+        std::vector<std::pair<std::string, std::int64_t>> out;
+        visit("", recurse, [&](const std::string& prefix, const Module& m) {
+            for (const auto& b : m.buffers_)
+                if (b.counter) out.emplace_back(prefix + b.name, *b.counter);
+        });
+        return out;
+    }
+    /// Direct children in registration order.
+    const std::vector<std::pair<std::string, Ptr>>& named_children() const { return children_; }
+    /// This module (name "") and every descendant, depth first, with dotted names (like PyTorch).
+    std::vector<std::pair<std::string, Module*>> named_modules() {
+        std::vector<std::pair<std::string, Module*>> out;
+        collect_modules("", out);
+        return out;
+    }
+
+    // ---- mode and gradients -------------------------------------------------------------------
+    /// Sets training mode on this module and all descendants (BatchNorm, Dropout depend on it).
+    void train(bool on = true) {
+        training_ = on;
+        for (auto& [name, child] : children_) child->train(on);
+    }
+    void eval() { train(false); }
+    bool is_training() const { return training_; }
+
+    /// Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)).
+    void zero_grad() {
+        for (auto& [name, t] : named_parameters()) t.zero_grad();
+    }
+
+    // ---- checkpoints --------------------------------------------------------------------------
+    /// Every parameter and buffer under its dotted name, in PyTorch's order (per module: its
+    /// parameters, then its buffers, then its children). Floating tensors are stored as F32
+    /// (float) or F64 (double), counters as I64 scalars.
+    io::StateDict state_dict() const {
+        io::StateDict sd;
+        visit("", true, [&](const std::string& prefix, const Module& m) {
+            for (const auto& [name, t] : m.params_) sd.insert_or_assign(prefix + name, io::TensorData::from_tensor(t));
+            for (const auto& b : m.buffers_)
+                sd.insert_or_assign(prefix + b.name, b.counter ? io::TensorData::from_int64({}, {*b.counter})
+                                                               : io::TensorData::from_tensor(b.tensor));
+        });
+        return sd;
+    }
+
+    /// Copies `sd` into the existing parameters and buffers (in place). Floating tensors accept
+    /// F16, BF16, F32 and F64 (converted to T); counters accept I64 scalars. Everything is checked
+    /// before anything is copied. strict: a missing or unexpected key is an error; with or
+    /// without strict, a shape mismatch or an unconvertible dtype is an error naming the key and
+    /// both shapes.
+    void load_state_dict(const io::StateDict& sd, bool strict = true) {
+        struct Slot {
+            std::string name;
+            Tensor<T> tensor;                        // floating parameter or buffer
+            std::shared_ptr<std::int64_t> counter;   // or int64 counter
+        };
+        std::vector<Slot> slots;
+        visit("", true, [&](const std::string& prefix, const Module& m) {
+            for (const auto& [name, t] : m.params_) slots.push_back({prefix + name, t, nullptr});
+            for (const auto& b : m.buffers_) slots.push_back({prefix + b.name, b.tensor, b.counter});
+        });
+
+        std::vector<std::string> missing, unexpected, bad;
+        std::unordered_set<std::string> own;
+        for (const Slot& s : slots) {
+            own.insert(s.name);
+            auto it = sd.find(s.name);
+            if (it == sd.end()) {
+                missing.push_back(s.name);
+                continue;
+            }
+            const io::TensorData& d = it->second;
+            const Shape want = s.counter ? Shape{} : s.tensor.shape();
+            if (d.shape != want) {
+                bad.push_back("size mismatch for " + s.name + ": copying a param with shape " + shape_str(d.shape) +
+                              " from checkpoint, the shape in current model is " + shape_str(want));
+            } else if (s.counter ? d.dtype != io::DType::I64 : d.dtype == io::DType::I64) {
+                bad.push_back("dtype mismatch for " + s.name + ": checkpoint has " + io::dtype_name(d.dtype) +
+                              " shape " + shape_str(d.shape) + ", the model expects " +
+                              (s.counter ? "I64" : "a floating dtype (F16, BF16, F32, F64)") + " shape " +
+                              shape_str(want));
+            }
+        }
+        for (const auto& entry : sd)
+            if (!own.count(entry.first)) unexpected.push_back(entry.first);
+        if (!bad.empty() || (strict && (!missing.empty() || !unexpected.empty()))) {
+            std::ostringstream msg;
+            msg << "Error(s) in loading state_dict for " << type_name() << ":";
+            if (strict && !missing.empty()) msg << "\n\tMissing key(s) in state_dict: " << join(missing) << ".";
+            if (strict && !unexpected.empty()) msg << "\n\tUnexpected key(s) in state_dict: " << join(unexpected) << ".";
+            for (const auto& b : bad) msg << "\n\t" << b << ".";
+            throw Error(msg.str());
+        }
+
+        for (Slot& s : slots) {
+            auto it = sd.find(s.name);
+            if (it == sd.end()) continue;
+            if (s.counter) {
+                *s.counter = it->second.to_int64()[0];
+            } else {
+                const Tensor<T> src = it->second.template to_tensor<T>();
+                std::copy_n(src.data(), src.numel(), s.tensor.data());
+            }
+        }
+    }
+
+protected:
+    Module() = default;
+
+    /// Registers a trainable leaf under `name` (sets requires_grad) and returns the same handle.
+    Tensor<T> register_parameter(const std::string& name, Tensor<T> t) {
+        check_new_name(name);
+        t.set_requires_grad(true);
+        params_.emplace_back(name, t);
+        return t;
+    }
+    /// Registers a floating-point buffer (saved in the state dict, never trained).
+    Tensor<T> register_buffer(const std::string& name, Tensor<T> t) {
+        check_new_name(name);
+        buffers_.push_back({name, t, nullptr});
+        return t;
+    }
+    /// Registers an int64 scalar buffer; the module keeps the returned pointer to update it.
+    std::shared_ptr<std::int64_t> register_int64_buffer(const std::string& name, std::int64_t value = 0) {
+        check_new_name(name);
+        auto p = std::make_shared<std::int64_t>(value);
+        buffers_.push_back({name, Tensor<T>(), p});
+        return p;
+    }
+    /// Registers a child module; its entries are named "<name>.<entry>".
+    template <class M>
+    std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+        SALUN_CHECK(m, type_name(), ": register_module('", name, "') got a null module");
+        check_new_name(name);
+        m->train(training_);
+        children_.emplace_back(name, m);
+        return m;
+    }
+
+private:
+    struct Buffer {
+        std::string name;
+        Tensor<T> tensor;
+        std::shared_ptr<std::int64_t> counter;
+    };
+
+    template <class F>
+    void visit(const std::string& prefix, bool recurse, F&& f) const {
+        f(prefix, *this);
+        if (!recurse) return;
+        for (const auto& [name, child] : children_) child->visit(prefix + name + ".", true, f);
+    }
+    void collect_modules(const std::string& name, std::vector<std::pair<std::string, Module*>>& out) {
+        out.emplace_back(name, this);
+        for (auto& [child_name, child] : children_)
+            child->collect_modules(name.empty() ? child_name : name + "." + child_name, out);
+    }
+    void check_new_name(const std::string& name) const {
+        SALUN_CHECK(!name.empty() && name.find('.') == std::string::npos, type_name(), ": invalid entry name '",
+                    name, "' (must be non-empty and contain no '.')");
+        bool taken = false;
+        for (const auto& p : params_) taken = taken || p.first == name;
+        for (const auto& b : buffers_) taken = taken || b.name == name;
+        for (const auto& c : children_) taken = taken || c.first == name;
+        SALUN_CHECK(!taken, type_name(), ": an entry named '", name, "' is already registered");
+    }
+    static std::string join(const std::vector<std::string>& names) {
+        std::string s;
+        for (std::size_t i = 0; i < names.size(); ++i) s += (i ? ", \"" : "\"") + names[i] + "\"";
+        return s;
+    }
+
+    NamedTensors params_;
+    std::vector<Buffer> buffers_;
+    std::vector<std::pair<std::string, Ptr>> children_;
+    bool training_ = true;
+};
+
+}  // namespace salun::nn

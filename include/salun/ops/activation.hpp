@@ -48,8 +48,25 @@ void log_softmax_rows(const T* x, T* y, std::size_t N, std::size_t C) {
         const T mx = *std::max_element(xr, xr + C);
         double s = 0;
         for (std::size_t c = 0; c < C; ++c) s += std::exp(double(xr[c] - mx));
-        const T lse = mx + T(std::log(s));
-        for (std::size_t c = 0; c < C; ++c) yr[c] = xr[c] - lse;
+        // (x - max) - log(sum), as PyTorch: folding max + log(sum) into one float first would round
+        // it to ulp(max), an absolute error that swamps log-probabilities near 0 for large logits.
+        const T log_sum = T(std::log(s));
+        for (std::size_t c = 0; c < C; ++c) yr[c] = (xr[c] - mx) - log_sum;
+    }
+}
+
+/// Row-wise softmax of a [N,C] array into y: exp(x - max) / sum (not exp(log_softmax), which
+/// loses relative accuracy for large logits).
+template <class T>
+void softmax_rows(const T* x, T* y, std::size_t N, std::size_t C) {
+#pragma omp parallel for if (N * C > (1u << 14))
+    for (std::size_t n = 0; n < N; ++n) {
+        const T* xr = x + n * C;
+        T* yr = y + n * C;
+        const T mx = *std::max_element(xr, xr + C);
+        double s = 0;
+        for (std::size_t c = 0; c < C; ++c) s += std::exp(double(xr[c] - mx));
+        for (std::size_t c = 0; c < C; ++c) yr[c] = T(std::exp(double(xr[c] - mx)) / s);
     }
 }
 }  // namespace detail
@@ -80,8 +97,7 @@ Tensor<T> softmax(const Tensor<T>& x, std::size_t dim = 1) {
     detail::check_rows(x.shape(), dim, "softmax");
     const std::size_t N = x.shape()[0], C = x.shape()[1];
     Tensor<T> out = Tensor<T>::empty(x.shape());
-    detail::log_softmax_rows(x.data(), out.data(), N, C);
-    for (T& v : out) v = std::exp(v);
+    detail::softmax_rows(x.data(), out.data(), N, C);
     if (autograd::needs_grad(x)) {
         autograd::record<T>(out, "softmax", {x}, [y = out.detach(), N, C](const Tensor<T>& g) {
             Tensor<T> dx = Tensor<T>::empty(g.shape());  // dx = y * (g - sum(g * y))

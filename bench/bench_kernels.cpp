@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <random>
 #include <string>
@@ -28,23 +29,54 @@ double now_s() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-/// Median wall time (s) of `reps` runs of f after one warm-up.
-double time_median(const std::function<void()>& f, int reps) {
+double cpu_now_s() {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+int g_threads = 1;
+
+/// Median wall time and median "busy" time (process CPU time / threads) of `reps` runs of f
+/// after one warm-up. On a shared machine the busy time excludes the time the kernel's threads
+/// were descheduled in favour of other processes.
+struct Timing {
+    double wall, busy;
+};
+Timing time_median(const std::function<void()>& f, int reps, int threads = g_threads) {
     f();
-    std::vector<double> t;
+    std::vector<double> tw, tc;
     for (int r = 0; r < reps; ++r) {
-        const double t0 = now_s();
+        const double c0 = cpu_now_s(), t0 = now_s();
         f();
-        t.push_back(now_s() - t0);
+        tw.push_back(now_s() - t0);
+        tc.push_back((cpu_now_s() - c0) / threads);
     }
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
+    std::sort(tw.begin(), tw.end());
+    std::sort(tc.begin(), tc.end());
+    return {tw[tw.size() / 2], tc[tc.size() / 2]};
 }
 
 volatile float g_sink = 0;
 
+/// The 1-minute load average (other processes sharing the cores skew every number).
+std::string loadavg() {
+    std::FILE* f = std::fopen("/proc/loadavg", "r");
+    if (!f) return "n/a";
+    char buf[64] = {0};
+    const bool ok = std::fgets(buf, sizeof buf, f) != nullptr;
+    std::fclose(f);
+    if (!ok) return "n/a";
+    std::string s(buf);
+    return s.substr(0, s.find(' '));
+}
+
+struct Rate {
+    double wall, busy;  // GFLOP/s by wall time and by busy (CPU) time
+};
+
 /// fp32 FMA peak (GFLOP/s) with `nt` threads: 12 independent chains of xsimd FMAs per thread.
-double fma_peak(int nt, int reps) {
+Rate fma_peak(int nt, int reps) {
     using V = xsimd::batch<float>;
     const long iters = 20'000'000;
     auto run = [&] {
@@ -66,8 +98,9 @@ double fma_peak(int nt, int reps) {
             g_sink = g_sink + r;
         }
     };
-    const double t = time_median(run, reps);
-    return double(nt) * double(iters) * 12.0 * double(V::size) * 2.0 / t * 1e-9;
+    const Timing t = time_median(run, reps, nt);
+    const double flops = double(nt) * double(iters) * 12.0 * double(V::size) * 2.0;
+    return {flops / t.wall * 1e-9, flops / t.busy * 1e-9};
 }
 
 std::vector<float> random_floats(std::size_t n, unsigned seed) {
@@ -99,20 +132,22 @@ const Layer kLayers[] = {
     {"vgg 512->512 2x2", 512, 2, 512, 3, 1, 1},
 };
 
-void print_row(const char* what, double gflops, double peak) {
-    std::printf("  %-52s %8.1f GFLOP/s  %5.1f%% of peak\n", what, gflops, 100.0 * gflops / peak);
+void print_row(const char* what, double flops, const Timing& t, const Rate& peak) {
+    const double w = flops / t.wall * 1e-9, b = flops / t.busy * 1e-9;
+    std::printf("  %-50s %7.1f GFLOP/s %5.1f%% | busy %7.1f GFLOP/s %5.1f%%\n", what, w, 100.0 * w / peak.wall, b,
+                100.0 * b / peak.busy);
 }
 
-void bench_gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, const char* label, double peak,
+void bench_gemm(bool ta, bool tb, std::size_t M, std::size_t N, std::size_t K, const char* label, const Rate& peak,
                 int reps) {
     const std::size_t arows = ta ? K : M, acols = ta ? M : K, brows = tb ? N : K, bcols = tb ? K : N;
     auto A = random_floats(arows * acols, 1), B = random_floats(brows * bcols, 2);
     std::vector<float> C(M * N);
-    const double t = time_median(
+    const Timing t = time_median(
         [&] { kc::gemm<float>(ta, tb, M, N, K, 1.0f, A.data(), acols, B.data(), bcols, 0.0f, C.data(), N); }, reps);
     char buf[160];
     std::snprintf(buf, sizeof buf, "%s %c%c M=%zu N=%zu K=%zu", label, ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K);
-    print_row(buf, 2.0 * double(M) * double(N) * double(K) / t * 1e-9, peak);
+    print_row(buf, 2.0 * double(M) * double(N) * double(K), t, peak);
 }
 
 }  // namespace
@@ -134,12 +169,14 @@ int main(int argc, char** argv) {
     }
     if (threads < 1) threads = 1;
     omp_set_num_threads(threads);
-    std::printf("salun-bench-kernels: xsimd arch %s, float width %zu, %d thread(s), median of %d reps\n",
-                xsimd::default_arch::name(), xsimd::batch<float>::size, threads, reps);
+    g_threads = threads;
+    std::printf("salun-bench-kernels: xsimd arch %s, float width %zu, %d thread(s), median of %d reps, load %s\n",
+                xsimd::default_arch::name(), xsimd::batch<float>::size, threads, reps, loadavg().c_str());
 
-    const double peak1 = fma_peak(1, reps), peakn = fma_peak(threads, reps);
-    std::printf("fp32 FMA peak (12 chains): 1 thread %.1f GFLOP/s, %d threads %.1f GFLOP/s\n", peak1, threads, peakn);
-    const double peak = peakn;
+    const Rate peak1 = fma_peak(1, reps), peak = fma_peak(threads, reps);
+    std::printf("fp32 FMA peak (12 chains): 1 thread %.1f GFLOP/s (busy %.1f), %d thread(s) %.1f GFLOP/s (busy %.1f)\n",
+                peak1.wall, peak1.busy, threads, peak.wall, peak.busy);
+    std::printf("columns: wall-clock GFLOP/s and %% of the wall-clock peak | same by busy (CPU) time / threads\n");
 
     if (do_gemm) {
         std::printf("GEMM (C = A*B, beta = 0), %d thread(s):\n", threads);
@@ -167,7 +204,7 @@ int main(int argc, char** argv) {
     }
 
     if (do_conv) {
-        std::printf("Convolution kernels at batch 128, %d thread(s):\n", threads);
+        std::printf("Convolution kernels at batch %d, %d thread(s):\n", quick ? 32 : 128, threads);
         for (const Layer& L : kLayers) {
             const Conv2dParams p = L.params(quick ? 32 : 128);
             const std::size_t OH = p.OH(), OW = p.OW();
@@ -175,18 +212,20 @@ int main(int argc, char** argv) {
             auto dy = random_floats(p.N * p.OC * OH * OW, 5), bias = random_floats(p.OC, 6);
             std::vector<float> y(dy.size()), dx(x.size()), dw(w.size()), db(p.OC);
             const double flops = 2.0 * double(p.N * p.OC * OH * OW) * double(p.C * p.KH * p.KW);
-            const double tf = time_median([&] { kc::conv2d_forward(p, x.data(), w.data(), bias.data(), y.data()); }, reps);
-            const double ti = time_median([&] { kc::conv2d_backward_input(p, dy.data(), w.data(), dx.data()); }, reps);
-            const double tw =
+            const Timing tf =
+                time_median([&] { kc::conv2d_forward(p, x.data(), w.data(), bias.data(), y.data()); }, reps);
+            const Timing ti = time_median([&] { kc::conv2d_backward_input(p, dy.data(), w.data(), dx.data()); }, reps);
+            const Timing tw =
                 time_median([&] { kc::conv2d_backward_weight(p, x.data(), dy.data(), dw.data(), db.data()); }, reps);
             char buf[160];
             std::snprintf(buf, sizeof buf, "%s fwd", L.name);
-            print_row(buf, flops / tf * 1e-9, peak);
+            print_row(buf, flops, tf, peak);
             std::snprintf(buf, sizeof buf, "%s bwd-input", L.name);
-            print_row(buf, flops / ti * 1e-9, peak);
+            print_row(buf, flops, ti, peak);
             std::snprintf(buf, sizeof buf, "%s bwd-weight", L.name);
-            print_row(buf, flops / tw * 1e-9, peak);
+            print_row(buf, flops, tw, peak);
         }
     }
+    std::printf("load at end: %s\n", loadavg().c_str());
     return 0;
 }

@@ -272,3 +272,19 @@ TEST_CASE("state_dict -> save_safetensors -> load -> load_state_dict gives ident
     v2->load_state_dict(io::load_safetensors(path).tensors);
     CHECK((*v1)(x).to_vector() == (*v2)(x).to_vector());
 }
+
+TEST_CASE("make_model builds the architectures by name") {
+    CHECK(models::architectures() == std::vector<std::string>{"resnet18", "vgg16_bn"});
+    CHECK(models::display_name("vgg16_bn") == "VGG-16-BN");
+    Generator gen(8);
+    auto r = models::make_model<float>("resnet18", 10, gen);
+    CHECK(r->type_name() == "ResNet");
+    CHECK(r->state_dict().size() == 122);
+    CHECK(models::make_model<float>("vgg16_bn", 10, gen)->type_name() == "VGG");
+    try {
+        models::make_model<float>("resnet50");
+        FAIL("no error");
+    } catch (const salun::Error& e) {
+        CHECK(std::string(e.what()).find("resnet50") != std::string::npos);
+    }
+}

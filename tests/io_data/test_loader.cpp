@@ -109,6 +109,13 @@ TEST_CASE("crop + flip geometry equals the manual crop of the padded image") {
         REQUIRE(dst == manual_crop_flip(ds.image(0), 3, 6, 5, 2, p));
     }
     CHECK(corners.size() == 25);  // every offset occurs
+    // padding larger than the image: many crops are entirely padding
+    Augment wide{true, 7, true};
+    for (int trial = 0; trial < 300; ++trial) {
+        std::vector<std::uint8_t> d(ds.image_bytes(), 99);
+        CropFlip p = random_crop_flip(ds.image(0), d.data(), 3, 6, 5, wide, gen);
+        REQUIRE(d == manual_crop_flip(ds.image(0), 3, 6, 5, 7, p));
+    }
     CHECK(flips > 60);
     CHECK(flips < 140);
     // extreme corner: top-left of the padded image, flipped -> pad zeros on the right and top

@@ -335,3 +335,36 @@ TEST_CASE("write_file_atomic replaces files whole and cleans up on failure") {
     CHECK_THROWS_WITH_AS(save_safetensors(tmp_path("no/such/folder/x.safetensors"), StateDict{}),
                          doctest::Contains("cannot create"), salun::Error);
 }
+
+TEST_CASE("mutated safetensors files load or fail with salun::Error, never anything else") {
+    const std::string good = read_all(std::string(SALUN_FIXTURES_DIR) + "/io_small.safetensors");
+    const std::string path = tmp_path("mutated.safetensors");
+    Generator gen(123);
+    std::size_t loaded = 0, rejected = 0, other = 0;
+    for (int trial = 0; trial < 400; ++trial) {
+        std::string bytes = good;
+        const auto kind = gen.randint(3);
+        if (kind == 0) {
+            bytes.resize(static_cast<std::size_t>(gen.randint(bytes.size())));  // truncate
+        } else {
+            const auto flips = 1 + gen.randint(4);
+            for (std::uint64_t f = 0; f < flips; ++f) {
+                // mostly in the length field and header, where the structure is
+                const auto limit = kind == 1 ? std::min<std::size_t>(bytes.size(), 8 + 520) : bytes.size();
+                bytes[static_cast<std::size_t>(gen.randint(limit))] = static_cast<char>(gen.randint(256));
+            }
+        }
+        write_raw(path, bytes);
+        try {
+            load_safetensors(path);
+            ++loaded;
+        } catch (const salun::Error&) {
+            ++rejected;
+        } catch (...) {
+            ++other;
+        }
+    }
+    CHECK(other == 0);
+    CHECK(rejected > 100);
+    CHECK(loaded + rejected == 400);
+}

@@ -4,6 +4,7 @@
 // Padding happens in pixel space, so padded pixels become (0 - mean) / std after normalising.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -104,10 +105,17 @@ inline void apply_crop_flip(const std::uint8_t* src, std::uint8_t* dst, std::siz
                 for (long x = 0; x < W; ++x) row[x] = 0;
                 continue;
             }
-            for (long x = 0; x < W; ++x) {
-                const long cx = p.flip ? W - 1 - x : x;  // column in the un-mirrored crop
-                const long sx = cx + dx;
-                row[x] = (sx < 0 || sx >= W) ? std::uint8_t{0} : s[sy * W + sx];
+            // columns x whose source column lies inside the image: [x0, x1)
+            const long lo = std::max(0L, -dx), hi = std::min(W, W - dx);  // un-mirrored crop columns
+            const long x0 = std::clamp(p.flip ? W - hi : lo, 0L, W);
+            const long x1 = std::clamp(p.flip ? W - lo : hi, x0, W);
+            for (long x = 0; x < x0; ++x) row[x] = 0;
+            for (long x = x1; x < W; ++x) row[x] = 0;
+            const std::uint8_t* srow = s + sy * W;
+            if (!p.flip) {
+                for (long x = x0; x < x1; ++x) row[x] = srow[x + dx];
+            } else {
+                for (long x = x0; x < x1; ++x) row[x] = srow[W - 1 - x + dx];
             }
         }
     }

@@ -2,7 +2,8 @@
 //
 // The batch is cut into groups of G consecutive images; G is 1 for large feature maps and grows
 // for small ones so that every GEMM has at least ~256 columns (G*OH*OW), which keeps the 6x16
-// micro-tile busy on 4x4 and 2x2 maps. Groups are spread over OpenMP threads (static schedule);
+// micro-tile busy on 4x4 and 2x2 maps. Groups are spread over OpenMP threads (dynamically for
+// forward/backward_input, whose groups are independent; statically for backward_weight);
 // each thread owns thread_local, reused column/scratch buffers and calls the GEMM serially.
 // When there are fewer groups than threads (tiny batch) groups run one after another and the
 // GEMM itself is threaded instead.
@@ -99,7 +100,7 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
     const detail::ConvPlan pl = detail::conv_plan(p);
     if (p.N == 0 || p.OC == 0 || pl.OHW == 0) return;
     const std::size_t img_in = p.C * p.H * p.W, img_out = p.OC * pl.OHW;
-#pragma omp parallel for num_threads(pl.nt) schedule(static) if (pl.nt > 1)
+#pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1) if (pl.nt > 1)
     for (std::size_t gi = 0; gi < pl.groups; ++gi) {
         thread_local detail::AlignedBuffer<T> colbuf, outbuf;
         const std::size_t n0 = gi * pl.G, g = std::min(pl.G, p.N - n0), ns = g * pl.OHW;
@@ -133,7 +134,7 @@ void conv2d_backward_input(const Conv2dParams& p, const T* dy, const T* w, T* dx
         std::fill(dx, dx + p.N * img_in, T(0));
         return;
     }
-#pragma omp parallel for num_threads(pl.nt) schedule(static) if (pl.nt > 1)
+#pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1) if (pl.nt > 1)
     for (std::size_t gi = 0; gi < pl.groups; ++gi) {
         thread_local detail::AlignedBuffer<T> colbuf, dybuf;
         const std::size_t n0 = gi * pl.G, g = std::min(pl.G, p.N - n0), ns = g * pl.OHW;

@@ -11,8 +11,9 @@
 //           for ir in MC step MR:   micro-kernel MR x NR in registers
 // Transpositions are absorbed by the packing routines; edge tiles are zero-padded in the packed
 // panels and clipped at store time. Packing buffers are thread_local, 64-byte aligned, grow-only.
-// Outside an OpenMP parallel region a large product is split over threads along N (or M when
-// M is the larger dimension); inside one the call runs serially on the calling thread.
+// Outside an OpenMP parallel region a large product is cut along N (or M when M is the larger
+// dimension) into one slice of whole micro-tiles per thread; inside a parallel region the call
+// runs serially on the calling thread.
 #pragma once
 
 #include <algorithm>
@@ -224,17 +225,18 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
         detail::gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    // Split the larger of N and M into nt slices (whole micro-tiles); each thread runs the
-    // serial algorithm on its slice with its own packing buffers.
-    const bool split_n = N >= M || M < nt * MR;
+    // Split the larger of N and M into nt slices of whole micro-tiles; each thread runs the serial
+    // algorithm on its slice with its own packing buffers (A, or B, is packed once per thread).
+    // More, smaller slices would balance better on a shared machine but repack A per slice.
+    const bool split_n = N >= M || M < std::size_t(nt) * MR;
     const std::size_t unit = split_n ? NR : MR;
     const std::size_t total = split_n ? N : M;
     const std::size_t units = (total + unit - 1) / unit;
-    const std::size_t per = (units + nt - 1) / nt * unit;
+    const std::size_t per = (units + std::size_t(nt) - 1) / std::size_t(nt) * unit;
+    const long chunks = long((total + per - 1) / per);
 #pragma omp parallel for num_threads(nt) schedule(static, 1)
-    for (int t = 0; t < nt; ++t) {
+    for (long t = 0; t < chunks; ++t) {
         const std::size_t lo = std::size_t(t) * per;
-        if (lo >= total) continue;
         const std::size_t len = std::min(per, total - lo);
         if (split_n) {
             const T* Bs = trans_b ? B + lo * ldb : B + lo;

@@ -1,0 +1,39 @@
+# Tests on the real CIFAR-10 data and the PyTorch checkpoints in ../shared (label "data"; they
+# need the extract_cifar10 fixture). Skipped at configure time when the files are absent.
+set(SALUN_MODELS_DIR "${SALUN_SHARED_DIR}/models")
+if(NOT TARGET salun-demo OR NOT EXISTS ${SALUN_DATA_ARCHIVE})
+  return()
+endif()
+
+foreach(arch resnet18 vgg16_bn)
+  set(weights ${SALUN_MODELS_DIR}/${arch}_cifar10.safetensors)
+  if(NOT EXISTS ${weights})
+    continue()
+  endif()
+  # salun-demo eval gives PyTorch's number of correct test images (from the training log).
+  add_test(NAME eval_${arch}_checkpoint
+    COMMAND ${CMAKE_COMMAND} -DDEMO=$<TARGET_FILE:salun-demo> -DARCH=${arch} -DWEIGHTS=${weights}
+            -DLOG=${SALUN_MODELS_DIR}/${arch}_cifar10.log.json -DDATA=${SALUN_DATA_DIR}
+            -DOUT=${CMAKE_CURRENT_BINARY_DIR}/eval_${arch}.json -P ${CMAKE_CURRENT_SOURCE_DIR}/check_eval.cmake)
+  set_tests_properties(eval_${arch}_checkpoint PROPERTIES LABELS "data" FIXTURES_REQUIRED cifar10
+                       RUN_SERIAL TRUE TIMEOUT 1800)
+endforeach()
+
+# A quick SalUn run on the real checkpoint: forgets class 0, keeps the rest well above chance.
+set(weights ${SALUN_MODELS_DIR}/resnet18_cifar10.safetensors)
+if(EXISTS ${weights})
+  add_test(NAME unlearn_resnet18_quick
+    COMMAND ${CMAKE_COMMAND} -DDEMO=$<TARGET_FILE:salun-demo> -DWEIGHTS=${weights} -DDATA=${SALUN_DATA_DIR}
+            -DOUT_DIR=${CMAKE_CURRENT_BINARY_DIR}/unlearn_quick -P ${CMAKE_CURRENT_SOURCE_DIR}/check_unlearn.cmake)
+  set_tests_properties(unlearn_resnet18_quick PROPERTIES LABELS "data" FIXTURES_REQUIRED cifar10
+                       RUN_SERIAL TRUE TIMEOUT 3600)
+endif()
+
+# The seed's full experiment (both models, 5 epochs): hours on a 2-core machine, so label "long"
+# keeps it out of the default test run (`ctest -L long` runs it).
+if(EXISTS ${SALUN_MODELS_DIR}/resnet18_cifar10.safetensors AND EXISTS ${SALUN_MODELS_DIR}/vgg16_bn_cifar10.safetensors)
+  add_test(NAME experiment_full
+    COMMAND $<TARGET_FILE:salun-demo> experiment --models ${SALUN_MODELS_DIR} --data ${SALUN_DATA_DIR}
+            --out-dir ${CMAKE_CURRENT_BINARY_DIR}/experiment)
+  set_tests_properties(experiment_full PROPERTIES LABELS "long" FIXTURES_REQUIRED cifar10 RUN_SERIAL TRUE TIMEOUT 36000)
+endif()

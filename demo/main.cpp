@@ -19,7 +19,7 @@
 #include "salun/core/threads.hpp"
 #include "salun/data/cifar10.hpp"
 #include "salun/io/safetensors.hpp"
-#include "salun/models/factory.hpp"
+#include "salun/models/registry.hpp"
 #include "salun/optim/lr_scheduler.hpp"
 #include "salun/optim/train.hpp"
 #include "salun/unlearn.hpp"

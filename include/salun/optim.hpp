@@ -4,3 +4,4 @@
 #include "salun/optim/clip.hpp"
 #include "salun/optim/lr_scheduler.hpp"
 #include "salun/optim/sgd.hpp"
+#include "salun/optim/train.hpp"

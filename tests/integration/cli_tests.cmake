@@ -1,0 +1,52 @@
+# salun-demo rejects bad input with a clear message and a non-zero exit (2: bad command line,
+# 1: bad data or a failure while running), and leaves no half-written output.
+if(NOT TARGET salun-demo)
+  return()
+endif()
+
+function(salun_cli_test name rc regex)
+  cmake_parse_arguments(T "" "NO_OUTPUT_DIR;LABELS;FIXTURE" "" ${ARGN})
+  string(REPLACE ";" "|" args "${T_UNPARSED_ARGUMENTS}")  # ARGS travels as one string
+  add_test(NAME cli_${name}
+    COMMAND ${CMAKE_COMMAND} -DDEMO=$<TARGET_FILE:salun-demo> "-DARGS=${args}" -DEXPECT_RC=${rc}
+            "-DEXPECT_REGEX=${regex}" -DNO_OUTPUT_DIR=${T_NO_OUTPUT_DIR} -P ${CMAKE_CURRENT_SOURCE_DIR}/check_cli.cmake)
+  if(NOT T_LABELS)
+    set(T_LABELS "unit")
+  endif()
+  set_tests_properties(cli_${name} PROPERTIES LABELS "${T_LABELS}")
+  if(T_FIXTURE)
+    set_tests_properties(cli_${name} PROPERTIES FIXTURES_REQUIRED ${T_FIXTURE})
+  endif()
+endfunction()
+
+set(out ${CMAKE_CURRENT_BINARY_DIR}/cli_out)
+salun_cli_test(help 0 "--forget-class VALUE.*default: 0" unlearn --help)
+salun_cli_test(unknown_command 2 "unknown command 'frobnicate'" frobnicate)
+salun_cli_test(unknown_option 2 "unknown option --colour" eval --colour red)
+salun_cli_test(forget_class_range 2 "--forget-class must be in 0..9, got 12"
+  unlearn --arch resnet18 --weights w.safetensors --forget-class 12 --out-dir ${out} NO_OUTPUT_DIR ${out})
+salun_cli_test(threshold_range 2 "--threshold must be in \\(0, 1\\], got 1.5"
+  unlearn --arch resnet18 --weights w.safetensors --threshold 1.5 --out-dir ${out} NO_OUTPUT_DIR ${out})
+salun_cli_test(epochs_positive 2 "--epochs must be positive, got 0"
+  unlearn --arch resnet18 --weights w.safetensors --epochs 0 --out-dir ${out} NO_OUTPUT_DIR ${out})
+salun_cli_test(batch_size_positive 2 "--batch-size must be positive, got -3"
+  unlearn --arch resnet18 --weights w.safetensors --batch-size -3 --out-dir ${out} NO_OUTPUT_DIR ${out})
+salun_cli_test(not_a_number 2 "--lr expects a number, got 'fast'"
+  unlearn --arch resnet18 --weights w.safetensors --lr fast --out-dir ${out})
+salun_cli_test(unknown_arch 2 "--arch must be resnet18 or vgg16_bn"
+  eval --arch resnet50 --weights w.safetensors)
+salun_cli_test(missing_data 1 "download_cifar10.sh"
+  eval --arch resnet18 --weights w.safetensors --data ${CMAKE_CURRENT_BINARY_DIR}/no_such_folder)
+
+# These need the real data (and checkpoints) to get past the data check.
+if(EXISTS ${SALUN_DATA_ARCHIVE} AND EXISTS ${SALUN_SHARED_DIR}/models/vgg16_bn_cifar10.safetensors)
+  salun_cli_test(missing_checkpoint 1 "weights file '.*nope.safetensors' does not exist"
+    eval --arch resnet18 --weights ${CMAKE_CURRENT_BINARY_DIR}/nope.safetensors --data ${SALUN_DATA_DIR}
+    LABELS data FIXTURE cifar10)
+  salun_cli_test(mismatched_checkpoint 1 "does not fit resnet18.*([Mm]issing|[Uu]nexpected) key"
+    eval --arch resnet18 --weights ${SALUN_SHARED_DIR}/models/vgg16_bn_cifar10.safetensors --data ${SALUN_DATA_DIR}
+    LABELS data FIXTURE cifar10)
+  salun_cli_test(nan_loss 1 "loss became (nan|inf|-nan)"
+    unlearn --arch vgg16_bn --weights ${SALUN_SHARED_DIR}/models/vgg16_bn_cifar10.safetensors --data ${SALUN_DATA_DIR}
+    --lr 1e30 --subset 20 --epochs 1 --quiet --out-dir ${out}_nan NO_OUTPUT_DIR ${out}_nan LABELS data FIXTURE cifar10)
+endif()

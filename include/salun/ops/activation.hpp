@@ -38,9 +38,10 @@ inline void check_rows(const Shape& s, std::size_t dim, const char* op) {
                 " dim ", dim);
 }
 
-/// Row-wise log-softmax of a [N,C] array into y.
-template <class T>
-void log_softmax_rows(const T* x, T* y, std::size_t N, std::size_t C) {
+/// For each row of a [N,C] array: mx = max, s = sum exp(x - mx), y = f(x - mx, s) elementwise.
+/// The sum is taken in double; both softmax forms below share this pass.
+template <class T, class F>
+void softmax_family_rows(const T* x, T* y, std::size_t N, std::size_t C, F f) {
 #pragma omp parallel for if (N * C > (1u << 14))
     for (std::size_t n = 0; n < N; ++n) {
         const T* xr = x + n * C;
@@ -48,26 +49,23 @@ void log_softmax_rows(const T* x, T* y, std::size_t N, std::size_t C) {
         const T mx = *std::max_element(xr, xr + C);
         double s = 0;
         for (std::size_t c = 0; c < C; ++c) s += std::exp(double(xr[c] - mx));
-        // (x - max) - log(sum), as PyTorch: folding max + log(sum) into one float first would round
-        // it to ulp(max), an absolute error that swamps log-probabilities near 0 for large logits.
-        const T log_sum = T(std::log(s));
-        for (std::size_t c = 0; c < C; ++c) yr[c] = (xr[c] - mx) - log_sum;
+        for (std::size_t c = 0; c < C; ++c) yr[c] = f(xr[c] - mx, s);
     }
 }
 
-/// Row-wise softmax of a [N,C] array into y: exp(x - max) / sum (not exp(log_softmax), which
-/// loses relative accuracy for large logits).
+/// Row-wise log-softmax: (x - max) - log(sum), as PyTorch. Folding max + log(sum) into one float
+/// first would round it to ulp(max), an absolute error that swamps log-probabilities near 0 for
+/// large logits.
+template <class T>
+void log_softmax_rows(const T* x, T* y, std::size_t N, std::size_t C) {
+    softmax_family_rows(x, y, N, C, [](T shifted, double s) { return shifted - T(std::log(s)); });
+}
+
+/// Row-wise softmax: exp(x - max) / sum (not exp(log_softmax), which loses relative accuracy
+/// for large logits).
 template <class T>
 void softmax_rows(const T* x, T* y, std::size_t N, std::size_t C) {
-#pragma omp parallel for if (N * C > (1u << 14))
-    for (std::size_t n = 0; n < N; ++n) {
-        const T* xr = x + n * C;
-        T* yr = y + n * C;
-        const T mx = *std::max_element(xr, xr + C);
-        double s = 0;
-        for (std::size_t c = 0; c < C; ++c) s += std::exp(double(xr[c] - mx));
-        for (std::size_t c = 0; c < C; ++c) yr[c] = T(std::exp(double(xr[c] - mx)) / s);
-    }
+    softmax_family_rows(x, y, N, C, [](T shifted, double s) { return T(std::exp(double(shifted)) / s); });
 }
 }  // namespace detail
 

@@ -124,3 +124,32 @@ TEST_CASE("cpu::conv2d inside an enclosing parallel region") {
     }
     CHECK(ok);
 }
+
+TEST_CASE_TEMPLATE("cpu::conv2d Winograd F(2x2,3x3) path: odd sizes, paddings 0/1/2, edge tiles", T, float, double) {
+    unsigned seed = 5000;
+    int failures = 0;
+    // C, OC >= kWinogradMinChannels and 3x3 stride 1 take the Winograd path (forward and
+    // backward_input; N = 1 with 2 threads stays on im2col).
+    const std::size_t k = salun::kernels::cpu::detail::kWinogradMinChannels;
+    for (std::size_t N : {1, 2, 5})
+        for (std::size_t C : {k, k + 5})
+            for (std::size_t OC : {k, k + 11})
+                for (std::size_t H : {2, 3, 4, 7})
+                    for (std::size_t W : {2, 5, 8})
+                        for (std::size_t P : {0, 1, 2}) {
+                            Conv2dParams p{N, C, H, W, OC, 3, 3, 1, 1, P, P};
+                            if (p.H + 2 * P < 3 || p.W + 2 * P < 3) continue;
+                            const bool with_bias = (seed & 1) != 0;
+                            if (!check_conv<T>(p, seed++, with_bias)) ++failures;
+                            if (failures > 3) return;
+                        }
+    // asymmetric padding, several tile slivers per group, K blocking (C > 256), many output rows
+    CHECK(check_conv<T>({3, k + 1, 6, 9, k + 2, 3, 3, 1, 1, 0, 2}, seed++));
+    CHECK(check_conv<T>({4, k, 17, 15, k + 7, 3, 3, 1, 1, 1, 1}, seed++));
+    CHECK(check_conv<T>({6, 300, 4, 4, k + 1, 3, 3, 1, 1, 1, 1}, seed++));
+    CHECK(check_conv<T>({3, k + 3, 6, 6, 300, 3, 3, 1, 1, 1, 1}, seed++));
+    CHECK(check_conv<T>({130, k, 2, 2, k, 3, 3, 1, 1, 1, 1}, seed++));
+    // below the channel threshold: im2col path
+    CHECK(check_conv<T>({4, k - 1, 6, 6, k, 3, 3, 1, 1, 1, 1}, seed++));
+    CHECK(failures == 0);
+}

@@ -23,6 +23,7 @@
 #include "salun/kernels/cpu/gemm.hpp"
 #include "salun/kernels/cpu/im2col.hpp"
 #include "salun/kernels/cpu/threading.hpp"
+#include "salun/kernels/cpu/winograd.hpp"
 #include "salun/kernels/params.hpp"
 
 namespace salun::kernels::cpu {
@@ -99,6 +100,16 @@ template <class T>
 void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
     const detail::ConvPlan pl = detail::conv_plan(p);
     if (p.N == 0 || p.OC == 0 || pl.OHW == 0) return;
+#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
+    if (detail::winograd_forward_eligible(p)) {
+        thread_local detail::AlignedBuffer<T> ubuf;
+        constexpr std::size_t MR = detail::MicroTile<T>::MR;
+        T* U = ubuf.get(16 * ((p.OC + MR - 1) / MR * MR) * p.C);
+        detail::winograd_pack_weights(w, p.OC, p.C, false, U);
+        detail::winograd_conv3x3(p.N, p.C, p.H, p.W, p.OC, p.PH, p.PW, x, U, bias, y);
+        return;
+    }
+#endif
     const std::size_t img_in = p.C * p.H * p.W, img_out = p.OC * pl.OHW;
 #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1) if (pl.nt > 1)
     for (std::size_t gi = 0; gi < pl.groups; ++gi) {
@@ -134,6 +145,16 @@ void conv2d_backward_input(const Conv2dParams& p, const T* dy, const T* w, T* dx
         std::fill(dx, dx + p.N * img_in, T(0));
         return;
     }
+#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
+    if (detail::winograd_backward_input_eligible(p)) {
+        thread_local detail::AlignedBuffer<T> ubuf;
+        constexpr std::size_t MR = detail::MicroTile<T>::MR;
+        T* U = ubuf.get(16 * ((p.C + MR - 1) / MR * MR) * p.OC);
+        detail::winograd_pack_weights(w, p.OC, p.C, true, U);
+        detail::winograd_conv3x3(p.N, p.OC, p.OH(), p.OW(), p.C, 2 - p.PH, 2 - p.PW, dy, U, (const T*)nullptr, dx);
+        return;
+    }
+#endif
 #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1) if (pl.nt > 1)
     for (std::size_t gi = 0; gi < pl.groups; ++gi) {
         thread_local detail::AlignedBuffer<T> colbuf, dybuf;

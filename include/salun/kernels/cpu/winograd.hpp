@@ -1,0 +1,276 @@
+// Winograd F(2x2, 3x3) convolution for 3x3, stride-1 convolutions (forward and, through the
+// flipped/transposed kernel, backward_input), used by conv.hpp when winograd_eligible().
+//
+// Every 2x2 output tile is computed from a 4x4 input window d as  Y = A^T [ (G g G^T) . (B^T d B) ] A
+// with
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
+//   A^T = [1 1 1 0; 0 1 -1 -1].
+// Summed over input channels the elementwise product becomes 16 independent GEMMs (one per
+// transform point xi):  M_xi[OC, T] = U_xi[OC, C] * V_xi[C, T]  for T tiles, i.e. 16 multiplies
+// per 4 outputs instead of 36 (2.25x fewer flops). The transforms only add, subtract and halve,
+// so the float error stays within a small multiple of the direct method's.
+//
+// Layouts (written directly in the GEMM's packed formats, so the GEMM does no packing):
+//   U: per xi, [ceil(M/MR)] slivers of [K][MR]      (M = output channels, K = input channels)
+//   V: per xi, [Tp/NR] slivers of [K][NR]           (Tp = tiles rounded up to NR, pad tiles 0)
+//   M: per xi, row-major [M][Tp]
+// The batch is cut into groups of images with >= ~128 tiles (at least one group per thread);
+// groups run in parallel (dynamic schedule), each with thread_local V / M buffers.
+//
+// backward_input of a 3x3 stride-1 convolution with padding P is the forward convolution of dy
+// with w'[c][oc][kh][kw] = w[oc][c][2-kh][2-kw] and padding 2-P.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+
+#include "salun/kernels/cpu/threading.hpp"
+#include "salun/kernels/params.hpp"
+
+#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
+#include "salun/kernels/cpu/gemm.hpp"
+#include "salun/kernels/cpu/gemm_microkernel.hpp"
+#endif
+
+namespace salun::kernels::cpu::detail {
+
+#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
+
+/// Minimum input and output channel counts for the Winograd path. The first layer (C = 3) stays
+/// on im2col; so do very narrow layers, where the 16 GEMMs have K < 32 and the transforms dominate
+/// (every 3x3 stride-1 layer of ResNet-18 / VGG-16 after the first has >= 64 channels).
+constexpr std::size_t kWinogradMinChannels = 32;
+/// Target tiles per GEMM group.
+constexpr std::size_t kWinogradMinTiles = 128;
+
+inline bool winograd_forward_eligible(const Conv2dParams& p) {
+    return p.KH == 3 && p.KW == 3 && p.SH == 1 && p.SW == 1 && p.PH <= 2 && p.PW <= 2 &&
+           p.C >= kWinogradMinChannels && p.OC >= kWinogradMinChannels && p.H + 2 * p.PH >= 4 &&
+           p.W + 2 * p.PW >= 4 && p.N >= std::size_t(in_parallel() ? 1 : max_threads());
+}
+
+inline bool winograd_backward_input_eligible(const Conv2dParams& p) {
+    return p.KH == 3 && p.KW == 3 && p.SH == 1 && p.SW == 1 && p.PH <= 2 && p.PW <= 2 &&
+           p.C >= kWinogradMinChannels && p.OC >= kWinogradMinChannels && p.H >= 2 && p.W >= 2 &&
+           p.N >= std::size_t(in_parallel() ? 1 : max_threads());
+}
+
+/// u[16] = G g G^T for a 3x3 kernel g given by g(kh, kw).
+template <class T, class Get>
+inline void winograd_kernel_transform(Get g, T* u) {
+    T t[4][3];
+    for (int j = 0; j < 3; ++j) {
+        const T g0 = g(0, j), g1 = g(1, j), g2 = g(2, j);
+        t[0][j] = g0;
+        t[1][j] = T(0.5) * (g0 + g1 + g2);
+        t[2][j] = T(0.5) * (g0 - g1 + g2);
+        t[3][j] = g2;
+    }
+    for (int i = 0; i < 4; ++i) {
+        u[i * 4 + 0] = t[i][0];
+        u[i * 4 + 1] = T(0.5) * (t[i][0] + t[i][1] + t[i][2]);
+        u[i * 4 + 2] = T(0.5) * (t[i][0] - t[i][1] + t[i][2]);
+        u[i * 4 + 3] = t[i][2];
+    }
+}
+
+/// Transformed, packed kernels. Forward (flip = false): M = OC, K = C, g = w[m][k].
+/// Backward input (flip = true): M = C, K = OC, g = w[k][m] rotated by 180 degrees.
+/// U must hold 16 * Mp * K elements (Mp = M rounded up to MR).
+template <class T>
+void winograd_pack_weights(const T* w, std::size_t OC, std::size_t C, bool flip, T* U) {
+    constexpr std::size_t MR = MicroTile<T>::MR;
+    const std::size_t M = flip ? C : OC, K = flip ? OC : C;
+    const std::size_t Mp = (M + MR - 1) / MR * MR;
+    const std::size_t plane = Mp * K;
+    const int nt = threads_for(double(M) * double(K) * 64.0, 1 << 18);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (std::size_t m = 0; m < Mp; ++m) {
+        const std::size_t s = m / MR, mi = m % MR;
+        for (std::size_t k = 0; k < K; ++k) {
+            T u[16];
+            if (m >= M) {
+                std::fill(u, u + 16, T(0));
+            } else if (!flip) {
+                const T* g = w + (m * C + k) * 9;
+                winograd_kernel_transform<T>([g](int i, int j) { return g[i * 3 + j]; }, u);
+            } else {
+                const T* g = w + (k * C + m) * 9;
+                winograd_kernel_transform<T>([g](int i, int j) { return g[(2 - i) * 3 + (2 - j)]; }, u);
+            }
+            T* dst = U + s * K * MR + k * MR + mi;
+            for (std::size_t xi = 0; xi < 16; ++xi) dst[xi * plane] = u[xi];
+        }
+    }
+}
+
+/// y[N, M, OH, OW] (overwritten; OH = H + 2PH - 2) = 3x3 stride-1 convolution of x[N, K, H, W]
+/// given the packed transformed kernels U (winograd_pack_weights) and an optional bias[M].
+template <class T>
+void winograd_conv3x3(std::size_t N, std::size_t K, std::size_t H, std::size_t W, std::size_t M, std::size_t PH,
+                      std::size_t PW, const T* x, const T* U, const T* bias, T* y) {
+    constexpr std::size_t MR = MicroTile<T>::MR, NR = MicroTile<T>::NR;
+    constexpr std::size_t KC = GemmBlocking::KC;
+    const std::size_t OH = H + 2 * PH - 2, OW = W + 2 * PW - 2;
+    const std::size_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, tiles_img = TH * TW;
+    const std::size_t Mp = (M + MR - 1) / MR * MR;
+    const std::size_t uplane = Mp * K;
+    // A block of U rows kept in L2 while the tiles stream past: ~128 KiB.
+    const std::size_t MCW = std::max<std::size_t>(MR, (128 * 1024 / sizeof(T)) / std::min(K, KC) / MR * MR);
+
+    const int avail = in_parallel() ? 1 : max_threads();
+    std::size_t G = std::max<std::size_t>(1, (kWinogradMinTiles + tiles_img - 1) / tiles_img);
+    const std::size_t per_thread = (N + std::size_t(avail) - 1) / std::size_t(avail);
+    G = std::min(G, std::max<std::size_t>(1, per_thread));
+    const std::size_t groups = (N + G - 1) / G;
+    const int nt = groups >= std::size_t(avail) ? avail : 1;
+    const std::size_t img_in = K * H * W, img_out = M * OH * OW;
+
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (std::size_t gi = 0; gi < groups; ++gi) {
+        thread_local AlignedBuffer<T> vbuf, mbuf, rowbuf;
+        const std::size_t n0 = gi * G, g = std::min(G, N - n0);
+        const std::size_t Tn = g * tiles_img, Tp = (Tn + NR - 1) / NR * NR;
+        const std::size_t vplane = Tp * K, mplane = M * Tp;
+        T* V = vbuf.get(16 * vplane);
+        T* Mb = mbuf.get(16 * mplane);
+        const std::size_t L = TW + 1;  // even / odd columns per padded row
+        T* rb = rowbuf.get(16 * L + 16 * TW + 64);
+        T* E = rb;             // E[a * L + u], a = 0..3
+        T* O = rb + 4 * L;     // O[a * L + u]
+        T* RE = rb + 8 * L;    // row-combined
+        T* RO = rb + 12 * L;
+        T* v = rb + 16 * L;    // v[xi * TW + tw]
+
+        // ---- input transform -> V (packed B slivers)
+        if (Tp > Tn)
+            for (std::size_t xi = 0; xi < 16; ++xi)
+                for (std::size_t c = 0; c < K; ++c)
+                    for (std::size_t t = Tn; t < Tp; ++t) V[xi * vplane + (t / NR) * K * NR + c * NR + t % NR] = T(0);
+        for (std::size_t i = 0; i < g; ++i) {
+            const T* xi_img = x + (n0 + i) * img_in;
+            for (std::size_t c = 0; c < K; ++c) {
+                const T* xc = xi_img + c * H * W;
+                for (std::size_t th = 0; th < TH; ++th) {
+                    for (std::size_t a = 0; a < 4; ++a) {
+                        const long r = long(2 * th + a) - long(PH);
+                        T* e = E + a * L;
+                        T* o = O + a * L;
+                        if (r < 0 || r >= long(H)) {
+                            std::fill(e, e + L, T(0));
+                            std::fill(o, o + L, T(0));
+                            continue;
+                        }
+                        const T* xr = xc + std::size_t(r) * W;
+                        for (std::size_t u = 0; u < L; ++u) {
+                            const long q0 = long(2 * u) - long(PW), q1 = q0 + 1;
+                            e[u] = (q0 >= 0 && q0 < long(W)) ? xr[q0] : T(0);
+                            o[u] = (q1 >= 0 && q1 < long(W)) ? xr[q1] : T(0);
+                        }
+                    }
+#pragma omp simd
+                    for (std::size_t u = 0; u < L; ++u) {
+                        const T e0 = E[u], e1 = E[L + u], e2 = E[2 * L + u], e3 = E[3 * L + u];
+                        const T o0 = O[u], o1 = O[L + u], o2 = O[2 * L + u], o3 = O[3 * L + u];
+                        RE[u] = e0 - e2, RE[L + u] = e1 + e2, RE[2 * L + u] = e2 - e1, RE[3 * L + u] = e1 - e3;
+                        RO[u] = o0 - o2, RO[L + u] = o1 + o2, RO[2 * L + u] = o2 - o1, RO[3 * L + u] = o1 - o3;
+                    }
+                    for (std::size_t k = 0; k < 4; ++k) {
+                        const T* re = RE + k * L;
+                        const T* ro = RO + k * L;
+                        T* v0 = v + (4 * k + 0) * TW;
+                        T* v1 = v + (4 * k + 1) * TW;
+                        T* v2 = v + (4 * k + 2) * TW;
+                        T* v3 = v + (4 * k + 3) * TW;
+#pragma omp simd
+                        for (std::size_t tw = 0; tw < TW; ++tw) {
+                            v0[tw] = re[tw] - re[tw + 1];
+                            v1[tw] = ro[tw] + re[tw + 1];
+                            v2[tw] = re[tw + 1] - ro[tw];
+                            v3[tw] = ro[tw] - ro[tw + 1];
+                        }
+                    }
+                    // scatter the TW tiles of this row into the slivers
+                    const std::size_t t0 = i * tiles_img + th * TW;
+                    for (std::size_t tw = 0; tw < TW;) {
+                        const std::size_t t = t0 + tw, s = t / NR, off = t % NR;
+                        const std::size_t run = std::min(TW - tw, NR - off);
+                        T* dst = V + s * K * NR + c * NR + off;
+                        for (std::size_t xi = 0; xi < 16; ++xi) {
+                            const T* src = v + xi * TW + tw;
+                            T* d = dst + xi * vplane;
+                            for (std::size_t j = 0; j < run; ++j) d[j] = src[j];
+                        }
+                        tw += run;
+                    }
+                }
+            }
+        }
+
+        // ---- 16 GEMMs: M_xi[M, Tp] = U_xi * V_xi (packed operands, no packing here)
+        for (std::size_t xi = 0; xi < 16; ++xi) {
+            const T* Ux = U + xi * uplane;
+            const T* Vx = V + xi * vplane;
+            T* Mx = Mb + xi * mplane;
+            for (std::size_t pc = 0; pc < K; pc += KC) {
+                const std::size_t kc = std::min(KC, K - pc);
+                const T beta = pc == 0 ? T(0) : T(1);
+                for (std::size_t ic = 0; ic < M; ic += MCW) {
+                    const std::size_t ie = std::min(M, ic + MCW);
+                    for (std::size_t jr = 0; jr < Tp; jr += NR) {
+                        const T* b = Vx + jr * K + pc * NR;
+                        for (std::size_t ir = ic; ir < ie; ir += MR)
+                            micro_kernel(kc, Ux + ir * K + pc * MR, b, Mx + ir * Tp + jr, Tp, T(1), beta,
+                                         std::min(MR, M - ir), NR);
+                    }
+                }
+            }
+        }
+
+        // ---- output transform -> y
+        T* Y0 = E;  // reuse the row buffers: 4 arrays of TW
+        T* Y1 = E + TW;
+        T* Y2 = E + 2 * TW;
+        T* Y3 = E + 3 * TW;
+        for (std::size_t i = 0; i < g; ++i) {
+            T* yimg = y + (n0 + i) * img_out;
+            for (std::size_t oc = 0; oc < M; ++oc) {
+                const T bv = bias ? bias[oc] : T(0);
+                T* yc = yimg + oc * OH * OW;
+                for (std::size_t th = 0; th < TH; ++th) {
+                    const T* m = Mb + oc * Tp + i * tiles_img + th * TW;
+#pragma omp simd
+                    for (std::size_t tw = 0; tw < TW; ++tw) {
+                        T s0[4], s1[4];
+                        for (std::size_t j = 0; j < 4; ++j) {
+                            const T m0 = m[(0 * 4 + j) * mplane + tw], m1 = m[(1 * 4 + j) * mplane + tw];
+                            const T m2 = m[(2 * 4 + j) * mplane + tw], m3 = m[(3 * 4 + j) * mplane + tw];
+                            s0[j] = m0 + m1 + m2;
+                            s1[j] = m1 - m2 - m3;
+                        }
+                        Y0[tw] = s0[0] + s0[1] + s0[2] + bv;
+                        Y1[tw] = s0[1] - s0[2] - s0[3] + bv;
+                        Y2[tw] = s1[0] + s1[1] + s1[2] + bv;
+                        Y3[tw] = s1[1] - s1[2] - s1[3] + bv;
+                    }
+                    const std::size_t oh = 2 * th;
+                    const std::size_t full = OW / 2;
+                    {
+                        T* yr = yc + oh * OW;
+                        for (std::size_t tw = 0; tw < full; ++tw) yr[2 * tw] = Y0[tw], yr[2 * tw + 1] = Y1[tw];
+                        if (OW & 1) yr[2 * full] = Y0[full];
+                    }
+                    if (oh + 1 < OH) {
+                        T* yr = yc + (oh + 1) * OW;
+                        for (std::size_t tw = 0; tw < full; ++tw) yr[2 * tw] = Y2[tw], yr[2 * tw + 1] = Y3[tw];
+                        if (OW & 1) yr[2 * full] = Y2[full];
+                    }
+                }
+            }
+        }
+    }
+}
+
+#endif  // !XSIMD_NO_SUPPORTED_ARCHITECTURE
+
+}  // namespace salun::kernels::cpu::detail

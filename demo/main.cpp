@@ -139,7 +139,11 @@ int cmd_eval(const std::vector<std::string>& argv) {
     auto model = load_model(arch, weights);
     const auto ds = salun::data::read_cifar10(dir, split == "test" ? salun::data::Split::Test : salun::data::Split::Train);
     const auto t0 = std::chrono::steady_clock::now();
-    const auto preds = salun::unlearn::predict_subset(*model, salun::data::all(ds), static_cast<std::size_t>(bs), kClasses);
+    demo::Progress progress(a.flag_set("quiet"));
+    progress.start("eval " + arch + " on " + split, double(ds.size()));
+    const auto preds = salun::unlearn::predict_subset(*model, salun::data::all(ds), static_cast<std::size_t>(bs), kClasses,
+                                                      [&](std::size_t n) { progress.advance(double(n), "evaluating"); });
+    progress.finish();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto m = salun::unlearn::class_metrics(preds);
 
@@ -175,17 +179,19 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
                            const salun::unlearn::ExperimentOptions& o, std::int64_t forget_class, bool quiet) {
     auto model = load_model(arch, weights);
     demo::Progress progress(quiet);
-    std::size_t train_images = 0;
-    for (int l : train.labels) {
-        (void)l;
-        ++train_images;
-    }
+    std::size_t train_images = train.size();
     if (o.subset_per_class) train_images = std::min(train_images, o.subset_per_class * kClasses);
     const std::string name = salun::models::display_name(arch);
     auto on_stage = [&](const std::string& s) {
         progress.finish();
-        if (s == "unlearn") progress.start(name + " SalUn", double(train_images) * o.salun.epochs);
-        else if (!quiet) std::fprintf(stderr, "%s: %s\n", name.c_str(), s.c_str());
+        if (s == "unlearn")
+            progress.start(name + " SalUn", double(train_images) * o.salun.epochs);
+        else if (s == "eval-train")
+            progress.start(name + " evaluating train", double(train_images));
+        else if (s == "eval-test")
+            progress.start(name + " evaluating test", double(test.size()));
+        else if (!quiet)
+            std::fprintf(stderr, "%s: %s\n", name.c_str(), s.c_str());
     };
     auto on_step = [&](const salun::unlearn::StepInfo& s) {
         std::ostringstream what;
@@ -193,7 +199,8 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
              << s.batch + 1 << "/" << s.num_batches << " loss " << std::fixed << std::setprecision(4) << s.loss;
         progress.advance(double(s.batch_size), what.str(), s.batch + 1 == s.num_batches);
     };
-    auto result = salun::unlearn::run_salun_experiment(*model, train, test, forget_class, o, on_step, on_stage);
+    auto on_eval = [&](std::size_t n) { progress.advance(double(n), "evaluating"); };
+    auto result = salun::unlearn::run_salun_experiment(*model, train, test, forget_class, o, on_step, on_stage, on_eval);
     progress.finish();
 
     auto& rep = result.report;

@@ -35,19 +35,21 @@ struct ExperimentResult {
 /// Predictions of `model` on `subset`, in index order, without augmentation.
 template <class T>
 Predictions predict_subset(nn::Module<T>& model, const data::Subset& subset, std::size_t batch_size,
-                           std::size_t num_classes) {
+                           std::size_t num_classes, const std::function<void(std::size_t)>& on_batch = {}) {
     data::LoaderOptions lo;
     lo.batch_size = batch_size;
     data::DataLoader<T> loader(subset, lo);
-    return predict(model, loader, num_classes);
+    return predict(model, loader, num_classes, on_batch);
 }
 
-/// Stages reported through `on_stage`: "saliency", "unlearn", "eval-train", "eval-test".
+/// Stages reported through `on_stage`: "saliency", "unlearn", "eval-train", "eval-test";
+/// `on_eval_batch` is told the size of every evaluation batch.
 template <class T>
 ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::ImageDataset& train,
                                          const data::ImageDataset& test, std::int64_t forget_class,
                                          const ExperimentOptions& o, const StepCallback& on_step = {},
-                                         const std::function<void(const std::string&)>& on_stage = {}) {
+                                         const std::function<void(const std::string&)>& on_stage = {},
+                                         const std::function<void(std::size_t)>& on_eval_batch = {}) {
     const std::size_t C = o.salun.num_classes;
     SALUN_CHECK(forget_class >= 0 && static_cast<std::size_t>(forget_class) < C, "salun: forget class ", forget_class,
                 " outside 0..", C - 1);
@@ -85,9 +87,9 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     stage("eval-train");
-    r.train = predict_subset(model, pool, o.eval_batch_size, C);
+    r.train = predict_subset(model, pool, o.eval_batch_size, C, on_eval_batch);
     stage("eval-test");
-    r.test = predict_subset(model, data::all(test), o.eval_batch_size, C);
+    r.test = predict_subset(model, data::all(test), o.eval_batch_size, C, on_eval_batch);
 
     RunReport& rep = r.report;
     rep.created_at = now_string();

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "salun/nn/module.hpp"
@@ -27,9 +28,11 @@ struct Predictions {
     const float* prob(std::size_t i) const { return probs.data() + i * num_classes; }
 };
 
-/// Runs `model` in eval mode without a graph over every batch of `loader`.
+/// Runs `model` in eval mode without a graph over every batch of `loader`; `on_batch` (optional)
+/// is told how many images each batch held, for progress displays.
 template <class T, class Loader>
-Predictions predict(nn::Module<T>& model, Loader& loader, std::size_t num_classes) {
+Predictions predict(nn::Module<T>& model, Loader& loader, std::size_t num_classes,
+                    const std::function<void(std::size_t)>& on_batch = {}) {
     NoGradGuard no_grad;
     model.eval();
     Predictions p;
@@ -45,6 +48,7 @@ Predictions predict(nn::Module<T>& model, Loader& loader, std::size_t num_classe
             for (std::size_t c = 0; c < num_classes; ++c) p.probs.push_back(float(row[c]));
         }
         p.labels.insert(p.labels.end(), batch.labels.begin(), batch.labels.end());
+        if (on_batch) on_batch(batch.labels.size());
     }
     return p;
 }

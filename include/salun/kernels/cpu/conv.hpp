@@ -200,6 +200,12 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* d
         std::fill(dw, dw + wsize, T(0));
         return;
     }
+#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
+    if (detail::winograd_backward_weight_eligible(p)) {
+        detail::winograd_conv3x3_backward_weight(p, x, dy, dw);
+        return;
+    }
+#endif
 
     // One group's contribution: C_out = dY_g * col_g^T (+ beta * C_out).
     auto accumulate = [&](std::size_t gi, T beta, T* out, detail::AlignedBuffer<T>& colbuf,

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <vector>
 
 #include "salun/kernels/cpu/threading.hpp"
 #include "salun/kernels/params.hpp"
@@ -72,6 +73,13 @@ inline void winograd_kernel_transform(Get g, T* u) {
         u[i * 4 + 2] = T(0.5) * (t[i][0] - t[i][1] + t[i][2]);
         u[i * 4 + 3] = t[i][2];
     }
+}
+
+/// backward_weight additionally needs output maps of at least 4x4: on smaller maps most of each
+/// 4x4 window is padding and the transform's cancellation exceeds the float tolerance for the
+/// border taps (whose own magnitude sums are tiny); those stay on im2col.
+inline bool winograd_backward_weight_eligible(const Conv2dParams& p) {
+    return winograd_forward_eligible(p) && p.OH() >= 4 && p.OW() >= 4;
 }
 
 /// Transformed, packed kernels. Forward (flip = false): M = OC, K = C, g = w[m][k].
@@ -266,6 +274,187 @@ void winograd_conv3x3(std::size_t N, std::size_t K, std::size_t H, std::size_t W
                         if (OW & 1) yr[2 * full] = Y2[full];
                     }
                 }
+            }
+        }
+    }
+}
+
+/// dw[OC, C, 3, 3] (overwritten) of a 3x3 stride-1 convolution (winograd_forward_eligible) from
+/// x[N, C, H, W] and dy[N, OC, OH, OW]:  dw = G^T [ sum_tiles (A dY A^T) . (B^T d B) ] G, i.e. 16
+/// GEMMs Mw_xi[OC, C] += DY_xi[OC, tiles] * V_xi[tiles, C]^T over tile groups. Each thread
+/// accumulates a contiguous range of image groups into its own Mw; the partials are summed in
+/// thread order (deterministic for a fixed thread count), then transformed back.
+template <class T>
+void winograd_conv3x3_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* dw) {
+    constexpr std::size_t MR = MicroTile<T>::MR, NR = MicroTile<T>::NR;
+    constexpr std::size_t KC = GemmBlocking::KC;
+    const std::size_t N = p.N, C = p.C, H = p.H, W = p.W, OC = p.OC, PH = p.PH, PW = p.PW;
+    const std::size_t OH = p.OH(), OW = p.OW();
+    const std::size_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, tiles_img = TH * TW;
+    const std::size_t OCp = (OC + MR - 1) / MR * MR, Cp = (C + NR - 1) / NR * NR;
+    const std::size_t wplane = OC * C;
+    const std::size_t MCW = std::max<std::size_t>(MR, (128 * 1024 / sizeof(T)) / KC / MR * MR);
+
+    const int avail = in_parallel() ? 1 : max_threads();
+    std::size_t G = std::max<std::size_t>(1, (2 * KC + tiles_img - 1) / tiles_img);
+    const std::size_t per_thread = (N + std::size_t(avail) - 1) / std::size_t(avail);
+    G = std::min(G, std::max<std::size_t>(1, per_thread));
+    const std::size_t groups = (N + G - 1) / G;
+    const int nt = int(std::min<std::size_t>(groups, std::size_t(avail)));
+    const std::size_t img_in = C * H * W, img_out = OC * OH * OW;
+
+    std::vector<T*> partial(std::size_t(nt), nullptr);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        thread_local AlignedBuffer<T> abuf, vbuf, mwbuf, rowbuf;
+        const int tid = thread_id();
+        const std::size_t per = (groups + std::size_t(nt) - 1) / std::size_t(nt);
+        const std::size_t g0 = std::size_t(tid) * per, g1 = std::min(groups, g0 + per);
+        T* Mw = g0 < g1 ? mwbuf.get(16 * wplane) : nullptr;
+        const std::size_t L = TW + 1;
+        T* rb = rowbuf.get(16 * L + 16 * TW + 64);
+        T* E = rb;
+        T* O = rb + 4 * L;
+        T* RE = rb + 8 * L;
+        T* RO = rb + 12 * L;
+        T* v = rb + 16 * L;
+        for (std::size_t gi = g0; gi < g1; ++gi) {
+            const std::size_t n0 = gi * G, g = std::min(G, N - n0);
+            const std::size_t Tn = g * tiles_img;
+            const std::size_t aplane = OCp * Tn, vplane = Cp * Tn;
+            T* A = abuf.get(16 * aplane);
+            T* V = vbuf.get(16 * vplane);
+            // ---- dY transform -> A (packed: [OCp/MR][Tn][MR])
+            for (std::size_t i = 0; i < g; ++i) {
+                const T* dyi = dy + (n0 + i) * img_out;
+                for (std::size_t oc = 0; oc < OCp; ++oc) {
+                    T* dst0 = A + (oc / MR) * Tn * MR + oc % MR;
+                    if (oc >= OC) {
+                        for (std::size_t xi = 0; xi < 16; ++xi)
+                            for (std::size_t t = i * tiles_img; t < (i + 1) * tiles_img; ++t) dst0[xi * aplane + t * MR] = T(0);
+                        continue;
+                    }
+                    const T* dyc = dyi + oc * OH * OW;
+                    for (std::size_t th = 0; th < TH; ++th) {
+                        const T* r0 = dyc + 2 * th * OW;
+                        const T* r1 = 2 * th + 1 < OH ? r0 + OW : nullptr;
+                        for (std::size_t tw = 0; tw < TW; ++tw) {
+                            const std::size_t c0 = 2 * tw;
+                            const bool has1 = c0 + 1 < OW;
+                            const T e00 = r0[c0], e01 = has1 ? r0[c0 + 1] : T(0);
+                            const T e10 = r1 ? r1[c0] : T(0), e11 = (r1 && has1) ? r1[c0 + 1] : T(0);
+                            // rows of A e: [e0, e0 + e1, e0 - e1, -e1] (e0, e1: tile rows)
+                            const T q[4][2] = {{e00, e01}, {e00 + e10, e01 + e11}, {e00 - e10, e01 - e11}, {-e10, -e11}};
+                            T* d = dst0 + (i * tiles_img + th * TW + tw) * MR;
+                            for (std::size_t a = 0; a < 4; ++a) {
+                                d[(4 * a + 0) * aplane] = q[a][0];
+                                d[(4 * a + 1) * aplane] = q[a][0] + q[a][1];
+                                d[(4 * a + 2) * aplane] = q[a][0] - q[a][1];
+                                d[(4 * a + 3) * aplane] = -q[a][1];
+                            }
+                        }
+                    }
+                }
+            }
+            // ---- input transform -> V (packed: [Cp/NR][Tn][NR]); pad channels are never stored
+            for (std::size_t i = 0; i < g; ++i) {
+                const T* ximg = x + (n0 + i) * img_in;
+                for (std::size_t c = 0; c < C; ++c) {
+                    const T* xc = ximg + c * H * W;
+                    T* dstc = V + (c / NR) * Tn * NR + c % NR;
+                    for (std::size_t th = 0; th < TH; ++th) {
+                        for (std::size_t a = 0; a < 4; ++a) {
+                            const long r = long(2 * th + a) - long(PH);
+                            T* e = E + a * L;
+                            T* o = O + a * L;
+                            if (r < 0 || r >= long(H)) {
+                                std::fill(e, e + L, T(0));
+                                std::fill(o, o + L, T(0));
+                                continue;
+                            }
+                            const T* xr = xc + std::size_t(r) * W;
+                            for (std::size_t u = 0; u < L; ++u) {
+                                const long q0 = long(2 * u) - long(PW), q1 = q0 + 1;
+                                e[u] = (q0 >= 0 && q0 < long(W)) ? xr[q0] : T(0);
+                                o[u] = (q1 >= 0 && q1 < long(W)) ? xr[q1] : T(0);
+                            }
+                        }
+#pragma omp simd
+                        for (std::size_t u = 0; u < L; ++u) {
+                            const T e0 = E[u], e1 = E[L + u], e2 = E[2 * L + u], e3 = E[3 * L + u];
+                            const T o0 = O[u], o1 = O[L + u], o2 = O[2 * L + u], o3 = O[3 * L + u];
+                            RE[u] = e0 - e2, RE[L + u] = e1 + e2, RE[2 * L + u] = e2 - e1, RE[3 * L + u] = e1 - e3;
+                            RO[u] = o0 - o2, RO[L + u] = o1 + o2, RO[2 * L + u] = o2 - o1, RO[3 * L + u] = o1 - o3;
+                        }
+                        for (std::size_t k = 0; k < 4; ++k) {
+                            const T* re = RE + k * L;
+                            const T* ro = RO + k * L;
+                            T* v0 = v + (4 * k + 0) * TW;
+                            T* v1 = v + (4 * k + 1) * TW;
+                            T* v2 = v + (4 * k + 2) * TW;
+                            T* v3 = v + (4 * k + 3) * TW;
+#pragma omp simd
+                            for (std::size_t tw = 0; tw < TW; ++tw) {
+                                v0[tw] = re[tw] - re[tw + 1];
+                                v1[tw] = ro[tw] + re[tw + 1];
+                                v2[tw] = re[tw + 1] - ro[tw];
+                                v3[tw] = ro[tw] - ro[tw + 1];
+                            }
+                        }
+                        T* d = dstc + (i * tiles_img + th * TW) * NR;
+                        for (std::size_t xi = 0; xi < 16; ++xi) {
+                            const T* src = v + xi * TW;
+                            T* dx = d + xi * vplane;
+                            for (std::size_t tw = 0; tw < TW; ++tw) dx[tw * NR] = src[tw];
+                        }
+                    }
+                }
+            }
+            // ---- 16 GEMMs: Mw_xi[OC, C] (+)= A_xi[OC, Tn] * V_xi[Tn, C]
+            for (std::size_t xi = 0; xi < 16; ++xi) {
+                const T* Ax = A + xi * aplane;
+                const T* Vx = V + xi * vplane;
+                T* Mx = Mw + xi * wplane;
+                for (std::size_t pc = 0; pc < Tn; pc += KC) {
+                    const std::size_t kc = std::min(KC, Tn - pc);
+                    const T beta = (gi == g0 && pc == 0) ? T(0) : T(1);
+                    for (std::size_t ic = 0; ic < OC; ic += MCW) {
+                        const std::size_t ie = std::min(OC, ic + MCW);
+                        for (std::size_t jr = 0; jr < C; jr += NR) {
+                            const T* b = Vx + jr * Tn + pc * NR;
+                            const std::size_t nr = std::min(NR, C - jr);
+                            for (std::size_t ir = ic; ir < ie; ir += MR)
+                                micro_kernel(kc, Ax + ir * Tn + pc * MR, b, Mx + ir * C + jr, C, T(1), beta,
+                                             std::min(MR, OC - ir), nr);
+                        }
+                    }
+                }
+            }
+        }
+        partial[std::size_t(tid)] = Mw;
+#pragma omp barrier
+        // ---- sum the partials in thread order, dw = G^T Mw G
+#pragma omp for schedule(static)
+        for (std::size_t j = 0; j < wplane; ++j) {
+            T m[16];
+            for (std::size_t xi = 0; xi < 16; ++xi) {
+                T s = T(0);
+                for (int u = 0; u < nt; ++u)
+                    if (partial[std::size_t(u)]) s += partial[std::size_t(u)][xi * wplane + j];
+                m[xi] = s;
+            }
+            T q[3][4];
+            for (std::size_t b = 0; b < 4; ++b) {
+                const T m0 = m[b], m1 = m[4 + b], m2 = m[8 + b], m3 = m[12 + b];
+                q[0][b] = m0 + T(0.5) * (m1 + m2);
+                q[1][b] = T(0.5) * (m1 - m2);
+                q[2][b] = T(0.5) * (m1 + m2) + m3;
+            }
+            T* out = dw + j * 9;
+            for (std::size_t a = 0; a < 3; ++a) {
+                out[a * 3 + 0] = q[a][0] + T(0.5) * (q[a][1] + q[a][2]);
+                out[a * 3 + 1] = T(0.5) * (q[a][1] - q[a][2]);
+                out[a * 3 + 2] = T(0.5) * (q[a][1] + q[a][2]) + q[a][3];
             }
         }
     }

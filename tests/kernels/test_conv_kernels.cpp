@@ -150,7 +150,9 @@ TEST_CASE_TEMPLATE("cpu::conv2d Winograd F(2x2,3x3) path: odd sizes, paddings 0/
     CHECK(check_conv<T>({3, k + 3, 6, 6, 300, 3, 3, 1, 1, 1, 1}, seed++));
     CHECK(check_conv<T>({130, k, 2, 2, k, 3, 3, 1, 1, 1, 1}, seed++));
     // backward_weight with more than KC = 256 tiles per group (K blocking of the tile reduction)
-    CHECK(check_conv<T>({4, k, 24, 23, k + 3, 3, 3, 1, 1, 1, 1}, seed++));
+    CHECK(check_conv<T>({10, k, 16, 15, k + 3, 3, 3, 1, 1, 1, 1}, seed++));
+    // large map: backward_weight on im2col, forward / backward_input on Winograd
+    CHECK(check_conv<T>({2, k, 24, 23, k + 3, 3, 3, 1, 1, 1, 1}, seed++));
     // below the channel threshold: im2col path
     CHECK(check_conv<T>({4, k - 1, 6, 6, k, 3, 3, 1, 1, 1, 1}, seed++));
     CHECK(failures == 0);

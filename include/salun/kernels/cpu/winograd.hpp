@@ -77,9 +77,11 @@ inline void winograd_kernel_transform(Get g, T* u) {
 
 /// backward_weight additionally needs output maps of at least 4x4: on smaller maps most of each
 /// 4x4 window is padding and the transform's cancellation exceeds the float tolerance for the
-/// border taps (whose own magnitude sums are tiny); those stay on im2col.
+/// border taps (whose own magnitude sums are tiny); those stay on im2col. Maps above 16x16 also
+/// stay on im2col: there (ResNet-18's 64-channel 32x32 layers) the transforms' traffic through
+/// the 16 packed planes costs more than the saved multiplies (measured 40-45 vs 57 GFLOP/s).
 inline bool winograd_backward_weight_eligible(const Conv2dParams& p) {
-    return winograd_forward_eligible(p) && p.OH() >= 4 && p.OW() >= 4;
+    return winograd_forward_eligible(p) && p.OH() >= 4 && p.OW() >= 4 && p.OH() * p.OW() <= 256;
 }
 
 /// Transformed, packed kernels. Forward (flip = false): M = OC, K = C, g = w[m][k].
@@ -327,15 +329,19 @@ void winograd_conv3x3_backward_weight(const Conv2dParams& p, const T* x, const T
             // ---- dY transform -> A (packed: [OCp/MR][Tn][MR])
             for (std::size_t i = 0; i < g; ++i) {
                 const T* dyi = dy + (n0 + i) * img_out;
-                for (std::size_t oc = 0; oc < OCp; ++oc) {
+                // th outside the MR channels of one sliver: each packed line is filled while hot
+                for (std::size_t ob = 0; ob < OCp; ob += MR)
+                for (std::size_t th = 0; th < TH; ++th)
+                for (std::size_t oc = ob; oc < ob + MR; ++oc) {
                     T* dst0 = A + (oc / MR) * Tn * MR + oc % MR;
                     if (oc >= OC) {
                         for (std::size_t xi = 0; xi < 16; ++xi)
-                            for (std::size_t t = i * tiles_img; t < (i + 1) * tiles_img; ++t) dst0[xi * aplane + t * MR] = T(0);
+                            for (std::size_t t = i * tiles_img + th * TW; t < i * tiles_img + (th + 1) * TW; ++t)
+                                dst0[xi * aplane + t * MR] = T(0);
                         continue;
                     }
                     const T* dyc = dyi + oc * OH * OW;
-                    for (std::size_t th = 0; th < TH; ++th) {
+                    {
                         const T* r0 = dyc + 2 * th * OW;
                         const T* r1 = 2 * th + 1 < OH ? r0 + OW : nullptr;
                         for (std::size_t tw = 0; tw < TW; ++tw) {
@@ -359,10 +365,13 @@ void winograd_conv3x3_backward_weight(const Conv2dParams& p, const T* x, const T
             // ---- input transform -> V (packed: [Cp/NR][Tn][NR]); pad channels are never stored
             for (std::size_t i = 0; i < g; ++i) {
                 const T* ximg = x + (n0 + i) * img_in;
-                for (std::size_t c = 0; c < C; ++c) {
+                // th outside the NR channels of one sliver: each packed line is filled while hot
+                for (std::size_t cb = 0; cb < C; cb += NR)
+                for (std::size_t th = 0; th < TH; ++th)
+                for (std::size_t c = cb; c < std::min(C, cb + NR); ++c) {
                     const T* xc = ximg + c * H * W;
                     T* dstc = V + (c / NR) * Tn * NR + c % NR;
-                    for (std::size_t th = 0; th < TH; ++th) {
+                    {
                         for (std::size_t a = 0; a < 4; ++a) {
                             const long r = long(2 * th + a) - long(PH);
                             T* e = E + a * L;

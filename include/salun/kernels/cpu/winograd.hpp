@@ -116,6 +116,53 @@ void winograd_pack_weights(const T* w, std::size_t OC, std::size_t C, bool flip,
 
 /// y[N, M, OH, OW] (overwritten; OH = H + 2PH - 2) = 3x3 stride-1 convolution of x[N, K, H, W]
 /// given the packed transformed kernels U (winograd_pack_weights) and an optional bias[M].
+/// Winograd F(2x2,3x3) input transform of one row of tiles: for tile row `th` of the channel
+/// plane `xc` (H x W, zero padding PH/PW), writes the 16 transformed values of each of the TW
+/// tiles to v[xi * TW + tw]. E/O/RE/RO are scratch rows of L = TW + 1 values each (4 rows each).
+template <class T>
+inline void winograd_input_tile_row(const T* xc, std::size_t H, std::size_t W, std::size_t PH, std::size_t PW,
+                                    std::size_t th, std::size_t TW, T* E, T* O, T* RE, T* RO, T* v) {
+    const std::size_t L = TW + 1;
+    for (std::size_t a = 0; a < 4; ++a) {
+        const long r = long(2 * th + a) - long(PH);
+        T* e = E + a * L;
+        T* o = O + a * L;
+        if (r < 0 || r >= long(H)) {
+            std::fill(e, e + L, T(0));
+            std::fill(o, o + L, T(0));
+            continue;
+        }
+        const T* xr = xc + std::size_t(r) * W;
+        for (std::size_t u = 0; u < L; ++u) {
+            const long q0 = long(2 * u) - long(PW), q1 = q0 + 1;
+            e[u] = (q0 >= 0 && q0 < long(W)) ? xr[q0] : T(0);
+            o[u] = (q1 >= 0 && q1 < long(W)) ? xr[q1] : T(0);
+        }
+    }
+#pragma omp simd
+    for (std::size_t u = 0; u < L; ++u) {
+        const T e0 = E[u], e1 = E[L + u], e2 = E[2 * L + u], e3 = E[3 * L + u];
+        const T o0 = O[u], o1 = O[L + u], o2 = O[2 * L + u], o3 = O[3 * L + u];
+        RE[u] = e0 - e2, RE[L + u] = e1 + e2, RE[2 * L + u] = e2 - e1, RE[3 * L + u] = e1 - e3;
+        RO[u] = o0 - o2, RO[L + u] = o1 + o2, RO[2 * L + u] = o2 - o1, RO[3 * L + u] = o1 - o3;
+    }
+    for (std::size_t k = 0; k < 4; ++k) {
+        const T* re = RE + k * L;
+        const T* ro = RO + k * L;
+        T* v0 = v + (4 * k + 0) * TW;
+        T* v1 = v + (4 * k + 1) * TW;
+        T* v2 = v + (4 * k + 2) * TW;
+        T* v3 = v + (4 * k + 3) * TW;
+#pragma omp simd
+        for (std::size_t tw = 0; tw < TW; ++tw) {
+            v0[tw] = re[tw] - re[tw + 1];
+            v1[tw] = ro[tw] + re[tw + 1];
+            v2[tw] = re[tw + 1] - ro[tw];
+            v3[tw] = ro[tw] - ro[tw + 1];
+        }
+    }
+}
+
 template <class T>
 void winograd_conv3x3(std::size_t N, std::size_t K, std::size_t H, std::size_t W, std::size_t M, std::size_t PH,
                       std::size_t PW, const T* x, const T* U, const T* bias, T* y) {
@@ -162,44 +209,7 @@ void winograd_conv3x3(std::size_t N, std::size_t K, std::size_t H, std::size_t W
             for (std::size_t c = 0; c < K; ++c) {
                 const T* xc = xi_img + c * H * W;
                 for (std::size_t th = 0; th < TH; ++th) {
-                    for (std::size_t a = 0; a < 4; ++a) {
-                        const long r = long(2 * th + a) - long(PH);
-                        T* e = E + a * L;
-                        T* o = O + a * L;
-                        if (r < 0 || r >= long(H)) {
-                            std::fill(e, e + L, T(0));
-                            std::fill(o, o + L, T(0));
-                            continue;
-                        }
-                        const T* xr = xc + std::size_t(r) * W;
-                        for (std::size_t u = 0; u < L; ++u) {
-                            const long q0 = long(2 * u) - long(PW), q1 = q0 + 1;
-                            e[u] = (q0 >= 0 && q0 < long(W)) ? xr[q0] : T(0);
-                            o[u] = (q1 >= 0 && q1 < long(W)) ? xr[q1] : T(0);
-                        }
-                    }
-#pragma omp simd
-                    for (std::size_t u = 0; u < L; ++u) {
-                        const T e0 = E[u], e1 = E[L + u], e2 = E[2 * L + u], e3 = E[3 * L + u];
-                        const T o0 = O[u], o1 = O[L + u], o2 = O[2 * L + u], o3 = O[3 * L + u];
-                        RE[u] = e0 - e2, RE[L + u] = e1 + e2, RE[2 * L + u] = e2 - e1, RE[3 * L + u] = e1 - e3;
-                        RO[u] = o0 - o2, RO[L + u] = o1 + o2, RO[2 * L + u] = o2 - o1, RO[3 * L + u] = o1 - o3;
-                    }
-                    for (std::size_t k = 0; k < 4; ++k) {
-                        const T* re = RE + k * L;
-                        const T* ro = RO + k * L;
-                        T* v0 = v + (4 * k + 0) * TW;
-                        T* v1 = v + (4 * k + 1) * TW;
-                        T* v2 = v + (4 * k + 2) * TW;
-                        T* v3 = v + (4 * k + 3) * TW;
-#pragma omp simd
-                        for (std::size_t tw = 0; tw < TW; ++tw) {
-                            v0[tw] = re[tw] - re[tw + 1];
-                            v1[tw] = ro[tw] + re[tw + 1];
-                            v2[tw] = re[tw + 1] - ro[tw];
-                            v3[tw] = ro[tw] - ro[tw + 1];
-                        }
-                    }
+                    winograd_input_tile_row(xc, H, W, PH, PW, th, TW, E, O, RE, RO, v);
                     // scatter the TW tiles of this row into the slivers
                     const std::size_t t0 = i * tiles_img + th * TW;
                     for (std::size_t tw = 0; tw < TW;) {
@@ -372,44 +382,7 @@ void winograd_conv3x3_backward_weight(const Conv2dParams& p, const T* x, const T
                     const T* xc = ximg + c * H * W;
                     T* dstc = V + (c / NR) * Tn * NR + c % NR;
                     {
-                        for (std::size_t a = 0; a < 4; ++a) {
-                            const long r = long(2 * th + a) - long(PH);
-                            T* e = E + a * L;
-                            T* o = O + a * L;
-                            if (r < 0 || r >= long(H)) {
-                                std::fill(e, e + L, T(0));
-                                std::fill(o, o + L, T(0));
-                                continue;
-                            }
-                            const T* xr = xc + std::size_t(r) * W;
-                            for (std::size_t u = 0; u < L; ++u) {
-                                const long q0 = long(2 * u) - long(PW), q1 = q0 + 1;
-                                e[u] = (q0 >= 0 && q0 < long(W)) ? xr[q0] : T(0);
-                                o[u] = (q1 >= 0 && q1 < long(W)) ? xr[q1] : T(0);
-                            }
-                        }
-#pragma omp simd
-                        for (std::size_t u = 0; u < L; ++u) {
-                            const T e0 = E[u], e1 = E[L + u], e2 = E[2 * L + u], e3 = E[3 * L + u];
-                            const T o0 = O[u], o1 = O[L + u], o2 = O[2 * L + u], o3 = O[3 * L + u];
-                            RE[u] = e0 - e2, RE[L + u] = e1 + e2, RE[2 * L + u] = e2 - e1, RE[3 * L + u] = e1 - e3;
-                            RO[u] = o0 - o2, RO[L + u] = o1 + o2, RO[2 * L + u] = o2 - o1, RO[3 * L + u] = o1 - o3;
-                        }
-                        for (std::size_t k = 0; k < 4; ++k) {
-                            const T* re = RE + k * L;
-                            const T* ro = RO + k * L;
-                            T* v0 = v + (4 * k + 0) * TW;
-                            T* v1 = v + (4 * k + 1) * TW;
-                            T* v2 = v + (4 * k + 2) * TW;
-                            T* v3 = v + (4 * k + 3) * TW;
-#pragma omp simd
-                            for (std::size_t tw = 0; tw < TW; ++tw) {
-                                v0[tw] = re[tw] - re[tw + 1];
-                                v1[tw] = ro[tw] + re[tw + 1];
-                                v2[tw] = re[tw + 1] - ro[tw];
-                                v3[tw] = ro[tw] - ro[tw + 1];
-                            }
-                        }
+                        winograd_input_tile_row(xc, H, W, PH, PW, th, TW, E, O, RE, RO, v);
                         T* d = dstc + (i * tiles_img + th * TW) * NR;
                         for (std::size_t xi = 0; xi < 16; ++xi) {
                             const T* src = v + xi * TW;

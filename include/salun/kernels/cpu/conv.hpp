@@ -93,6 +93,17 @@ void im2col_group(const Conv2dParams& p, const T* x, std::size_t n0, std::size_t
     for (std::size_t i = 0; i < g; ++i) im2col(p, x + (n0 + i) * img, col + i * OHW, g * OHW);
 }
 
+/// The GEMM's B operand for images [n0, n0+g): the input itself for a pointwise convolution,
+/// else their im2col columns ([CKK] rows of g*OHW) written into `colbuf`.
+template <class T>
+const T* group_columns(const Conv2dParams& p, const ConvPlan& pl, const T* x, std::size_t n0, std::size_t g,
+                       AlignedBuffer<T>& colbuf) {
+    if (pl.pointwise) return x + n0 * p.C * p.H * p.W;
+    T* col = colbuf.get(pl.CKK * g * pl.OHW);
+    im2col_group(p, x, n0, g, pl.OHW, col);
+    return col;
+}
+
 }  // namespace detail
 
 /// y[N,OC,OH,OW] = conv(x, w) + bias (bias nullable), overwritten.
@@ -110,19 +121,12 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
         return;
     }
 #endif
-    const std::size_t img_in = p.C * p.H * p.W, img_out = p.OC * pl.OHW;
+    const std::size_t img_out = p.OC * pl.OHW;
 #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1) if (pl.nt > 1)
     for (std::size_t gi = 0; gi < pl.groups; ++gi) {
         thread_local detail::AlignedBuffer<T> colbuf, outbuf;
         const std::size_t n0 = gi * pl.G, g = std::min(pl.G, p.N - n0), ns = g * pl.OHW;
-        const T* B;
-        if (pl.pointwise) {
-            B = x + n0 * img_in;
-        } else {
-            T* col = colbuf.get(pl.CKK * ns);
-            detail::im2col_group(p, x, n0, g, pl.OHW, col);
-            B = col;
-        }
+        const T* B = detail::group_columns(p, pl, x, n0, g, colbuf);
         T* out = g == 1 ? y + n0 * img_out : outbuf.get(p.OC * ns);
         gemm(false, false, p.OC, ns, pl.CKK, T(1), w, pl.CKK, B, ns, T(0), out, ns);
         if (bias)
@@ -179,7 +183,7 @@ void conv2d_backward_input(const Conv2dParams& p, const T* dy, const T* w, T* dx
 template <class T>
 void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* dw, T* dbias) {
     const detail::ConvPlan pl = detail::conv_plan(p);
-    const std::size_t img_in = p.C * p.H * p.W, img_out = p.OC * pl.OHW, wsize = p.OC * pl.CKK;
+    const std::size_t img_out = p.OC * pl.OHW, wsize = p.OC * pl.CKK;
     const int nt = pl.nt;
 
     if (dbias) {
@@ -217,14 +221,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* d
             detail::gather_group(dy, p.OC, pl.OHW, n0, g, buf);
             A = buf;
         }
-        const T* B;
-        if (pl.pointwise) {
-            B = x + n0 * img_in;
-        } else {
-            T* col = colbuf.get(pl.CKK * ns);
-            detail::im2col_group(p, x, n0, g, pl.OHW, col);
-            B = col;
-        }
+        const T* B = detail::group_columns(p, pl, x, n0, g, colbuf);
         gemm(false, true, p.OC, pl.CKK, ns, T(1), A, ns, B, ns, beta, out, pl.CKK);
     };
 

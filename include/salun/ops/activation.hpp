@@ -38,10 +38,10 @@ inline void check_rows(const Shape& s, std::size_t dim, const char* op) {
                 " dim ", dim);
 }
 
-/// For each row of a [N,C] array: mx = max, s = sum exp(x - mx), y = f(x - mx, s) elementwise.
-/// The sum is taken in double; both softmax forms below share this pass.
-template <class T, class F>
-void softmax_family_rows(const T* x, T* y, std::size_t N, std::size_t C, F f) {
+/// For each row of a [N,C] array: mx = max, s = sum exp(x - mx) (in double), r = per_row(s)
+/// once, then y = f(x - mx, r) elementwise. Both softmax forms below share this pass.
+template <class T, class R, class F>
+void softmax_family_rows(const T* x, T* y, std::size_t N, std::size_t C, R per_row, F f) {
 #pragma omp parallel for if (N * C > (1u << 14))
     for (std::size_t n = 0; n < N; ++n) {
         const T* xr = x + n * C;
@@ -49,7 +49,8 @@ void softmax_family_rows(const T* x, T* y, std::size_t N, std::size_t C, F f) {
         const T mx = *std::max_element(xr, xr + C);
         double s = 0;
         for (std::size_t c = 0; c < C; ++c) s += std::exp(double(xr[c] - mx));
-        for (std::size_t c = 0; c < C; ++c) yr[c] = f(xr[c] - mx, s);
+        const auto r = per_row(s);
+        for (std::size_t c = 0; c < C; ++c) yr[c] = f(xr[c] - mx, r);
     }
 }
 
@@ -58,14 +59,16 @@ void softmax_family_rows(const T* x, T* y, std::size_t N, std::size_t C, F f) {
 /// large logits.
 template <class T>
 void log_softmax_rows(const T* x, T* y, std::size_t N, std::size_t C) {
-    softmax_family_rows(x, y, N, C, [](T shifted, double s) { return shifted - T(std::log(s)); });
+    softmax_family_rows(x, y, N, C, [](double s) { return T(std::log(s)); },
+                        [](T shifted, T log_sum) { return shifted - log_sum; });
 }
 
 /// Row-wise softmax: exp(x - max) / sum (not exp(log_softmax), which loses relative accuracy
 /// for large logits).
 template <class T>
 void softmax_rows(const T* x, T* y, std::size_t N, std::size_t C) {
-    softmax_family_rows(x, y, N, C, [](T shifted, double s) { return T(std::exp(double(shifted)) / s); });
+    softmax_family_rows(x, y, N, C, [](double s) { return s; },
+                        [](T shifted, double s) { return T(std::exp(double(shifted)) / s); });
 }
 }  // namespace detail
 

@@ -325,9 +325,7 @@ int cmd_train(const std::vector<std::string>& argv) {
     auto model = salun::models::make_model<float>(arch, kClasses, init);
     salun::data::Subset pool = salun::data::all(train);
     if (subset > 0) pool = salun::data::first_k_per_class(pool, static_cast<std::size_t>(subset));
-    salun::data::Subset used{pool.dataset, {}};
-    for (std::size_t i : pool.indices)
-        if (train.labels[i] != exclude) used.indices.push_back(i);
+    const salun::data::Subset used = exclude >= 0 ? salun::data::without_class(pool, static_cast<int>(exclude)) : pool;
     salun::data::LoaderOptions lo;
     lo.batch_size = static_cast<std::size_t>(bs);
     lo.shuffle = true;

@@ -57,6 +57,8 @@ TEST_CASE("subset helpers") {
     for (std::size_t i : retain.indices) CHECK(ds.labels[i] != 3);
     CHECK(of_class(a, 4).indices == std::vector<std::size_t>{4, 14, 24, 34});
     CHECK(of_class(retain, 3).empty());
+    CHECK(without_class(a, 3).indices == retain.indices);
+    CHECK(without_class(of_class(a, 4), 4).empty());
     Subset k = first_k_per_class(a, 2);
     CHECK(k.size() == 20);
     CHECK(k.indices[0] == 0);
@@ -67,6 +69,7 @@ TEST_CASE("subset helpers") {
     CHECK_THROWS_WITH_AS(split_by_class(ds, 10), doctest::Contains("class 10 out of range"), salun::Error);
     CHECK_THROWS_WITH_AS(split_by_class(ds, -1), doctest::Contains("class -1 out of range"), salun::Error);
     CHECK_THROWS_AS(of_class(a, 12), salun::Error);
+    CHECK_THROWS_AS(without_class(a, 12), salun::Error);
 }
 
 TEST_CASE("normalisation matches torchvision ToTensor + Normalize") {

@@ -74,6 +74,16 @@ inline Subset of_class(const Subset& s, int c) {
     return out;
 }
 
+/// The elements of `s` whose label is not `c`, in order (the retain side of a class split).
+inline Subset without_class(const Subset& s, int c) {
+    detail::check_subset(s, "without_class");
+    detail::check_class(*s.dataset, c, "without_class");
+    Subset out{s.dataset, {}};
+    for (std::size_t i : s.indices)
+        if (s.dataset->label(i) != c) out.indices.push_back(i);
+    return out;
+}
+
 /// The first `k` elements of each class of `s`, keeping the order of `s`.
 inline Subset first_k_per_class(const Subset& s, std::size_t k) {
     detail::check_subset(s, "first_k_per_class");

@@ -62,9 +62,7 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     data::Subset pool = data::all(train);
     if (o.subset_per_class > 0) pool = data::first_k_per_class(pool, o.subset_per_class);
     data::Subset forget = data::of_class(pool, static_cast<int>(forget_class));
-    data::Subset retain{pool.dataset, {}};
-    for (std::size_t i : pool.indices)
-        if (train.labels[i] != forget_class) retain.indices.push_back(i);
+    data::Subset retain = data::without_class(pool, static_cast<int>(forget_class));
     SALUN_CHECK(forget.size() > 0, "salun: no training images of the forget class ", forget_class);
     SALUN_CHECK(retain.size() > 0, "salun: no training images outside the forget class");
 

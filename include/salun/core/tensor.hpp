@@ -23,6 +23,7 @@
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xstorage.hpp>
 
+#include "salun/core/allocator.hpp"
 #include "salun/core/error.hpp"
 #include "salun/core/random.hpp"
 
@@ -41,7 +42,7 @@ inline std::size_t numel_of(const Shape& s) {
 /// inputs); `grad_fn` is the node that produced a non-leaf and is cleared after backward().
 template <class T>
 struct TensorImpl {
-    using storage_type = xt::uvector<T, xsimd::aligned_allocator<T, 64>>;
+    using storage_type = xt::uvector<T, caching_allocator<T>>;
 
     std::shared_ptr<storage_type> storage;
     std::size_t offset = 0;

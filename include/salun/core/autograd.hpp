@@ -77,10 +77,18 @@ void record(Tensor<T>& out, std::string name, const std::vector<Tensor<T>>& inpu
 
 namespace detail {
 
-/// a + b into a new tensor (never in place: either may be shared with another gradient).
+/// True when nothing else can see t's memory: the only handle on the only view of its storage.
 template <class T>
-Tensor<T> add_new(const Tensor<T>& a, const Tensor<T>& b) {
-    Tensor<T> out = Tensor<T>::empty(a.shape());
+bool exclusively_owned(const Tensor<T>& t) {
+    return t.impl_ptr().use_count() == 1 && t.impl().storage.use_count() == 1 && t.impl().offset == 0;
+}
+
+/// a + b for two gradients flowing into the same tensor. Written into whichever operand is
+/// exclusively owned (a gradient may also be shared, e.g. add's backward hands the same tensor to
+/// both inputs), else into a new tensor. Same values either way: float addition commutes.
+template <class T>
+Tensor<T> sum_gradients(Tensor<T> a, Tensor<T> b) {
+    Tensor<T> out = exclusively_owned(a) ? a : exclusively_owned(b) ? b : Tensor<T>::empty(a.shape());
     const T* pa = a.data();
     const T* pb = b.data();
     T* po = out.data();
@@ -164,7 +172,7 @@ void backward(const Tensor<T>& root, Tensor<T> grad = Tensor<T>()) {
             if (slot == grads.end())
                 grads.emplace(in.get(), std::move(gi));
             else
-                slot->second = detail::add_new(slot->second, gi);
+                slot->second = detail::sum_gradients(std::move(slot->second), std::move(gi));
         }
     }
 }

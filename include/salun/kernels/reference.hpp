@@ -227,12 +227,15 @@ void batch_norm_stats(std::size_t N, std::size_t C, std::size_t HW, const T* x, 
 /// y = (x - mean[c]) * invstd[c] * gamma[c] + beta[c]; gamma/beta nullable (1 and 0).
 template <class T>
 void batch_norm_apply(std::size_t N, std::size_t C, std::size_t HW, const T* x, const T* mean, const T* invstd,
-                      const T* gamma, const T* beta, T* y) {
+                      const T* gamma, const T* beta, T* y, bool relu = false) {
     for (std::size_t n = 0; n < N; ++n)
         for (std::size_t c = 0; c < C; ++c) {
             const T scale = invstd[c] * (gamma ? gamma[c] : T(1));
             const T shift = (beta ? beta[c] : T(0)) - mean[c] * scale;
-            for (std::size_t i = 0; i < HW; ++i) y[(n * C + c) * HW + i] = x[(n * C + c) * HW + i] * scale + shift;
+            for (std::size_t i = 0; i < HW; ++i) {
+                const T v = x[(n * C + c) * HW + i] * scale + shift;
+                y[(n * C + c) * HW + i] = relu && !(v > T(0)) ? T(0) : v;
+            }
         }
 }
 
@@ -240,17 +243,19 @@ void batch_norm_apply(std::size_t N, std::size_t C, std::size_t HW, const T* x, 
 /// each nullable). With xhat = (x - mean) * invstd:
 ///   dbeta = sum dy, dgamma = sum dy * xhat,
 ///   dx = gamma * invstd * (dy - dbeta/M - xhat * dgamma/M), M = N*HW.
+/// relu_out (nullable): output of the fused batch_norm_relu; dy is masked by relu_out > 0.
 template <class T>
 void batch_norm_backward(std::size_t N, std::size_t C, std::size_t HW, const T* dy, const T* x, const T* mean,
-                         const T* invstd, const T* gamma, T* dx, T* dgamma, T* dbeta) {
+                         const T* invstd, const T* gamma, T* dx, T* dgamma, T* dbeta, const T* relu_out = nullptr) {
     const double M = double(N * HW);
+    auto grad = [&](std::size_t k) { return relu_out && !(relu_out[k] > T(0)) ? 0.0 : double(dy[k]); };
     for (std::size_t c = 0; c < C; ++c) {
         double sdy = 0, sdyx = 0;
         for (std::size_t n = 0; n < N; ++n)
             for (std::size_t i = 0; i < HW; ++i) {
                 const std::size_t k = (n * C + c) * HW + i;
-                sdy += dy[k];
-                sdyx += double(dy[k]) * (double(x[k]) - mean[c]) * invstd[c];
+                sdy += grad(k);
+                sdyx += grad(k) * (double(x[k]) - mean[c]) * invstd[c];
             }
         if (dgamma) dgamma[c] = T(sdyx);
         if (dbeta) dbeta[c] = T(sdy);
@@ -260,7 +265,7 @@ void batch_norm_backward(std::size_t N, std::size_t C, std::size_t HW, const T* 
                 for (std::size_t i = 0; i < HW; ++i) {
                     const std::size_t k = (n * C + c) * HW + i;
                     const double xhat = (double(x[k]) - mean[c]) * invstd[c];
-                    dx[k] = T(g * (dy[k] - sdy / M - xhat * sdyx / M));
+                    dx[k] = T(g * (grad(k) - sdy / M - xhat * sdyx / M));
                 }
         }
     }

@@ -54,7 +54,7 @@ public:
     }
 
     Tensor<T> forward(const Tensor<T>& x) override {
-        Tensor<T> y = maxpool->forward(relu->forward(bn1->forward(conv1->forward(x))));
+        Tensor<T> y = maxpool->forward(bn1->forward_relu(conv1->forward(x)));  // relu(bn1(.)), fused
         y = layer4->forward(layer3->forward(layer2->forward(layer1->forward(y))));
         return fc->forward(flatten->forward(avgpool->forward(y)));
     }

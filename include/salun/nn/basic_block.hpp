@@ -34,7 +34,7 @@ public:
         }
     }
     Tensor<T> forward(const Tensor<T>& x) override {
-        Tensor<T> out = relu->forward(bn1->forward(conv1->forward(x)));
+        Tensor<T> out = bn1->forward_relu(conv1->forward(x));  // = relu(bn1(conv1(x))), fused
         out = bn2->forward(conv2->forward(out));
         const Tensor<T> identity = downsample ? downsample->forward(x) : x;
         return relu->forward(add(out, identity));

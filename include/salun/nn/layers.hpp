@@ -87,6 +87,14 @@ public:
         if (this->is_training()) ++*batches_;
         return batch_norm(x, running_mean, running_var, weight, bias, this->is_training(), momentum, eps);
     }
+    /// relu(forward(x)) as one fused op (batch_norm_relu): same values and gradients, one pass and
+    /// one stored activation less. Sequential and BasicBlock call it for BatchNorm2d -> ReLU.
+    Tensor<T> forward_relu(const Tensor<T>& x) {
+        SALUN_CHECK(x.dim() == 4 && x.shape()[1] == num_features, "BatchNorm2d(", num_features,
+                    "): need input [N, ", num_features, ", H, W], got ", shape_str(x.shape()));
+        if (this->is_training()) ++*batches_;
+        return batch_norm_relu(x, running_mean, running_var, weight, bias, this->is_training(), momentum, eps);
+    }
     std::string type_name() const override { return "BatchNorm2d"; }
 
     std::int64_t num_batches_tracked() const { return *batches_; }

@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "salun/nn/layers.hpp"
 #include "salun/nn/module.hpp"
 
 namespace salun::nn {
@@ -13,6 +14,8 @@ namespace salun::nn {
 /// Applies its children one after the other.
 ///   input   whatever the first child accepts;  output whatever the last child returns
 ///   backward through every child in reverse (the autograd graph of the composition)
+///   fusion  a BatchNorm2d directly followed by a ReLU runs as one batch_norm_relu op (same
+///           values and gradients; saves a pass over the activations and their storage)
 ///   PyTorch torch.nn.Sequential(*modules)
 template <class T>
 class Sequential : public Module<T> {
@@ -37,7 +40,15 @@ public:
 
     Tensor<T> forward(const Tensor<T>& x) override {
         Tensor<T> y = x;
-        for (auto& m : layers_) y = m->forward(y);
+        for (std::size_t i = 0; i < layers_.size(); ++i) {
+            auto* bn = dynamic_cast<BatchNorm2d<T>*>(layers_[i].get());
+            if (bn && i + 1 < layers_.size() && dynamic_cast<ReLU<T>*>(layers_[i + 1].get())) {
+                y = bn->forward_relu(y);
+                ++i;
+            } else {
+                y = layers_[i]->forward(y);
+            }
+        }
         return y;
     }
     std::string type_name() const override { return "Sequential"; }

@@ -4,6 +4,9 @@
 //             are defined) update them in place: r = (1-momentum) r + momentum * batch_stat, with
 //             the *unbiased* variance for running_var (PyTorch's convention).
 //   eval:     normalise with running_mean / running_var; backward treats them as constants.
+// batch_norm_relu(...) = relu(batch_norm(...)) fused: one pass writes the activated output, the
+// pre-activation tensor is never stored, and the backward masks the gradient inside the batch-norm
+// backward (no separate ReLU pass). nn::Sequential and BasicBlock use it for BatchNorm2d -> ReLU.
 #pragma once
 
 #include <cmath>
@@ -13,9 +16,10 @@
 
 namespace salun {
 
+namespace detail {
 template <class T>
-Tensor<T> batch_norm(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> running_var, const Tensor<T>& weight,
-                     const Tensor<T>& bias, bool training, double momentum = 0.1, double eps = 1e-5) {
+Tensor<T> batch_norm_impl(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> running_var, const Tensor<T>& weight,
+                          const Tensor<T>& bias, bool training, double momentum, double eps, bool relu) {
     SALUN_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: need input [N,C] or [N,C,H,W], got ", shape_str(x.shape()));
     const std::size_t N = x.shape()[0], C = x.shape()[1], HW = x.dim() == 4 ? x.shape()[2] * x.shape()[3] : 1;
     for (const Tensor<T>* t : std::initializer_list<const Tensor<T>*>{&running_mean, &running_var, &weight, &bias})
@@ -49,7 +53,7 @@ Tensor<T> batch_norm(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> runni
     Tensor<T> out = Tensor<T>::empty(x.shape());
     kernels::backend::batch_norm_apply<T>(N, C, HW, x.data(), mean.data(), invstd.data(),
                                           weight.defined() ? weight.data() : nullptr,
-                                          bias.defined() ? bias.data() : nullptr, out.data());
+                                          bias.defined() ? bias.data() : nullptr, out.data(), relu);
 
     if (autograd::needs_grad(x, weight, bias)) {
         const Tensor<T> xd = x.detach(), wd = weight.defined() ? weight.detach() : Tensor<T>();
@@ -58,14 +62,17 @@ Tensor<T> batch_norm(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> runni
         std::vector<Tensor<T>> inputs{x};
         if (weight.defined()) inputs.push_back(weight);
         if (bias.defined()) inputs.push_back(bias);
-        autograd::record<T>(out, "batch_norm", inputs,
+        // The fused form needs its own output for the ReLU mask (detached: no reference cycle).
+        const Tensor<T> yd = relu ? out.detach() : Tensor<T>();
+        autograd::record<T>(out, relu ? "batch_norm_relu" : "batch_norm", inputs,
                             [=, has_w = weight.defined(), has_b = bias.defined()](const Tensor<T>& g) {
             Tensor<T> dx = gx ? Tensor<T>::empty(xd.shape()) : Tensor<T>();
             Tensor<T> dw = Tensor<T>::empty({C}), db = Tensor<T>::empty({C});
             const T* gamma = has_w ? wd.data() : nullptr;
+            const T* mask = relu ? yd.data() : nullptr;
             if (training) {
                 kernels::backend::batch_norm_backward<T>(N, C, HW, g.data(), xd.data(), mean.data(), invstd.data(),
-                                                         gamma, gx ? dx.data() : nullptr, dw.data(), db.data());
+                                                         gamma, gx ? dx.data() : nullptr, dw.data(), db.data(), mask);
             } else {  // statistics are constants: an affine map per channel
                 for (std::size_t c = 0; c < C; ++c) {
                     double sg = 0, sgx = 0;
@@ -73,13 +80,15 @@ Tensor<T> batch_norm(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> runni
                     for (std::size_t n = 0; n < N; ++n) {
                         const T* gp = g.data() + (n * C + c) * HW;
                         const T* xp = xd.data() + (n * C + c) * HW;
+                        const T* mp = mask ? mask + (n * C + c) * HW : nullptr;
                         for (std::size_t i = 0; i < HW; ++i) {
-                            sg += gp[i];
-                            sgx += double(gp[i]) * (double(xp[i]) - mean.data()[c]) * invstd.data()[c];
+                            const T gi = mp && !(mp[i] > T(0)) ? T(0) : gp[i];
+                            sg += gi;
+                            sgx += double(gi) * (double(xp[i]) - mean.data()[c]) * invstd.data()[c];
                         }
                         if (gx) {
                             T* dp = dx.data() + (n * C + c) * HW;
-                            for (std::size_t i = 0; i < HW; ++i) dp[i] = gp[i] * scale;
+                            for (std::size_t i = 0; i < HW; ++i) dp[i] = (mp && !(mp[i] > T(0)) ? T(0) : gp[i]) * scale;
                         }
                     }
                     dw.data()[c] = T(sgx);
@@ -93,6 +102,20 @@ Tensor<T> batch_norm(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> runni
         });
     }
     return out;
+}
+}  // namespace detail
+
+template <class T>
+Tensor<T> batch_norm(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> running_var, const Tensor<T>& weight,
+                     const Tensor<T>& bias, bool training, double momentum = 0.1, double eps = 1e-5) {
+    return detail::batch_norm_impl(x, running_mean, running_var, weight, bias, training, momentum, eps, false);
+}
+
+/// relu(batch_norm(...)) in one op (same arguments and results, less memory and traffic).
+template <class T>
+Tensor<T> batch_norm_relu(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> running_var, const Tensor<T>& weight,
+                          const Tensor<T>& bias, bool training, double momentum = 0.1, double eps = 1e-5) {
+    return detail::batch_norm_impl(x, running_mean, running_var, weight, bias, training, momentum, eps, true);
 }
 
 }  // namespace salun

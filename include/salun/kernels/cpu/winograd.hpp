@@ -118,10 +118,11 @@ void winograd_pack_weights(const T* w, std::size_t OC, std::size_t C, bool flip,
 /// given the packed transformed kernels U (winograd_pack_weights) and an optional bias[M].
 /// Winograd F(2x2,3x3) input transform of one row of tiles: for tile row `th` of the channel
 /// plane `xc` (H x W, zero padding PH/PW), writes the 16 transformed values of each of the TW
-/// tiles to v[xi * TW + tw]. E/O/RE/RO are scratch rows of L = TW + 1 values each (4 rows each).
+/// tiles to v[xi * TW + tw]. E/O/RE/RO are scratch rows of L = TW + 1 values each (4 rows each),
+/// pad a scratch row of 2L values.
 template <class T>
 inline void winograd_input_tile_row(const T* xc, std::size_t H, std::size_t W, std::size_t PH, std::size_t PW,
-                                    std::size_t th, std::size_t TW, T* E, T* O, T* RE, T* RO, T* v) {
+                                    std::size_t th, std::size_t TW, T* E, T* O, T* RE, T* RO, T* v, T* pad) {
     const std::size_t L = TW + 1;
     for (std::size_t a = 0; a < 4; ++a) {
         const long r = long(2 * th + a) - long(PH);
@@ -132,11 +133,17 @@ inline void winograd_input_tile_row(const T* xc, std::size_t H, std::size_t W, s
             std::fill(o, o + L, T(0));
             continue;
         }
+        // The zero-padded row in `pad` (2L >= PW + W values), then a branch-free even/odd split
+        // that the compiler vectorises (stride-2 loads).
         const T* xr = xc + std::size_t(r) * W;
+        const std::size_t lead = std::min(PW, 2 * L), body = std::min(W, 2 * L - lead);
+        std::fill(pad, pad + lead, T(0));
+        std::copy(xr, xr + body, pad + lead);
+        std::fill(pad + lead + body, pad + 2 * L, T(0));
+#pragma omp simd
         for (std::size_t u = 0; u < L; ++u) {
-            const long q0 = long(2 * u) - long(PW), q1 = q0 + 1;
-            e[u] = (q0 >= 0 && q0 < long(W)) ? xr[q0] : T(0);
-            o[u] = (q1 >= 0 && q1 < long(W)) ? xr[q1] : T(0);
+            e[u] = pad[2 * u];
+            o[u] = pad[2 * u + 1];
         }
     }
 #pragma omp simd
@@ -192,7 +199,7 @@ void winograd_conv3x3(std::size_t N, std::size_t K, std::size_t H, std::size_t W
         T* V = vbuf.get(16 * vplane);
         T* Mb = mbuf.get(16 * mplane);
         const std::size_t L = TW + 1;  // even / odd columns per padded row
-        T* rb = rowbuf.get(16 * L + 16 * TW + 64);
+        T* rb = rowbuf.get(18 * L + 16 * TW + 64);
         T* E = rb;             // E[a * L + u], a = 0..3
         T* O = rb + 4 * L;     // O[a * L + u]
         T* RE = rb + 8 * L;    // row-combined
@@ -209,7 +216,7 @@ void winograd_conv3x3(std::size_t N, std::size_t K, std::size_t H, std::size_t W
             for (std::size_t c = 0; c < K; ++c) {
                 const T* xc = xi_img + c * H * W;
                 for (std::size_t th = 0; th < TH; ++th) {
-                    winograd_input_tile_row(xc, H, W, PH, PW, th, TW, E, O, RE, RO, v);
+                    winograd_input_tile_row(xc, H, W, PH, PW, th, TW, E, O, RE, RO, v, v + 16 * TW);
                     // scatter the TW tiles of this row into the slivers
                     const std::size_t t0 = i * tiles_img + th * TW;
                     for (std::size_t tw = 0; tw < TW;) {
@@ -277,11 +284,13 @@ void winograd_conv3x3(std::size_t N, std::size_t K, std::size_t H, std::size_t W
                     const std::size_t full = OW / 2;
                     {
                         T* yr = yc + oh * OW;
+#pragma omp simd
                         for (std::size_t tw = 0; tw < full; ++tw) yr[2 * tw] = Y0[tw], yr[2 * tw + 1] = Y1[tw];
                         if (OW & 1) yr[2 * full] = Y0[full];
                     }
                     if (oh + 1 < OH) {
                         T* yr = yc + (oh + 1) * OW;
+#pragma omp simd
                         for (std::size_t tw = 0; tw < full; ++tw) yr[2 * tw] = Y2[tw], yr[2 * tw + 1] = Y3[tw];
                         if (OW & 1) yr[2 * full] = Y2[full];
                     }
@@ -324,7 +333,7 @@ void winograd_conv3x3_backward_weight(const Conv2dParams& p, const T* x, const T
         const std::size_t g0 = std::size_t(tid) * per, g1 = std::min(groups, g0 + per);
         T* Mw = g0 < g1 ? mwbuf.get(16 * wplane) : nullptr;
         const std::size_t L = TW + 1;
-        T* rb = rowbuf.get(16 * L + 16 * TW + 64);
+        T* rb = rowbuf.get(18 * L + 16 * TW + 64);
         T* E = rb;
         T* O = rb + 4 * L;
         T* RE = rb + 8 * L;
@@ -382,7 +391,7 @@ void winograd_conv3x3_backward_weight(const Conv2dParams& p, const T* x, const T
                     const T* xc = ximg + c * H * W;
                     T* dstc = V + (c / NR) * Tn * NR + c % NR;
                     {
-                        winograd_input_tile_row(xc, H, W, PH, PW, th, TW, E, O, RE, RO, v);
+                        winograd_input_tile_row(xc, H, W, PH, PW, th, TW, E, O, RE, RO, v, v + 16 * TW);
                         T* d = dstc + (i * tiles_img + th * TW) * NR;
                         for (std::size_t xi = 0; xi < 16; ++xi) {
                             const T* src = v + xi * TW;

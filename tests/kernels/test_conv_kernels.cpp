@@ -151,9 +151,44 @@ TEST_CASE_TEMPLATE("cpu::conv2d Winograd F(2x2,3x3) path: odd sizes, paddings 0/
     CHECK(check_conv<T>({130, k, 2, 2, k, 3, 3, 1, 1, 1, 1}, seed++));
     // backward_weight with more than KC = 256 tiles per group (K blocking of the tile reduction)
     CHECK(check_conv<T>({10, k, 16, 15, k + 3, 3, 3, 1, 1, 1, 1}, seed++));
-    // large map: backward_weight on im2col, forward / backward_input on Winograd
+    // large map: backward_weight on the implicit GEMM, forward / backward_input on Winograd
     CHECK(check_conv<T>({2, k, 24, 23, k + 3, 3, 3, 1, 1, 1, 1}, seed++));
     // below the channel threshold: im2col path
     CHECK(check_conv<T>({4, k - 1, 6, 6, k, 3, 3, 1, 1, 1, 1}, seed++));
     CHECK(failures == 0);
+}
+
+TEST_CASE_TEMPLATE("cpu::conv2d implicit-GEMM weight gradient (stride-1, maps of 16x16 and more)", T, float, double) {
+    namespace d = salun::kernels::cpu::detail;
+    unsigned seed = 7000;
+    // Dispatched shapes: odd channel counts (partial MR slivers and NR panels), widths that are not
+    // a multiple of 8 (scalar tail of the transposed packing), chunks of whole rows that do not
+    // divide KC, a row longer than KC, 1x1 and 5x5 kernels, asymmetric padding, batch 1 and odd.
+    const std::vector<Conv2dParams> shapes = {
+        {2, 3, 16, 16, 64, 3, 3, 1, 1, 1, 1},  {3, 17, 16, 19, 7, 3, 3, 1, 1, 1, 1},
+        {1, 40, 18, 17, 130, 3, 3, 1, 1, 1, 1}, {3, 5, 17, 33, 9, 3, 3, 1, 1, 0, 2},
+        {2, 4, 2, 300, 5, 1, 3, 1, 1, 0, 1},    {3, 6, 16, 16, 10, 1, 1, 1, 1, 0, 0},
+        {2, 3, 20, 20, 4, 5, 5, 1, 1, 2, 2},
+    };
+    for (const auto& p : shapes) {
+        REQUIRE(d::implicit_weight_grad_eligible(p));
+        CHECK(check_conv<T>(p, seed++));
+    }
+    // The kernel itself also handles strides (phase-split copy) and small maps: call it directly.
+    for (const Conv2dParams& p : std::vector<Conv2dParams>{{3, 5, 9, 11, 7, 3, 3, 2, 2, 1, 1},
+                                                          {2, 4, 8, 8, 6, 1, 1, 2, 2, 0, 0},
+                                                          {2, 3, 7, 10, 5, 3, 2, 2, 3, 1, 0},
+                                                          {1, 2, 1, 1, 3, 1, 1, 1, 1, 0, 0}}) {
+        const std::size_t xs = p.N * p.C * p.H * p.W, ws = p.OC * p.C * p.KH * p.KW, ys = p.N * p.OC * p.OH() * p.OW();
+        auto x = random_vector<T>(xs, seed), dy = random_vector<T>(ys, seed + 1);
+        ++seed;
+        std::vector<T> dw(ws, T(NAN));
+        std::vector<double> dwr(ws), dwa(ws), dbr(p.OC), dba(p.OC);
+        cpu::conv2d_weight_grad_implicit(p, x.data(), dy.data(), dw.data());
+        ref::conv2d_backward_weight(p, to_double(x).data(), to_double(dy).data(), dwr.data(), dbr.data());
+        ref::conv2d_backward_weight(p, abs_of(to_double(x)).data(), abs_of(to_double(dy)).data(), dwa.data(), dba.data());
+        for (auto& s : dwa) s += 1e-3;
+        INFO("direct call, S=" << p.SH << "," << p.SW << " K=" << p.KH << "x" << p.KW);
+        CHECK(all_close(dw, dwr, salun_test::default_rtol<T>(), &dwa));
+    }
 }

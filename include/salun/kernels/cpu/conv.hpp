@@ -12,7 +12,8 @@
 //   backward_input:  dcol_g[CKK, G*OHW] = W^T * dY_g[OC, G*OHW], then col2im
 //   backward_weight: dW_t[OC, CKK]   += dY_g * col_g^T per thread t, then dW = sum_t dW_t in
 //                    thread order (deterministic for a fixed thread count); dbias summed per
-//                    channel in image order.
+//                    channel in image order. Stride-1 convolutions on 16x16+ maps use the
+//                    implicit GEMM of conv_weight_grad.hpp instead (no column matrix).
 // A 1x1, stride-1, pad-0 convolution with G == 1 uses the image itself as the column matrix.
 #pragma once
 
@@ -20,6 +21,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "salun/kernels/cpu/conv_weight_grad.hpp"
 #include "salun/kernels/cpu/gemm.hpp"
 #include "salun/kernels/cpu/im2col.hpp"
 #include "salun/kernels/cpu/threading.hpp"
@@ -42,6 +44,13 @@ inline std::size_t conv_group_size(const Conv2dParams& p, int nthreads = max_thr
     const std::size_t per_thread = (p.N + nt - 1) / nt;
     g = std::min(g, std::max<std::size_t>(1, per_thread));
     return std::min(g, std::max<std::size_t>(1, p.N));
+}
+
+/// Stride-1 convolutions on maps of 16x16 and more: the weight gradient as an implicit GEMM
+/// (conv_weight_grad.hpp) beats both im2col and Winograd there (measured in bench/); smaller maps
+/// keep Winograd, strided ones im2col.
+inline bool implicit_weight_grad_eligible(const Conv2dParams& p) {
+    return p.SH == 1 && p.SW == 1 && p.OW() >= 16 && p.OH() * p.OW() >= 256;
 }
 
 inline bool conv_is_pointwise(const Conv2dParams& p) {
@@ -205,6 +214,10 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* d
         return;
     }
 #if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
+    if (detail::implicit_weight_grad_eligible(p)) {
+        conv2d_weight_grad_implicit(p, x, dy, dw);
+        return;
+    }
     if (detail::winograd_backward_weight_eligible(p)) {
         detail::winograd_conv3x3_backward_weight(p, x, dy, dw);
         return;

@@ -2,6 +2,10 @@
 // shapes (odd sizes, stride 2, padding 0 and 1, batch 1).
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
 #include "gradcheck.hpp"
 
 using namespace salun;
@@ -94,6 +98,64 @@ TEST_CASE("batch_norm in training and eval mode") {
         const TensorD rm = randn({C}, 4), rv = affine(randn({C}, 5), 0.1, 1.0);
         gradcheck([&](const V& v) { return batch_norm(v[0], rm, rv, v[1], v[2], false); },
                   {randn(s, 1), randn({C}, 2), randn({C}, 3)}, "batch_norm eval " + shape_str(s));
+    }
+}
+
+namespace {
+/// Smallest |pre-activation| of batch_norm over the inputs: the fused ReLU's kink must be further
+/// than the finite-difference step from every element, or the numeric gradient straddles it.
+double kink_margin(const V& in, const TensorD& rm, const TensorD& rv, bool training) {
+    NoGradGuard ng;
+    const TensorD pre = training ? batch_norm(in[0], TensorD(), TensorD(), in[1], in[2], true)
+                                 : batch_norm(in[0], rm, rv, in[1], in[2], false);
+    double m = INFINITY;
+    for (double v : pre) m = std::min(m, std::abs(v));
+    return m;
+}
+
+/// Inputs {x, weight, bias} from the first seed (from `seed` on) whose pre-activations all stay
+/// 1e-3 away from the ReLU kink; about half of the outputs are then zero, half positive.
+V away_from_kink(const Shape& s, std::uint64_t seed, const TensorD& rm, const TensorD& rv, bool training) {
+    const std::size_t C = s[1];
+    for (std::uint64_t k = seed; k < seed + 1000; k += 3) {
+        V in{randn(s, k), randn({C}, k + 1), randn({C}, k + 2)};
+        if (kink_margin(in, rm, rv, training) > 1e-3) return in;
+    }
+    FAIL("no seed keeps the pre-activations of " << shape_str(s) << " away from 0");
+    return {};
+}
+}  // namespace
+
+TEST_CASE("batch_norm_relu (fused) in training and eval mode") {
+    for (const Shape& s : {Shape{4, 3}, Shape{2, 3, 3, 2}, Shape{1, 2, 3, 3}, Shape{3, 2, 1, 1}}) {
+        const std::size_t C = s[1];
+        const TensorD rm = randn({C}, 4), rv = affine(randn({C}, 5), 0.1, 1.0);
+        const V train_in = away_from_kink(s, 11, rm, rv, true);
+        REQUIRE(kink_margin(train_in, rm, rv, true) > 1e-3);
+        gradcheck([](const V& v) { return batch_norm_relu(v[0], TensorD(), TensorD(), v[1], v[2], true); }, train_in,
+                  "batch_norm_relu train " + shape_str(s), 1e-6, 1e-4);
+        const V eval_in = away_from_kink(s, 21, rm, rv, false);
+        REQUIRE(kink_margin(eval_in, rm, rv, false) > 1e-3);
+        gradcheck([&](const V& v) { return batch_norm_relu(v[0], rm, rv, v[1], v[2], false); }, eval_in,
+                  "batch_norm_relu eval " + shape_str(s));
+        // without weight and bias
+        gradcheck([](const V& v) { return batch_norm_relu(v[0], TensorD(), TensorD(), TensorD(), TensorD(), true); },
+                  {train_in[0]}, "batch_norm_relu train, no affine " + shape_str(s), 1e-6, 1e-4);
+    }
+}
+
+TEST_CASE("batch_norm_relu equals relu(batch_norm) and updates the running statistics the same way") {
+    const Shape s{3, 4, 2, 5};
+    const TensorD x = randn(s, 7), w = randn({4}, 8), b = randn({4}, 9);
+    for (bool training : {true, false}) {
+        CAPTURE(training);
+        TensorD rm1 = randn({4}, 10), rv1 = affine(randn({4}, 11), 0.1, 1.0);
+        TensorD rm2 = rm1.clone(), rv2 = rv1.clone();
+        const TensorD fused = batch_norm_relu(x, rm1, rv1, w, b, training, 0.2, 1e-3);
+        const TensorD plain = relu(batch_norm(x, rm2, rv2, w, b, training, 0.2, 1e-3));
+        CHECK(fused.to_vector() == plain.to_vector());
+        CHECK(rm1.to_vector() == rm2.to_vector());
+        CHECK(rv1.to_vector() == rv2.to_vector());
     }
 }
 

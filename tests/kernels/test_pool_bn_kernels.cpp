@@ -102,6 +102,81 @@ void check_bn(std::size_t N, std::size_t C, std::size_t HW, double offset, unsig
     CHECK(all_close(dx, dxr, 10 * rtol));
 }
 
+/// The fused batch_norm_relu kernels: apply(relu = true) and backward(relu_out), cpu against the
+/// reference, and each against its unfused form (max(apply, 0); backward of the masked gradient).
+template <class T>
+void check_bn_relu(std::size_t N, std::size_t C, std::size_t HW, unsigned seed, bool affine) {
+    INFO("N=" << N << " C=" << C << " HW=" << HW << " affine=" << affine);
+    const std::size_t n = N * C * HW;
+    auto x = random_vector<T>(n, seed, T(-1), T(1.5));
+    auto dy = random_vector<T>(n, seed + 1);
+    auto gamma = random_vector<T>(C, seed + 2, T(0.5), T(1.5)), beta = random_vector<T>(C, seed + 3, T(-0.5), T(0.5));
+    std::vector<T> mean(C), var(C);
+    ref::batch_norm_stats(N, C, HW, x.data(), mean.data(), var.data());
+    std::vector<T> invstd(C);
+    for (std::size_t c = 0; c < C; ++c) invstd[c] = T(1.0 / std::sqrt(double(var[c]) + 1e-5));
+    const T* g = affine ? gamma.data() : nullptr;
+    const T* b = affine ? beta.data() : nullptr;
+    const double rtol = salun_test::default_rtol<T>();
+
+    // forward: same expression as the unfused apply, then max(., 0): bitwise equal
+    std::vector<T> y(n, T(NAN)), yr(n, T(NAN)), plain(n);
+    cpu::batch_norm_apply(N, C, HW, x.data(), mean.data(), invstd.data(), g, b, y.data(), true);
+    ref::batch_norm_apply(N, C, HW, x.data(), mean.data(), invstd.data(), g, b, yr.data(), true);
+    ref::batch_norm_apply(N, C, HW, x.data(), mean.data(), invstd.data(), g, b, plain.data());
+    std::size_t zeros = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+        plain[k] = plain[k] > T(0) ? plain[k] : T(0);
+        zeros += yr[k] == T(0);
+    }
+    CHECK(all_close(y, yr, rtol));
+    CHECK(yr == plain);
+    if (n >= 8) CHECK((zeros > 0 && zeros < n));  // both sides of the kink are exercised
+
+    // backward with the ReLU mask: cpu vs reference, and vs the unfused backward of dy * (y > 0)
+    std::vector<T> masked(n);
+    for (std::size_t k = 0; k < n; ++k) masked[k] = yr[k] > T(0) ? dy[k] : T(0);
+    std::vector<T> dx(n, T(NAN)), dxr(n, T(NAN)), dg(C, T(NAN)), dgr(C, T(NAN)), db(C, T(NAN)), dbr(C, T(NAN));
+    cpu::batch_norm_backward(N, C, HW, dy.data(), x.data(), mean.data(), invstd.data(), g, dx.data(), dg.data(),
+                             db.data(), yr.data());
+    ref::batch_norm_backward(N, C, HW, dy.data(), x.data(), mean.data(), invstd.data(), g, dxr.data(), dgr.data(),
+                             dbr.data(), yr.data());
+    std::vector<T> dxu(n), dgu(C), dbu(C);
+    ref::batch_norm_backward(N, C, HW, masked.data(), x.data(), mean.data(), invstd.data(), g, dxu.data(), dgu.data(),
+                             dbu.data());
+    std::vector<double> sdg(C, 0.0), sdb(C, 0.0);
+    for (std::size_t k = 0; k < n; ++k) {
+        const std::size_t c = (k / HW) % C;
+        sdb[c] += std::abs(double(masked[k]));
+        sdg[c] += std::abs(double(masked[k]) * (double(x[k]) - double(mean[c])) * double(invstd[c]));
+    }
+    // The reference masks like an unfused ReLU backward: the same terms in the same order, equal
+    // up to where the compiler contracts a multiply-add into an FMA (it may choose differently in
+    // the masked and unmasked code paths), so a rounding-level tolerance rather than bitwise.
+    CHECK(all_close(dxr, dxu, rtol));
+    CHECK(all_close(dgr, dgu, rtol, &sdg));
+    CHECK(all_close(dbr, dbu, rtol, &sdb));
+    CHECK(all_close(dg, dgr, rtol, &sdg));
+    CHECK(all_close(db, dbr, rtol, &sdb));
+    CHECK(all_close(dx, dxr, 10 * rtol));
+    // cpu fused vs cpu on the masked gradient
+    std::vector<T> dxc(n), dgc(C), dbc(C);
+    cpu::batch_norm_backward(N, C, HW, masked.data(), x.data(), mean.data(), invstd.data(), g, dxc.data(), dgc.data(),
+                             dbc.data());
+    CHECK(all_close(dx, dxc, rtol));
+    CHECK(all_close(dg, dgc, rtol, &sdg));
+    CHECK(all_close(db, dbc, rtol, &sdb));
+    // nullable outputs with the mask
+    std::fill(dx.begin(), dx.end(), T(NAN));
+    cpu::batch_norm_backward(N, C, HW, dy.data(), x.data(), mean.data(), invstd.data(), g, dx.data(),
+                             static_cast<T*>(nullptr), static_cast<T*>(nullptr), yr.data());
+    CHECK(all_close(dx, dxr, 10 * rtol));
+    std::fill(dg.begin(), dg.end(), T(NAN));
+    cpu::batch_norm_backward(N, C, HW, dy.data(), x.data(), mean.data(), invstd.data(), g, static_cast<T*>(nullptr),
+                             dg.data(), static_cast<T*>(nullptr), yr.data());
+    CHECK(all_close(dg, dgr, rtol, &sdg));
+}
+
 }  // namespace
 
 TEST_CASE_TEMPLATE("cpu pooling matches reference", T, float, double) {
@@ -146,4 +221,13 @@ TEST_CASE_TEMPLATE("cpu batch norm matches reference", T, float, double) {
         check_bn<T>(16, 64, 64, 0.0, seed++, affine);  // threaded over channels
         check_bn<T>(8, 16, 32, 100.0, seed++, affine);  // large mean: variance must stay accurate
     }
+}
+
+TEST_CASE_TEMPLATE("cpu fused batch norm + ReLU matches reference", T, float, double) {
+    unsigned seed = 200;
+    for (bool affine : {true, false})
+        for (std::size_t N : {2, 5})
+            for (std::size_t HW : {1, 7, 33}) check_bn_relu<T>(N, 3, HW, seed += 4, affine);
+    check_bn_relu<T>(16, 64, 64, seed += 4, true);   // threaded over channels (one mask buffer per thread)
+    check_bn_relu<T>(4, 8, 4099, seed += 4, false);  // a larger plane: the mask buffers grow
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "gradcheck.hpp"
 
@@ -182,4 +183,24 @@ TEST_CASE("cross_entropy is stable for huge logits") {
     auto x = TensorD::from_data({1, 3}, std::vector<double>{1000, 0, -1000});
     CHECK(cross_entropy(x, {0}).item() == doctest::Approx(0.0));
     CHECK(cross_entropy(x, {1}).item() == doctest::Approx(1000.0));
+}
+
+TEST_CASE("relu and batch_norm_relu let NaN through, as PyTorch does (a NaN must not be masked to 0)") {
+    using T = double;
+    const T nan = std::numeric_limits<T>::quiet_NaN();
+    auto x = Tensor<T>::from_data({1, 2, 1, 2}, {nan, -1.0, 2.0, -3.0}, true);
+    auto y = relu(x);
+    CHECK(std::isnan(y.data()[0]));
+    CHECK(y.data()[1] == 0.0);
+    y.backward(Tensor<T>::ones(y.shape()));
+    CHECK(x.grad().data()[0] == 1.0);  // threshold_backward: only outputs <= 0 block the gradient
+    CHECK(x.grad().data()[1] == 0.0);
+
+    // eval-mode batch_norm_relu with identity statistics: the NaN survives the fused op too
+    auto rm = Tensor<T>::zeros({2}), rv = Tensor<T>::full({2}, 1.0 - 1e-5);
+    auto z = batch_norm_relu(Tensor<T>::from_data({1, 2, 1, 2}, {nan, -1.0, 2.0, -3.0}), rm, rv, Tensor<T>(),
+                             Tensor<T>(), false);
+    CHECK(std::isnan(z.data()[0]));
+    CHECK(z.data()[1] == 0.0);
+    CHECK(z.data()[2] == doctest::Approx(2.0));
 }

@@ -234,7 +234,7 @@ void batch_norm_apply(std::size_t N, std::size_t C, std::size_t HW, const T* x, 
             const T shift = (beta ? beta[c] : T(0)) - mean[c] * scale;
             for (std::size_t i = 0; i < HW; ++i) {
                 const T v = x[(n * C + c) * HW + i] * scale + shift;
-                y[(n * C + c) * HW + i] = relu && !(v > T(0)) ? T(0) : v;
+                y[(n * C + c) * HW + i] = relu && v < T(0) ? T(0) : v;
             }
         }
 }
@@ -248,7 +248,7 @@ template <class T>
 void batch_norm_backward(std::size_t N, std::size_t C, std::size_t HW, const T* dy, const T* x, const T* mean,
                          const T* invstd, const T* gamma, T* dx, T* dgamma, T* dbeta, const T* relu_out = nullptr) {
     const double M = double(N * HW);
-    auto grad = [&](std::size_t k) { return relu_out && !(relu_out[k] > T(0)) ? 0.0 : double(dy[k]); };
+    auto grad = [&](std::size_t k) { return relu_out && relu_out[k] <= T(0) ? 0.0 : double(dy[k]); };
     for (std::size_t c = 0; c < C; ++c) {
         double sdy = 0, sdyx = 0;
         for (std::size_t n = 0; n < N; ++n)

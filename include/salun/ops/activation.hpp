@@ -16,7 +16,7 @@ Tensor<T> relu(const Tensor<T>& x) {
     T* py = out.data();
     const std::size_t n = x.numel();
 #pragma omp parallel for simd if (n > (1u << 16))
-    for (std::size_t i = 0; i < n; ++i) py[i] = px[i] > T(0) ? px[i] : T(0);
+    for (std::size_t i = 0; i < n; ++i) py[i] = px[i] < T(0) ? T(0) : px[i];  // NaN passes through, as in PyTorch
     if (autograd::needs_grad(x)) {
         autograd::record<T>(out, "relu", {x}, [y = out.detach()](const Tensor<T>& g) {
             Tensor<T> dx = Tensor<T>::empty(g.shape());
@@ -25,7 +25,7 @@ Tensor<T> relu(const Tensor<T>& x) {
             T* pd = dx.data();
             const std::size_t m = g.numel();
 #pragma omp parallel for simd if (m > (1u << 16))
-            for (std::size_t i = 0; i < m; ++i) pd[i] = pyv[i] > T(0) ? pg[i] : T(0);
+            for (std::size_t i = 0; i < m; ++i) pd[i] = pyv[i] <= T(0) ? T(0) : pg[i];  // threshold_backward: NaN outputs pass
             return std::vector<Tensor<T>>{dx};
         });
     }

@@ -82,13 +82,13 @@ Tensor<T> batch_norm_impl(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> 
                         const T* xp = xd.data() + (n * C + c) * HW;
                         const T* mp = mask ? mask + (n * C + c) * HW : nullptr;
                         for (std::size_t i = 0; i < HW; ++i) {
-                            const T gi = mp && !(mp[i] > T(0)) ? T(0) : gp[i];
+                            const T gi = mp && mp[i] <= T(0) ? T(0) : gp[i];
                             sg += gi;
                             sgx += double(gi) * (double(xp[i]) - mean.data()[c]) * invstd.data()[c];
                         }
                         if (gx) {
                             T* dp = dx.data() + (n * C + c) * HW;
-                            for (std::size_t i = 0; i < HW; ++i) dp[i] = (mp && !(mp[i] > T(0)) ? T(0) : gp[i]) * scale;
+                            for (std::size_t i = 0; i < HW; ++i) dp[i] = (mp && mp[i] <= T(0) ? T(0) : gp[i]) * scale;
                         }
                     }
                     dw.data()[c] = T(sgx);

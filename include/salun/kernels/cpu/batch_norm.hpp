@@ -23,7 +23,7 @@ const T* relu_mask_row(const T* dy, const T* relu_out, std::size_t HW, T* out) {
 #pragma omp simd
     for (std::size_t i = 0; i < HW; ++i) {
         const T v = dy[i];
-        out[i] = relu_out[i] > T(0) ? v : T(0);
+        out[i] = relu_out[i] <= T(0) ? T(0) : v;  // as relu's backward: NaN outputs pass
     }
     return out;
 }
@@ -79,7 +79,7 @@ void batch_norm_apply(std::size_t N, std::size_t C, std::size_t HW, const T* x, 
 #pragma omp simd
             for (std::size_t i = 0; i < HW; ++i) {
                 const T v = xp[i] * scale + shift;
-                yp[i] = v > T(0) ? v : T(0);
+                yp[i] = v < T(0) ? T(0) : v;  // NaN passes through, as in PyTorch
             }
         } else {
 #pragma omp simd

@@ -190,7 +190,7 @@ TEST_CASE("block cache: SALUN_CACHE_LIMIT_MB sets the default limit (4 GiB witho
     CHECK(default_cache_limit() == std::size_t(512) << 20);
     setenv("SALUN_CACHE_LIMIT_MB", "0", 1);
     CHECK(default_cache_limit() == 0);
-    for (const char* bad : {"", "abc", "12x", "1.5"}) {
+    for (const char* bad : {"", "abc", "12x", "1.5", "-1", "+5", " 7", "99999999999999999999999"}) {
         CAPTURE(bad);
         setenv("SALUN_CACHE_LIMIT_MB", bad, 1);
         CHECK(default_cache_limit() == std::size_t(4) << 30);  // not a number: the default

@@ -43,9 +43,11 @@ constexpr std::size_t kCacheMinBytes = std::size_t(1) << 18;  // 256 KiB
 
 inline std::size_t default_cache_limit() {
     if (const char* env = std::getenv("SALUN_CACHE_LIMIT_MB")) {
+        // digits only (no sign), and small enough not to overflow; anything else: the default
         char* end = nullptr;
         const unsigned long long mb = std::strtoull(env, &end, 10);
-        if (end != env && *end == '\0') return std::size_t(mb) << 20;
+        if (env[0] >= '0' && env[0] <= '9' && end != env && *end == '\0' && mb <= (std::size_t(-1) >> 20))
+            return std::size_t(mb) << 20;
     }
     return std::size_t(4) << 30;
 }

@@ -159,3 +159,24 @@ TEST_CASE("Sequential does not fuse a ReLU that does not directly follow a Batch
     REQUIRE(z.grad_fn());
     CHECK(z.grad_fn()->name == "batch_norm_relu");  // the pair at the end of a Sequential is fused
 }
+
+namespace {
+/// A user's BatchNorm2d variant with its own forward: Sequential must call it, not fuse past it.
+struct ShiftedBatchNorm : nn::BatchNorm2d<float> {
+    using nn::BatchNorm2d<float>::BatchNorm2d;
+    Tensor<float> forward(const Tensor<float>& x) override {
+        return nn::BatchNorm2d<float>::forward(x) + Tensor<float>::scalar(-100.0f);
+    }
+};
+}  // namespace
+
+TEST_CASE("Sequential does not fuse a BatchNorm2d subclass that overrides forward") {
+    Net net;
+    net.emplace_back<ShiftedBatchNorm>(2);
+    net.emplace_back<nn::ReLU<float>>();
+    net.eval();
+    Generator gen(3);
+    const auto y = net(Tensor<float>::normal({2, 2, 3, 3}, 0, 1, gen));
+    // every value is shifted far below 0 by the override, so the ReLU output is all zeros
+    CHECK(std::all_of(y.begin(), y.end(), [](float v) { return v == 0.0f; }));
+}

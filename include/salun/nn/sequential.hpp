@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <typeinfo>
 #include <utility>
 
 #include "salun/nn/layers.hpp"
@@ -41,9 +42,10 @@ public:
     Tensor<T> forward(const Tensor<T>& x) override {
         Tensor<T> y = x;
         for (std::size_t i = 0; i < layers_.size(); ++i) {
-            auto* bn = dynamic_cast<BatchNorm2d<T>*>(layers_[i].get());
-            if (bn && i + 1 < layers_.size() && dynamic_cast<ReLU<T>*>(layers_[i + 1].get())) {
-                y = bn->forward_relu(y);
+            // exact types only: a subclass may override forward(), which fusion would skip
+            if (i + 1 < layers_.size() && typeid(*layers_[i]) == typeid(BatchNorm2d<T>) &&
+                typeid(*layers_[i + 1]) == typeid(ReLU<T>)) {
+                y = static_cast<BatchNorm2d<T>&>(*layers_[i]).forward_relu(y);
                 ++i;
             } else {
                 y = layers_[i]->forward(y);

@@ -1,9 +1,10 @@
-// The tensor block cache (core/allocator.hpp): reuse of freed large blocks by exact size, the
+// The tensor block cache (core/allocator.hpp): reuse of freed large blocks (best fit, <= 2x), the
 // small-block bypass, the limit (0 = off), empty_cache(), the environment default, and a
 // multi-threaded smoke test. The cache is process-wide, so every test starts from an empty cache
 // and puts the default limit back when it ends (LimitGuard), whatever it changed in between.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -84,7 +85,7 @@ TEST_CASE("block cache: a freed large block is handed to the next allocation of 
     CHECK(s.cached_bytes == 0);
     CHECK(s.cached_blocks == 0);
 
-    // another size does not take it: exact-size free lists
+    // a larger request does not take a smaller block
     {
         auto other = Tensor<float>::empty({floats(bytes) + 16});
         CHECK(other.data() != first);
@@ -226,4 +227,35 @@ TEST_CASE("block cache: allocating and freeing from several OpenMP threads") {
     CHECK(s.hits > 0);
     CHECK(s.cached_bytes <= s.limit_bytes);
     CHECK(s.cached_bytes >= s.cached_blocks * kCacheMinBytes);
+}
+
+TEST_CASE("block cache: best fit, a smaller request reuses a block at most twice its size") {
+    LimitGuard guard;
+    salun::empty_cache();
+    salun::set_cache_limit(std::size_t(64) << 20);
+    const std::size_t big = 4 * kCacheMinBytes;
+    const float* p = nullptr;
+    {
+        auto t = Tensor<float>::empty({floats(big)});
+        p = t.data();
+    }
+    {  // 72/128 of the size (an epoch's last batch): served by the big block
+        auto t = Tensor<float>::empty({floats(big) * 72 / 128});
+        CHECK(t.data() == p);
+        std::fill(t.begin(), t.end(), 2.0f);  // the whole request is usable
+    }
+    CHECK(salun::cache_stats().cached_bytes == big);  // and the block goes back with its full capacity
+    {  // under half the size: not worth the waste, a new block
+        auto t = Tensor<float>::empty({floats(big) / 2 - 16});
+        CHECK(t.data() != p);
+    }
+    {  // the smallest fitting block wins: two cached blocks, the request fits both
+        auto a = Tensor<float>::empty({floats(big)});
+        auto b = Tensor<float>::empty({floats(big) * 3 / 4});
+        const float* pb = b.data();
+        a = Tensor<float>();
+        b = Tensor<float>();
+        auto c = Tensor<float>::empty({floats(big) * 5 / 8});
+        CHECK(c.data() == pb);
+    }
 }

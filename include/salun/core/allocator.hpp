@@ -4,12 +4,15 @@
 // Why: a training step allocates the same few hundred buffers (activations, gradients) every
 // time, many of them tens of MiB. glibc serves blocks above 32 MiB with a fresh mmap, so without a
 // cache every step pays page faults and the kernel's zeroing of ~1 GiB. Here a freed large block
-// is kept in a free list keyed by its exact size and handed back to the next request of that size;
-// after the first step a training loop allocates no new memory.
+// is kept in a free list ordered by size and handed back to the next request it fits (best fit, at
+// most twice the request, so the last, smaller batch of an epoch or an evaluation batch reuses the
+// training blocks instead of adding a second set); after the first step a training loop
+// allocates no new memory.
 //
 // Contract:
 //   * Blocks of at least `kCacheMinBytes` go through the cache; smaller ones go straight to the
-//     system allocator (malloc already recycles those cheaply).
+//     system allocator (malloc already recycles those cheaply). A request takes the smallest
+//     cached block of at least its size and at most twice it.
 //   * The cache holds at most `cache_limit()` bytes of *free* blocks (default 4 GiB, or
 //     $SALUN_CACHE_LIMIT_MB; 0 turns caching off). A block freed beyond the limit is returned to
 //     the system.
@@ -22,8 +25,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <new>
-#include <unordered_map>
-#include <vector>
+#include <map>
 
 namespace salun {
 
@@ -68,39 +70,47 @@ public:
         return *cache;
     }
 
+    /// Cacheable blocks carry a 64-byte header with their capacity (a block may serve a smaller
+    /// request than it was made for), so deallocate() need not be told the real size.
     void* allocate(std::size_t bytes) {
         if (bytes < kCacheMinBytes) return system_alloc(bytes);
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            auto it = free_.find(bytes);
-            if (it != free_.end() && !it->second.empty()) {
-                void* p = it->second.back();
-                it->second.pop_back();
-                cached_ -= bytes;
-                --blocks_;
+            auto it = free_.lower_bound(bytes);  // smallest cached block that fits
+            if (it != free_.end() && it->first / 2 <= bytes) {
+                void* block = it->second;
+                cached_ -= it->first;
+                free_.erase(it);
                 ++hits_;
-                return p;
+                return static_cast<char*>(block) + kStorageAlignment;
             }
             ++misses_;
         }
-        return system_alloc(bytes);
+        char* block = static_cast<char*>(system_alloc(bytes + kStorageAlignment));
+        *reinterpret_cast<std::size_t*>(block) = bytes;
+        return block + kStorageAlignment;
     }
 
     void deallocate(void* p, std::size_t bytes) noexcept {
         if (!p) return;
-        if (bytes >= kCacheMinBytes) {
+        if (bytes < kCacheMinBytes) {
+            std::free(p);
+            return;
+        }
+        char* block = static_cast<char*>(p) - kStorageAlignment;
+        const std::size_t capacity = *reinterpret_cast<const std::size_t*>(block);
+        {
             std::lock_guard<std::mutex> lock(mutex_);
-            if (cached_ + bytes <= limit_) {
+            if (cached_ + capacity <= limit_) {
                 try {
-                    free_[bytes].push_back(p);
-                    cached_ += bytes;
-                    ++blocks_;
+                    free_.emplace(capacity, block);
+                    cached_ += capacity;
                     return;
                 } catch (...) {  // no room for the bookkeeping: just free the block
                 }
             }
         }
-        std::free(p);
+        std::free(block);
     }
 
     void empty() {
@@ -116,7 +126,7 @@ public:
 
     CacheStats stats() {
         std::lock_guard<std::mutex> lock(mutex_);
-        return {cached_, blocks_, hits_, misses_, limit_};
+        return {cached_, free_.size(), hits_, misses_, limit_};
     }
 
     void reset_stats() {
@@ -128,15 +138,14 @@ private:
     BlockCache() : limit_(default_cache_limit()) {}
 
     void release_locked() {
-        for (auto& [size, blocks] : free_)
-            for (void* p : blocks) std::free(p);
+        for (auto& [size, block] : free_) std::free(block);
         free_.clear();
-        cached_ = blocks_ = 0;
+        cached_ = 0;
     }
 
     std::mutex mutex_;
-    std::unordered_map<std::size_t, std::vector<void*>> free_;
-    std::size_t cached_ = 0, blocks_ = 0, hits_ = 0, misses_ = 0, limit_;
+    std::multimap<std::size_t, void*> free_;  // capacity -> block (header included)
+    std::size_t cached_ = 0, hits_ = 0, misses_ = 0, limit_;
 };
 
 }  // namespace detail

@@ -258,13 +258,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* d
             partial[std::size_t(t)] = mine;
         }
 #pragma omp barrier
-#pragma omp for schedule(static)
-        for (std::size_t i = 0; i < wsize; ++i) {
-            T s = T(0);
-            for (int u = 0; u < nt; ++u)
-                if (partial[std::size_t(u)]) s += partial[std::size_t(u)][i];
-            dw[i] = s;
-        }
+        detail::sum_partials_in_order(partial, wsize, dw);
     }
 }
 

@@ -151,13 +151,7 @@ void conv2d_weight_grad_implicit(const Conv2dParams& p, const T* x, const T* dy,
         if (nt > 1) {
             partial[std::size_t(t)] = mine;
 #pragma omp barrier
-#pragma omp for schedule(static)
-            for (std::size_t i = 0; i < wsize; ++i) {
-                T s = T(0);
-                for (int u = 0; u < nt; ++u)
-                    if (partial[std::size_t(u)]) s += partial[std::size_t(u)][i];
-                dw[i] = s;
-            }
+            detail::sum_partials_in_order(partial, wsize, dw);
         } else if (n0 >= n1) {
             std::fill(dw, dw + wsize, T(0));
         }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <new>
+#include <vector>
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -44,6 +45,20 @@ inline int threads_for(double work, double min_work_per_thread = 1 << 16) {
     int nt = max_threads();
     while (nt > 1 && work / nt < min_work_per_thread) --nt;
     return nt < 1 ? 1 : nt;
+}
+
+/// out[i] = sum over threads u of partial[u][i] (null partials skipped), added in thread order so
+/// the result is deterministic for a fixed thread count. Call from every thread of an enclosing
+/// parallel region after a barrier: the loop is shared among them (an orphaned `omp for`).
+template <class T>
+void sum_partials_in_order(const std::vector<T*>& partial, std::size_t n, T* out) {
+#pragma omp for schedule(static)
+    for (std::size_t i = 0; i < n; ++i) {
+        T s = T(0);
+        for (T* part : partial)
+            if (part) s += part[i];
+        out[i] = s;
+    }
 }
 
 /// Grow-only aligned scratch memory. Contents are not preserved across grow().

@@ -7,8 +7,9 @@ endif()
 function(salun_cli_test name rc regex)
   cmake_parse_arguments(T "" "NO_OUTPUT_DIR;LABELS;FIXTURE" "" ${ARGN})
   string(REPLACE ";" "|" args "${T_UNPARSED_ARGUMENTS}")  # ARGS travels as one string
+  string(REPLACE ";" "|" emulator "${CMAKE_CROSSCOMPILING_EMULATOR}")  # e.g. qemu-aarch64 -L ...
   add_test(NAME cli_${name}
-    COMMAND ${CMAKE_COMMAND} -DDEMO=$<TARGET_FILE:salun-demo> "-DARGS=${args}" -DEXPECT_RC=${rc}
+    COMMAND ${CMAKE_COMMAND} -DDEMO=$<TARGET_FILE:salun-demo> "-DEMULATOR=${emulator}" "-DARGS=${args}" -DEXPECT_RC=${rc}
             "-DEXPECT_REGEX=${regex}" -DNO_OUTPUT_DIR=${T_NO_OUTPUT_DIR} -P ${CMAKE_CURRENT_SOURCE_DIR}/check_cli.cmake)
   if(NOT T_LABELS)
     set(T_LABELS "unit")

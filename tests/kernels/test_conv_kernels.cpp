@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include "kernels/conv_check.hpp"
 #include "kernels/kernel_test_utils.hpp"
 #include "salun/kernels/cpu/conv.hpp"
 #include "salun/kernels/reference.hpp"
@@ -14,64 +15,12 @@ namespace {
 
 using salun::kernels::Conv2dParams;
 using salun_test::all_close;
+using salun_test::check_conv;
+using salun_test::abs_of;
+using salun_test::to_double;
 using salun_test::random_vector;
 namespace ref = salun::kernels::reference;
 namespace cpu = salun::kernels::cpu;
-
-std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
-std::vector<double> to_double(const std::vector<double>& v) { return v; }
-std::vector<double> abs_of(const std::vector<double>& v) {
-    std::vector<double> a(v.size());
-    for (std::size_t i = 0; i < v.size(); ++i) a[i] = std::abs(v[i]);
-    return a;
-}
-
-template <class T>
-bool check_conv(const Conv2dParams& p, unsigned seed, bool with_bias = true) {
-    const std::size_t OH = p.OH(), OW = p.OW();
-    const std::size_t xs = p.N * p.C * p.H * p.W, ws = p.OC * p.C * p.KH * p.KW, ys = p.N * p.OC * OH * OW;
-    auto x = random_vector<T>(xs, seed), w = random_vector<T>(ws, seed + 1), dy = random_vector<T>(ys, seed + 2);
-    auto b = random_vector<T>(p.OC, seed + 3);
-    const auto xd = to_double(x), wd = to_double(w), dyd = to_double(dy), bd = to_double(b);
-    const auto xa = abs_of(xd), wa = abs_of(wd), dya = abs_of(dyd), ba = abs_of(bd);
-    const double rtol = salun_test::default_rtol<T>();
-    INFO("N=" << p.N << " C=" << p.C << " H=" << p.H << " W=" << p.W << " OC=" << p.OC << " K=" << p.KH << "x" << p.KW
-              << " S=" << p.SH << "," << p.SW << " P=" << p.PH << "," << p.PW << " bias=" << with_bias);
-    bool ok = true;
-    {  // forward (output pre-filled with NaN: must be overwritten)
-        std::vector<T> y(ys, T(NAN));
-        std::vector<double> yr(ys), ya(ys);
-        cpu::conv2d_forward(p, x.data(), w.data(), with_bias ? b.data() : nullptr, y.data());
-        ref::conv2d_forward(p, xd.data(), wd.data(), with_bias ? bd.data() : nullptr, yr.data());
-        ref::conv2d_forward(p, xa.data(), wa.data(), with_bias ? ba.data() : nullptr, ya.data());
-        for (auto& s : ya) s += 1e-3;
-        INFO("forward");
-        ok = all_close(y, yr, rtol, &ya) && ok;
-    }
-    {  // backward input
-        std::vector<T> dx(xs, T(NAN));
-        std::vector<double> dxr(xs), dxa(xs);
-        cpu::conv2d_backward_input(p, dy.data(), w.data(), dx.data());
-        ref::conv2d_backward_input(p, dyd.data(), wd.data(), dxr.data());
-        ref::conv2d_backward_input(p, dya.data(), wa.data(), dxa.data());
-        for (auto& s : dxa) s += 1e-3;
-        INFO("backward_input");
-        ok = all_close(dx, dxr, rtol, &dxa) && ok;
-    }
-    {  // backward weight + bias
-        std::vector<T> dw(ws, T(NAN)), db(p.OC, T(NAN));
-        std::vector<double> dwr(ws), dwa(ws), dbr(p.OC), dba(p.OC);
-        cpu::conv2d_backward_weight(p, x.data(), dy.data(), dw.data(), with_bias ? db.data() : nullptr);
-        ref::conv2d_backward_weight(p, xd.data(), dyd.data(), dwr.data(), dbr.data());
-        ref::conv2d_backward_weight(p, xa.data(), dya.data(), dwa.data(), dba.data());
-        for (auto& s : dwa) s += 1e-3;
-        for (auto& s : dba) s += 1e-3;
-        INFO("backward_weight");
-        ok = all_close(dw, dwr, rtol, &dwa) && ok;
-        if (with_bias) ok = all_close(db, dbr, rtol, &dba) && ok;
-    }
-    return ok;
-}
 
 }  // namespace
 

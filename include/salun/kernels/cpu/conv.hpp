@@ -1,7 +1,11 @@
-// CPU convolution kernels (NCHW), same contract as reference::conv2d_*: im2col + cpu::gemm.
+// CPU convolution kernels (NCHW), same contract as reference::conv2d_*. Each pass picks one of
+// three paths: Winograd F(2x2,3x3) (winograd.hpp) for 3x3 stride-1 layers with enough channels,
+// the implicit-GEMM weight gradient (conv_weight_grad.hpp) for stride-1 layers on 16x16+ maps,
+// and otherwise im2col + GEMM, described here. All three are templates on the GEMM tile (default
+// NativeTile<T>), so the tests run every path with the tile shape of every ISA.
 //
 // The batch is cut into groups of G consecutive images; G is 1 for large feature maps and grows
-// for small ones so that every GEMM has at least ~256 columns (G*OH*OW), which keeps the 6x16
+// for small ones so that every GEMM has at least ~256 columns (G*OH*OW), which keeps the
 // micro-tile busy on 4x4 and 2x2 maps. Groups are spread over OpenMP threads (dynamically for
 // forward/backward_input, whose groups are independent; statically for backward_weight);
 // each thread owns thread_local, reused column/scratch buffers and calls the GEMM serially.
@@ -116,20 +120,18 @@ const T* group_columns(const Conv2dParams& p, const ConvPlan& pl, const T* x, st
 }  // namespace detail
 
 /// y[N,OC,OH,OW] = conv(x, w) + bias (bias nullable), overwritten.
-template <class T>
+template <class T, class Tile = detail::NativeTile<T>>
 void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
     const detail::ConvPlan pl = detail::conv_plan(p);
+    const detail::GemmBlocking& bl = detail::gemm_blocking<Tile>();
     if (p.N == 0 || p.OC == 0 || pl.OHW == 0) return;
-#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
     if (detail::winograd_forward_eligible(p)) {
         thread_local detail::AlignedBuffer<T> ubuf;
-        constexpr std::size_t MR = detail::MicroTile<T>::MR;
-        T* U = ubuf.get(16 * ((p.OC + MR - 1) / MR * MR) * p.C);
-        detail::winograd_pack_weights(w, p.OC, p.C, false, U);
-        detail::winograd_conv3x3(p.N, p.C, p.H, p.W, p.OC, p.PH, p.PW, x, U, bias, y);
+        T* U = ubuf.get(16 * detail::round_up(p.OC, Tile::MR) * p.C);
+        detail::winograd_pack_weights<Tile::MR>(w, p.OC, p.C, false, U);
+        detail::winograd_conv3x3<Tile>(p.N, p.C, p.H, p.W, p.OC, p.PH, p.PW, x, U, bias, y);
         return;
     }
-#endif
     const std::size_t img_out = p.OC * pl.OHW;
 #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1) if (pl.nt > 1)
     for (std::size_t gi = 0; gi < pl.groups; ++gi) {
@@ -137,7 +139,7 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
         const std::size_t n0 = gi * pl.G, g = std::min(pl.G, p.N - n0), ns = g * pl.OHW;
         const T* B = detail::group_columns(p, pl, x, n0, g, colbuf);
         T* out = g == 1 ? y + n0 * img_out : outbuf.get(p.OC * ns);
-        gemm(false, false, p.OC, ns, pl.CKK, T(1), w, pl.CKK, B, ns, T(0), out, ns);
+        detail::gemm_with<Tile>(bl, false, false, p.OC, ns, pl.CKK, T(1), w, pl.CKK, B, ns, T(0), out, ns);
         if (bias)
             for (std::size_t oc = 0; oc < p.OC; ++oc) {
                 const T b = bias[oc];
@@ -150,24 +152,23 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
 }
 
 /// dx[N,C,H,W] (overwritten) from dy[N,OC,OH,OW] and w.
-template <class T>
+template <class T, class Tile = detail::NativeTile<T>>
 void conv2d_backward_input(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
     const detail::ConvPlan pl = detail::conv_plan(p);
+    const detail::GemmBlocking& bl = detail::gemm_blocking<Tile>();
     const std::size_t img_in = p.C * p.H * p.W, img_out = p.OC * pl.OHW;
     if (pl.OHW == 0 || p.OC == 0) {
         std::fill(dx, dx + p.N * img_in, T(0));
         return;
     }
-#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
     if (detail::winograd_backward_input_eligible(p)) {
         thread_local detail::AlignedBuffer<T> ubuf;
-        constexpr std::size_t MR = detail::MicroTile<T>::MR;
-        T* U = ubuf.get(16 * ((p.C + MR - 1) / MR * MR) * p.OC);
-        detail::winograd_pack_weights(w, p.OC, p.C, true, U);
-        detail::winograd_conv3x3(p.N, p.OC, p.OH(), p.OW(), p.C, 2 - p.PH, 2 - p.PW, dy, U, (const T*)nullptr, dx);
+        T* U = ubuf.get(16 * detail::round_up(p.C, Tile::MR) * p.OC);
+        detail::winograd_pack_weights<Tile::MR>(w, p.OC, p.C, true, U);
+        detail::winograd_conv3x3<Tile>(p.N, p.OC, p.OH(), p.OW(), p.C, 2 - p.PH, 2 - p.PW, dy, U, (const T*)nullptr,
+                                       dx);
         return;
     }
-#endif
 #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1) if (pl.nt > 1)
     for (std::size_t gi = 0; gi < pl.groups; ++gi) {
         thread_local detail::AlignedBuffer<T> colbuf, dybuf;
@@ -179,19 +180,21 @@ void conv2d_backward_input(const Conv2dParams& p, const T* dy, const T* w, T* dx
             B = buf;
         }
         if (pl.pointwise) {
-            gemm(true, false, pl.CKK, ns, p.OC, T(1), w, pl.CKK, B, ns, T(0), dx + n0 * img_in, ns);
+            detail::gemm_with<Tile>(bl, true, false, pl.CKK, ns, p.OC, T(1), w, pl.CKK, B, ns, T(0), dx + n0 * img_in,
+                                    ns);
             continue;
         }
         T* dcol = colbuf.get(pl.CKK * ns);
-        gemm(true, false, pl.CKK, ns, p.OC, T(1), w, pl.CKK, B, ns, T(0), dcol, ns);
+        detail::gemm_with<Tile>(bl, true, false, pl.CKK, ns, p.OC, T(1), w, pl.CKK, B, ns, T(0), dcol, ns);
         for (std::size_t i = 0; i < g; ++i) detail::col2im(p, dcol + i * pl.OHW, ns, dx + (n0 + i) * img_in);
     }
 }
 
 /// dw[OC,C,KH,KW] and dbias[OC] (nullable), overwritten.
-template <class T>
+template <class T, class Tile = detail::NativeTile<T>>
 void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* dw, T* dbias) {
     const detail::ConvPlan pl = detail::conv_plan(p);
+    const detail::GemmBlocking& bl = detail::gemm_blocking<Tile>();
     const std::size_t img_out = p.OC * pl.OHW, wsize = p.OC * pl.CKK;
     const int nt = pl.nt;
 
@@ -213,16 +216,14 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* d
         std::fill(dw, dw + wsize, T(0));
         return;
     }
-#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
     if (detail::implicit_weight_grad_eligible(p)) {
-        conv2d_weight_grad_implicit(p, x, dy, dw);
+        conv2d_weight_grad_implicit<T, Tile>(p, x, dy, dw);
         return;
     }
     if (detail::winograd_backward_weight_eligible(p)) {
-        detail::winograd_conv3x3_backward_weight(p, x, dy, dw);
+        detail::winograd_conv3x3_backward_weight<Tile>(p, x, dy, dw);
         return;
     }
-#endif
 
     // One group's contribution: C_out = dY_g * col_g^T (+ beta * C_out).
     auto accumulate = [&](std::size_t gi, T beta, T* out, detail::AlignedBuffer<T>& colbuf,
@@ -235,7 +236,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* d
             A = buf;
         }
         const T* B = detail::group_columns(p, pl, x, n0, g, colbuf);
-        gemm(false, true, p.OC, pl.CKK, ns, T(1), A, ns, B, ns, beta, out, pl.CKK);
+        detail::gemm_with<Tile>(bl, false, true, p.OC, pl.CKK, ns, T(1), A, ns, B, ns, beta, out, pl.CKK);
     };
 
     if (nt <= 1) {

@@ -7,7 +7,9 @@
 // straight from a zero-padded copy of the image that stays in L2: for a fixed (c, kh, kw) and
 // output row, the pixels are a contiguous run of that copy (after splitting its columns into SW
 // phases, so strided convolutions read contiguous runs too), and runs of 8 are transposed into
-// the panel in registers.
+// the panel in registers (transpose_block8: float, NR a multiple of 8, AVX).
+// Templates on the tile (gemm_microkernel.hpp), like the GEMM: the tests run them with every
+// ISA's tile shape.
 //
 // Layout of the padded copy: xq[c][r][s][u] = xpad[c][r][u * SW + s], xpad = x with PH/PW zeros.
 // Then x value for output (oh, ow) and kernel tap (kh, kw) is xq[c][oh*SH + kh][kw % SW][ow + kw / SW].
@@ -38,7 +40,7 @@ struct PaddedImage {
 
 inline PaddedImage padded_image(const Conv2dParams& p) {
     const std::size_t Wp = p.W + 2 * p.PW;
-    return {p.H + 2 * p.PH, (Wp + p.SW - 1) / p.SW + 8, p.SW};  // +8: slack for whole-vector reads
+    return {p.H + 2 * p.PH, (Wp + p.SW - 1) / p.SW, p.SW};
 }
 
 /// xq (see the header comment) of one image x[C, H, W].
@@ -62,10 +64,9 @@ void pad_and_split(const Conv2dParams& p, const PaddedImage& g, const T* x, T* x
 
 /// Packs the B panel for columns [j0, j0 + nr) of CKK and pixels [k0, k0 + kc) (whole output
 /// rows oh0.. of OW pixels each, kc = rows * OW): dst[k * NR + j] = col[j0 + j][k0 + k].
-template <class T>
+template <std::size_t NR, class T>
 void pack_col_panel(const Conv2dParams& p, const PaddedImage& g, const T* xq, std::size_t j0, std::size_t nr,
                     std::size_t oh0, std::size_t rows, T* dst) {
-    constexpr std::size_t NR = MicroTile<T>::NR;
     const std::size_t OW = p.OW(), KK = p.KH * p.KW;
     // Source run of column j for output row oh: src[j] + oh * SH * row, OW contiguous values.
     const T* src[NR];
@@ -81,15 +82,8 @@ void pack_col_panel(const Conv2dParams& p, const PaddedImage& g, const T* xq, st
         const T* s[NR];
         for (std::size_t j = 0; j < NR; ++j) s[j] = src[j] + off;
         std::size_t ow = 0;
-#if defined(__AVX__)
-        if constexpr (std::is_same<T, float>::value && NR == 16) {
-            if (nr == NR)
-                for (; ow + 8 <= OW; ow += 8) {
-                    transpose8x8_store(s, ow, d + ow * NR, NR);
-                    transpose8x8_store(s + 8, ow, d + ow * NR + 8, NR);
-                }
-        }
-#endif
+        if (nr == NR)
+            while (ow + 8 <= OW && transpose_block8<NR>(s, ow, d + ow * NR)) ow += 8;
         for (; ow < OW; ++ow)
             for (std::size_t j = 0; j < NR; ++j) d[ow * NR + j] = j < nr ? s[j][ow] : T(0);
     }
@@ -98,25 +92,25 @@ void pack_col_panel(const Conv2dParams& p, const PaddedImage& g, const T* xq, st
 /// out[OC, CKK] (+)= dY_n * col_n^T for one image (beta 0 on the first chunk when `first`).
 /// Per chunk of whole output rows (~KC pixels): all of dY's rows are packed once (L2), then each
 /// NR-column B panel is packed into one L1-sized buffer and used at once by every A sliver.
-template <class T>
+template <class Tile, class T>
 void weight_grad_image(const Conv2dParams& p, const PaddedImage& g, const T* xq, const T* dyn, bool first, T* out,
                        AlignedBuffer<T>& abuf, AlignedBuffer<T>& bbuf) {
-    constexpr std::size_t MR = MicroTile<T>::MR, NR = MicroTile<T>::NR;
-    constexpr std::size_t KC = GemmBlocking::KC;
+    constexpr std::size_t MR = Tile::MR, NR = Tile::NR;
+    const std::size_t KC = gemm_blocking<Tile>().KC;
     const std::size_t OH = p.OH(), OW = p.OW(), P = OH * OW, CKK = p.C * p.KH * p.KW, OC = p.OC;
     const std::size_t rows_per_chunk = std::max<std::size_t>(1, KC / OW);
     const std::size_t kc_max = std::min(P, rows_per_chunk * OW);
-    T* Ap = abuf.get((OC + MR - 1) / MR * MR * kc_max);
+    T* Ap = abuf.get(round_up(OC, MR) * kc_max);
     T* bp = bbuf.get(NR * kc_max);
     for (std::size_t oh0 = 0; oh0 < OH; oh0 += rows_per_chunk) {
         const std::size_t rows = std::min(rows_per_chunk, OH - oh0), kc = rows * OW, k0 = oh0 * OW;
         const T beta = first && oh0 == 0 ? T(0) : T(1);
-        pack_a(false, OC, kc, dyn + k0, P, Ap);
+        pack_a<MR>(false, OC, kc, dyn + k0, P, Ap);
         for (std::size_t jr = 0; jr < CKK; jr += NR) {
             const std::size_t nr = std::min(NR, CKK - jr);
-            pack_col_panel(p, g, xq, jr, nr, oh0, rows, bp);
+            pack_col_panel<NR>(p, g, xq, jr, nr, oh0, rows, bp);
             for (std::size_t ir = 0; ir < OC; ir += MR)
-                micro_kernel(kc, Ap + ir * kc, bp, out + ir * CKK + jr, CKK, T(1), beta, std::min(MR, OC - ir), nr);
+                Tile::kernel(kc, Ap + ir * kc, bp, out + ir * CKK + jr, CKK, T(1), beta, std::min(MR, OC - ir), nr);
         }
     }
 }
@@ -124,7 +118,7 @@ void weight_grad_image(const Conv2dParams& p, const PaddedImage& g, const T* xq,
 }  // namespace detail
 
 /// dw[OC, C, KH, KW] (overwritten) = sum over the batch of dY_n * im2col(x_n)^T.
-template <class T>
+template <class T, class Tile = detail::NativeTile<T>>
 void conv2d_weight_grad_implicit(const Conv2dParams& p, const T* x, const T* dy, T* dw) {
     const detail::PaddedImage g = detail::padded_image(p);
     const std::size_t CKK = p.C * p.KH * p.KW, wsize = p.OC * CKK;
@@ -146,7 +140,7 @@ void conv2d_weight_grad_implicit(const Conv2dParams& p, const T* x, const T* dy,
         T* xq = xbuf.get(p.C * g.plane());
         for (std::size_t n = n0; n < n1; ++n) {
             detail::pad_and_split(p, g, x + n * img_in, xq);
-            detail::weight_grad_image(p, g, xq, dy + n * img_out, n == n0, mine, abuf, bbuf);
+            detail::weight_grad_image<Tile>(p, g, xq, dy + n * img_out, n == n0, mine, abuf, bbuf);
         }
         if (nt > 1) {
             partial[std::size_t(t)] = mine;

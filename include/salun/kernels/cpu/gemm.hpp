@@ -10,10 +10,15 @@
 //           (ic == 0: pack op(B)[pc:+KC, jc+jr:+NR] into the B block just before first use)
 //           for ir in MC step MR:   micro-kernel MR x NR in registers
 // Transpositions are absorbed by the packing routines; edge tiles are zero-padded in the packed
-// panels and clipped at store time. Packing buffers are thread_local, 64-byte aligned, grow-only.
+// panels and clipped at store time. Packing buffers are thread_local, 64-byte aligned, grow-only,
+// and sized from the padded extents (whole tiles), never from the block constants alone.
 // Outside an OpenMP parallel region a large product is cut along N (or M when M is the larger
 // dimension) into one slice of whole micro-tiles per thread; inside a parallel region the call
 // runs serially on the calling thread.
+//
+// Everything below is a template on the tile (gemm_microkernel.hpp) and takes the blocking as a
+// value (blocking.hpp), so the tests run it with every ISA's tile shape and with tiny blocks;
+// cpu::gemm is the instance for NativeTile and the blocking derived from this machine's caches.
 #pragma once
 
 #include <algorithm>
@@ -25,32 +30,18 @@
 #include <immintrin.h>
 #endif
 
-#include "salun/kernels/cpu/threading.hpp"
-#include "salun/kernels/reference.hpp"
-
-#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
+#include "salun/kernels/cpu/blocking.hpp"
 #include "salun/kernels/cpu/gemm_microkernel.hpp"
-#endif
+#include "salun/kernels/cpu/threading.hpp"
 
 namespace salun::kernels::cpu {
 
 namespace detail {
 
-/// Cache-blocking parameters (elements). KC x NR sliver of B stays in L1 (16 KiB for float
-/// AVX2), MC x KC block of A in L2 (144 KiB), KC x NC block of B in L3.
-struct GemmBlocking {
-    static constexpr std::size_t MC = 144;   // multiple of MR = 6
-    static constexpr std::size_t KC = 256;
-    static constexpr std::size_t NC = 4080;  // multiple of NR = 8, 16
-};
-
-#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
-
 /// Packs op(A)[0:mc, 0:kc] (src points at element (0,0) of the block) into MR-row slivers:
-/// dst[(ir/MR) * kc * MR + k * MR + i]. Rows past mc are zero.
-template <class T>
+/// dst[(ir/MR) * kc * MR + k * MR + i], round_up(mc, MR) * kc values. Rows past mc are zero.
+template <std::size_t MR, class T>
 void pack_a(bool trans, std::size_t mc, std::size_t kc, const T* A, std::size_t lda, T* dst) {
-    constexpr std::size_t MR = MicroTile<T>::MR;
     if (!trans) {  // op(A)(i, k) = A[i * lda + k]: MR row streams per sliver
         for (std::size_t ir = 0; ir < mc; ir += MR) {
             const std::size_t mr = std::min(MR, mc - ir);
@@ -99,34 +90,44 @@ inline void transpose8x8_store(const float* const* rows, std::size_t k, float* d
     const __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
     const __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
     const __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-    _mm256_store_ps(d + 0 * ldd, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_store_ps(d + 1 * ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_store_ps(d + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_store_ps(d + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_store_ps(d + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_store_ps(d + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_store_ps(d + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm256_store_ps(d + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+    // Unaligned stores: no alignment is assumed of the destination (same speed when aligned).
+    _mm256_storeu_ps(d + 0 * ldd, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(d + 1 * ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(d + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(d + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(d + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(d + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(d + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(d + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
 #endif
 
-/// Packs op(B)[0:kc, 0:nc] into NR-column slivers: dst[(jr/NR) * kc * NR + k * NR + j].
-/// Columns past nc are zero.
-template <class T>
+/// Transposes the 8-step block k..k+7 of NR source streams into an NR-wide panel (d[kk * NR + j]
+/// = src[j][k + kk]) with 8x8 register transposes, where the type and tile allow it (float,
+/// NR a multiple of 8, AVX). Returns false when the caller must use its scalar loop.
+template <std::size_t NR, class T>
+inline bool transpose_block8(const T* const* src, std::size_t k, T* d) {
+#if defined(__AVX__)
+    if constexpr (std::is_same<T, float>::value && NR % 8 == 0) {
+        for (std::size_t jb = 0; jb < NR; jb += 8) transpose8x8_store(src + jb, k, d + jb, NR);
+        return true;
+    }
+#endif
+    (void)src, (void)k, (void)d;
+    return false;
+}
+
+/// Packs op(B)[0:kc, 0:nc] into NR-column slivers: dst[(jr/NR) * kc * NR + k * NR + j],
+/// kc * round_up(nc, NR) values. Columns past nc are zero.
+template <std::size_t NR, class T>
 void pack_b(bool trans, std::size_t kc, std::size_t nc, const T* B, std::size_t ldb, T* dst) {
-    using V = typename MicroTile<T>::V;
-    constexpr std::size_t W = MicroTile<T>::W;
-    constexpr std::size_t NR = MicroTile<T>::NR;
     for (std::size_t jr = 0; jr < nc; jr += NR) {
         const std::size_t nr = std::min(NR, nc - jr);
         T* d = dst + jr * kc;
         if (!trans) {  // op(B)(k, j) = B[k * ldb + j]: rows are contiguous
             const T* s = B + jr;
             if (nr == NR) {
-                for (std::size_t k = 0; k < kc; ++k, d += NR, s += ldb) {
-                    V::load_unaligned(s).store_aligned(d);
-                    V::load_unaligned(s + W).store_aligned(d + W);
-                }
+                for (std::size_t k = 0; k < kc; ++k, d += NR, s += ldb) std::memcpy(d, s, NR * sizeof(T));
             } else {
                 for (std::size_t k = 0; k < kc; ++k, d += NR, s += ldb) {
                     std::size_t j = 0;
@@ -139,14 +140,7 @@ void pack_b(bool trans, std::size_t kc, std::size_t nc, const T* B, std::size_t 
             for (std::size_t j = 0; j < NR; ++j) cols[j] = B + (jr + std::min(j, nr - 1)) * ldb;
             if (nr == NR) {
                 std::size_t k = 0;
-#if defined(__AVX__)
-                if constexpr (std::is_same<T, float>::value && NR == 16) {
-                    for (; k + 8 <= kc; k += 8, d += 8 * NR) {
-                        transpose8x8_store(cols, k, d, NR);
-                        transpose8x8_store(cols + 8, k, d + 8, NR);
-                    }
-                }
-#endif
+                while (k + 8 <= kc && transpose_block8<NR>(cols, k, d)) k += 8, d += 8 * NR;
                 for (; k < kc; ++k, d += NR)
                     for (std::size_t j = 0; j < NR; ++j) d[j] = cols[j][k];
             } else {
@@ -157,20 +151,20 @@ void pack_b(bool trans, std::size_t kc, std::size_t nc, const T* B, std::size_t 
     }
 }
 
-/// Single-threaded blocked GEMM (K >= 1, M, N >= 1).
-template <class T>
-void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
-                 std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
-    constexpr std::size_t MR = MicroTile<T>::MR;
-    constexpr std::size_t NR = MicroTile<T>::NR;
-    constexpr std::size_t MC = GemmBlocking::MC, KC = GemmBlocking::KC, NC = GemmBlocking::NC;
+/// Single-threaded blocked GEMM (K >= 1, M, N >= 1) with tile `Tile` and blocking `bl`.
+template <class Tile, class T>
+void gemm_serial(const GemmBlocking& bl, bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K,
+                 T alpha, const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+    static_assert(std::is_same<typename Tile::value_type, T>::value, "the tile's type is the GEMM's");
+    constexpr std::size_t MR = Tile::MR, NR = Tile::NR;
+    const std::size_t MC = bl.MC, KC = bl.KC, NC = bl.NC;
 
     thread_local AlignedBuffer<T> abuf, bbuf;
+    // Sized from the padded extents that pack_a / pack_b write (whole slivers of MR rows and NR
+    // columns), so no blocking value can make the packing overrun.
     const std::size_t kc_max = std::min(KC, K);
-    const std::size_t mc_max = std::min(MC, (M + MR - 1) / MR * MR);
-    const std::size_t nc_max = std::min(NC, (N + NR - 1) / NR * NR);
-    T* Ap = abuf.get(mc_max * kc_max);
-    T* Bp = bbuf.get(nc_max * kc_max);
+    T* Ap = abuf.get(round_up(std::min(MC, M), MR) * kc_max);
+    T* Bp = bbuf.get(round_up(std::min(NC, N), NR) * kc_max);
 
     for (std::size_t jc = 0; jc < N; jc += NC) {
         const std::size_t nc = std::min(NC, N - jc);
@@ -180,7 +174,7 @@ void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::
             for (std::size_t ic = 0; ic < M; ic += MC) {
                 const std::size_t mc = std::min(MC, M - ic);
                 const T* Ablk = trans_a ? A + pc * lda + ic : A + ic * lda + pc;
-                pack_a(trans_a, mc, kc, Ablk, lda, Ap);
+                pack_a<MR>(trans_a, mc, kc, Ablk, lda, Ap);
                 for (std::size_t jr = 0; jr < nc; jr += NR) {
                     const std::size_t nr = std::min(NR, nc - jr);
                     T* bp = Bp + jr * kc;
@@ -188,12 +182,11 @@ void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::
                         // Pack each B sliver just before its first use: it is then hot in L1 for
                         // the first ir sweep, and reused from L2/L3 by later ic blocks.
                         const std::size_t j = jc + jr;
-                        pack_b(trans_b, kc, nr, trans_b ? B + j * ldb + pc : B + pc * ldb + j, ldb, bp);
+                        pack_b<NR>(trans_b, kc, nr, trans_b ? B + j * ldb + pc : B + pc * ldb + j, ldb, bp);
                     }
                     for (std::size_t ir = 0; ir < mc; ir += MR) {
                         const std::size_t mr = std::min(MR, mc - ir);
-                        micro_kernel(kc, Ap + ir * kc, bp, C + (ic + ir) * ldc + jc + jr, ldc, alpha, beta_eff, mr,
-                                     nr);
+                        Tile::kernel(kc, Ap + ir * kc, bp, C + (ic + ir) * ldc + jc + jr, ldc, alpha, beta_eff, mr, nr);
                     }
                 }
             }
@@ -201,28 +194,23 @@ void gemm_serial(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::
     }
 }
 
-#endif  // !XSIMD_NO_SUPPORTED_ARCHITECTURE
-
-}  // namespace detail
-
-/// C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C (see reference::gemm).
+/// C = beta * C for K == 0 (beta == 0 writes zeros without reading C).
 template <class T>
-void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
-          std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+void gemm_scale(std::size_t M, std::size_t N, T beta, T* C, std::size_t ldc) {
+    for (std::size_t i = 0; i < M; ++i)
+        for (std::size_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+}
+
+/// The threaded GEMM for any tile and blocking (cpu::gemm is its native instance).
+template <class Tile, class T>
+void gemm_with(const GemmBlocking& bl, bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K,
+               T alpha, const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
     if (M == 0 || N == 0) return;
-    if (K == 0) {
-        for (std::size_t i = 0; i < M; ++i)
-            for (std::size_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
-        return;
-    }
-#if defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
-    reference::gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#else
-    constexpr std::size_t MR = detail::MicroTile<T>::MR;
-    constexpr std::size_t NR = detail::MicroTile<T>::NR;
-    const int nt = detail::threads_for(2.0 * double(M) * double(N) * double(K), 1 << 20);
+    if (K == 0) return gemm_scale(M, N, beta, C, ldc);
+    constexpr std::size_t MR = Tile::MR, NR = Tile::NR;
+    const int nt = threads_for(2.0 * double(M) * double(N) * double(K), 1 << 20);
     if (nt <= 1) {
-        detail::gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        gemm_serial<Tile>(bl, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     // Split the larger of N and M into nt slices of whole micro-tiles; each thread runs the serial
@@ -240,13 +228,23 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
         const std::size_t len = std::min(per, total - lo);
         if (split_n) {
             const T* Bs = trans_b ? B + lo * ldb : B + lo;
-            detail::gemm_serial(trans_a, trans_b, M, len, K, alpha, A, lda, Bs, ldb, beta, C + lo, ldc);
+            gemm_serial<Tile>(bl, trans_a, trans_b, M, len, K, alpha, A, lda, Bs, ldb, beta, C + lo, ldc);
         } else {
             const T* As = trans_a ? A + lo : A + lo * lda;
-            detail::gemm_serial(trans_a, trans_b, len, N, K, alpha, As, lda, B, ldb, beta, C + lo * ldc, ldc);
+            gemm_serial<Tile>(bl, trans_a, trans_b, len, N, K, alpha, As, lda, B, ldb, beta, C + lo * ldc, ldc);
         }
     }
-#endif
+}
+
+}  // namespace detail
+
+/// C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C (see reference::gemm).
+template <class T>
+void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
+          std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
+    using Tile = detail::NativeTile<T>;
+    detail::gemm_with<Tile>(detail::gemm_blocking<Tile>(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                            ldc);
 }
 
 }  // namespace salun::kernels::cpu

@@ -25,17 +25,11 @@
 #include <cstddef>
 #include <vector>
 
+#include "salun/kernels/cpu/gemm.hpp"
 #include "salun/kernels/cpu/threading.hpp"
 #include "salun/kernels/params.hpp"
 
-#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
-#include "salun/kernels/cpu/gemm.hpp"
-#include "salun/kernels/cpu/gemm_microkernel.hpp"
-#endif
-
 namespace salun::kernels::cpu::detail {
-
-#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
 
 /// Minimum input and output channel counts for the Winograd path. The first layer (C = 3) stays
 /// on im2col; so do very narrow layers, where the 16 GEMMs have K < 32 and the transforms dominate
@@ -87,9 +81,8 @@ inline bool winograd_backward_weight_eligible(const Conv2dParams& p) {
 /// Transformed, packed kernels. Forward (flip = false): M = OC, K = C, g = w[m][k].
 /// Backward input (flip = true): M = C, K = OC, g = w[k][m] rotated by 180 degrees.
 /// U must hold 16 * Mp * K elements (Mp = M rounded up to MR).
-template <class T>
+template <std::size_t MR, class T>
 void winograd_pack_weights(const T* w, std::size_t OC, std::size_t C, bool flip, T* U) {
-    constexpr std::size_t MR = MicroTile<T>::MR;
     const std::size_t M = flip ? C : OC, K = flip ? OC : C;
     const std::size_t Mp = (M + MR - 1) / MR * MR;
     const std::size_t plane = Mp * K;
@@ -170,11 +163,11 @@ inline void winograd_input_tile_row(const T* xc, std::size_t H, std::size_t W, s
     }
 }
 
-template <class T>
+template <class Tile, class T>
 void winograd_conv3x3(std::size_t N, std::size_t K, std::size_t H, std::size_t W, std::size_t M, std::size_t PH,
                       std::size_t PW, const T* x, const T* U, const T* bias, T* y) {
-    constexpr std::size_t MR = MicroTile<T>::MR, NR = MicroTile<T>::NR;
-    constexpr std::size_t KC = GemmBlocking::KC;
+    constexpr std::size_t MR = Tile::MR, NR = Tile::NR;
+    const std::size_t KC = gemm_blocking<Tile>().KC;
     const std::size_t OH = H + 2 * PH - 2, OW = W + 2 * PW - 2;
     const std::size_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, tiles_img = TH * TW;
     const std::size_t Mp = (M + MR - 1) / MR * MR;
@@ -247,7 +240,7 @@ void winograd_conv3x3(std::size_t N, std::size_t K, std::size_t H, std::size_t W
                     for (std::size_t jr = 0; jr < Tp; jr += NR) {
                         const T* b = Vx + jr * K + pc * NR;
                         for (std::size_t ir = ic; ir < ie; ir += MR)
-                            micro_kernel(kc, Ux + ir * K + pc * MR, b, Mx + ir * Tp + jr, Tp, T(1), beta,
+                            Tile::kernel(kc, Ux + ir * K + pc * MR, b, Mx + ir * Tp + jr, Tp, T(1), beta,
                                          std::min(MR, M - ir), NR);
                     }
                 }
@@ -305,10 +298,10 @@ void winograd_conv3x3(std::size_t N, std::size_t K, std::size_t H, std::size_t W
 /// GEMMs Mw_xi[OC, C] += DY_xi[OC, tiles] * V_xi[tiles, C]^T over tile groups. Each thread
 /// accumulates a contiguous range of image groups into its own Mw; the partials are summed in
 /// thread order (deterministic for a fixed thread count), then transformed back.
-template <class T>
+template <class Tile, class T>
 void winograd_conv3x3_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* dw) {
-    constexpr std::size_t MR = MicroTile<T>::MR, NR = MicroTile<T>::NR;
-    constexpr std::size_t KC = GemmBlocking::KC;
+    constexpr std::size_t MR = Tile::MR, NR = Tile::NR;
+    const std::size_t KC = gemm_blocking<Tile>().KC;
     const std::size_t N = p.N, C = p.C, H = p.H, W = p.W, OC = p.OC, PH = p.PH, PW = p.PW;
     const std::size_t OH = p.OH(), OW = p.OW();
     const std::size_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, tiles_img = TH * TW;
@@ -415,7 +408,7 @@ void winograd_conv3x3_backward_weight(const Conv2dParams& p, const T* x, const T
                             const T* b = Vx + jr * Tn + pc * NR;
                             const std::size_t nr = std::min(NR, C - jr);
                             for (std::size_t ir = ic; ir < ie; ir += MR)
-                                micro_kernel(kc, Ax + ir * Tn + pc * MR, b, Mx + ir * C + jr, C, T(1), beta,
+                                Tile::kernel(kc, Ax + ir * Tn + pc * MR, b, Mx + ir * C + jr, C, T(1), beta,
                                              std::min(MR, OC - ir), nr);
                         }
                     }
@@ -450,7 +443,5 @@ void winograd_conv3x3_backward_weight(const Conv2dParams& p, const T* x, const T
         }
     }
 }
-
-#endif  // !XSIMD_NO_SUPPORTED_ARCHITECTURE
 
 }  // namespace salun::kernels::cpu::detail

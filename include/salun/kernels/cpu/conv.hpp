@@ -127,7 +127,7 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
     if (p.N == 0 || p.OC == 0 || pl.OHW == 0) return;
     if (detail::winograd_forward_eligible(p)) {
         thread_local detail::AlignedBuffer<T> ubuf;
-        T* U = ubuf.get(16 * detail::round_up(p.OC, Tile::MR) * p.C);
+        T* U = ubuf.get(detail::kWinogradPoints * detail::round_up(p.OC, Tile::MR) * p.C);
         detail::winograd_pack_weights<Tile::MR>(w, p.OC, p.C, false, U);
         detail::winograd_conv3x3<Tile>(p.N, p.C, p.H, p.W, p.OC, p.PH, p.PW, x, U, bias, y);
         return;
@@ -163,7 +163,7 @@ void conv2d_backward_input(const Conv2dParams& p, const T* dy, const T* w, T* dx
     }
     if (detail::winograd_backward_input_eligible(p)) {
         thread_local detail::AlignedBuffer<T> ubuf;
-        T* U = ubuf.get(16 * detail::round_up(p.C, Tile::MR) * p.OC);
+        T* U = ubuf.get(detail::kWinogradPoints * detail::round_up(p.C, Tile::MR) * p.OC);
         detail::winograd_pack_weights<Tile::MR>(w, p.OC, p.C, true, U);
         detail::winograd_conv3x3<Tile>(p.N, p.OC, p.OH(), p.OW(), p.C, 2 - p.PH, 2 - p.PW, dy, U, (const T*)nullptr,
                                        dx);

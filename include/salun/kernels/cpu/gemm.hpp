@@ -194,6 +194,31 @@ void gemm_serial(const GemmBlocking& bl, bool trans_a, bool trans_b, std::size_t
     }
 }
 
+/// C[0:M, 0:N] = A * B + beta * C for operands that are already packed: A as ceil(M / MR)
+/// slivers of [K][MR] (sliver stride K * MR), B as ceil(N / NR) slivers of [K][NR]. K is cut into
+/// blocks of kc_block (beta applies to the first, later blocks accumulate) and the rows of A into
+/// blocks of mc_block (a multiple of MR, kept in L2 while the B slivers stream past). Used by the
+/// Winograd convolution, whose transforms write the packed formats directly.
+template <class Tile, class T>
+void gemm_packed(std::size_t M, std::size_t N, std::size_t K, const T* Ap, const T* Bp, T beta, T* C, std::size_t ldc,
+                 std::size_t kc_block, std::size_t mc_block) {
+    constexpr std::size_t MR = Tile::MR, NR = Tile::NR;
+    for (std::size_t pc = 0; pc < K; pc += kc_block) {
+        const std::size_t kc = std::min(kc_block, K - pc);
+        const T beta_eff = pc == 0 ? beta : T(1);
+        for (std::size_t ic = 0; ic < M; ic += mc_block) {
+            const std::size_t ie = std::min(M, ic + mc_block);
+            for (std::size_t jr = 0; jr < N; jr += NR) {
+                const T* b = Bp + jr * K + pc * NR;
+                const std::size_t nr = std::min(NR, N - jr);
+                for (std::size_t ir = ic; ir < ie; ir += MR)
+                    Tile::kernel(kc, Ap + ir * K + pc * MR, b, C + ir * ldc + jr, ldc, T(1), beta_eff,
+                                 std::min(MR, M - ir), nr);
+            }
+        }
+    }
+}
+
 /// C = beta * C for K == 0 (beta == 0 writes zeros without reading C).
 template <class T>
 void gemm_scale(std::size_t M, std::size_t N, T beta, T* C, std::size_t ldc) {

@@ -1,5 +1,7 @@
 // Winograd F(2x2, 3x3) convolution for 3x3, stride-1 convolutions (forward and, through the
-// flipped/transposed kernel, backward_input), used by conv.hpp when winograd_eligible().
+// flipped/transposed kernel, backward_input; and the weight gradient), used by conv.hpp when
+// winograd_forward_eligible(), winograd_backward_input_eligible() or
+// winograd_backward_weight_eligible() say so.
 //
 // Every 2x2 output tile is computed from a 4x4 input window d as  Y = A^T [ (G g G^T) . (B^T d B) ] A
 // with
@@ -37,6 +39,24 @@ namespace salun::kernels::cpu::detail {
 constexpr std::size_t kWinogradMinChannels = 32;
 /// Target tiles per GEMM group.
 constexpr std::size_t kWinogradMinTiles = 128;
+/// Transform points per tile (4 x 4): each is one GEMM over the channels.
+constexpr std::size_t kWinogradPoints = 16;
+/// Rows of U (or of the transformed dY) kept in L2 while the tiles stream past, in bytes.
+constexpr std::size_t kWinogradABlockBytes = 128 * 1024;
+
+/// Scratch rows for winograd_input_tile_row on a tile row of TW tiles: even / odd columns of the 4
+/// input rows (E, O) and their row combinations (RE, RO), L = TW + 1 values each; the 16
+/// transformed values of each tile (v); one zero-padded input row of 2L values (pad).
+template <class T>
+struct WinogradRowScratch {
+    T *E, *O, *RE, *RO, *v, *pad;
+    static std::size_t size(std::size_t TW) { return 18 * (TW + 1) + kWinogradPoints * TW; }
+    WinogradRowScratch(T* buf, std::size_t TW) {
+        const std::size_t L = TW + 1;
+        E = buf, O = buf + 4 * L, RE = buf + 8 * L, RO = buf + 12 * L, v = buf + 16 * L;
+        pad = v + kWinogradPoints * TW;
+    }
+};
 
 inline bool winograd_forward_eligible(const Conv2dParams& p) {
     return p.KH == 3 && p.KW == 3 && p.SH == 1 && p.SW == 1 && p.PH <= 2 && p.PW <= 2 &&
@@ -91,9 +111,9 @@ void winograd_pack_weights(const T* w, std::size_t OC, std::size_t C, bool flip,
     for (std::size_t m = 0; m < Mp; ++m) {
         const std::size_t s = m / MR, mi = m % MR;
         for (std::size_t k = 0; k < K; ++k) {
-            T u[16];
+            T u[kWinogradPoints];
             if (m >= M) {
-                std::fill(u, u + 16, T(0));
+                std::fill(u, u + kWinogradPoints, T(0));
             } else if (!flip) {
                 const T* g = w + (m * C + k) * 9;
                 winograd_kernel_transform<T>([g](int i, int j) { return g[i * 3 + j]; }, u);
@@ -102,20 +122,18 @@ void winograd_pack_weights(const T* w, std::size_t OC, std::size_t C, bool flip,
                 winograd_kernel_transform<T>([g](int i, int j) { return g[(2 - i) * 3 + (2 - j)]; }, u);
             }
             T* dst = U + s * K * MR + k * MR + mi;
-            for (std::size_t xi = 0; xi < 16; ++xi) dst[xi * plane] = u[xi];
+            for (std::size_t xi = 0; xi < kWinogradPoints; ++xi) dst[xi * plane] = u[xi];
         }
     }
 }
 
-/// y[N, M, OH, OW] (overwritten; OH = H + 2PH - 2) = 3x3 stride-1 convolution of x[N, K, H, W]
-/// given the packed transformed kernels U (winograd_pack_weights) and an optional bias[M].
 /// Winograd F(2x2,3x3) input transform of one row of tiles: for tile row `th` of the channel
 /// plane `xc` (H x W, zero padding PH/PW), writes the 16 transformed values of each of the TW
-/// tiles to v[xi * TW + tw]. E/O/RE/RO are scratch rows of L = TW + 1 values each (4 rows each),
-/// pad a scratch row of 2L values.
+/// tiles to s.v[xi * TW + tw].
 template <class T>
 inline void winograd_input_tile_row(const T* xc, std::size_t H, std::size_t W, std::size_t PH, std::size_t PW,
-                                    std::size_t th, std::size_t TW, T* E, T* O, T* RE, T* RO, T* v, T* pad) {
+                                    std::size_t th, std::size_t TW, const WinogradRowScratch<T>& s) {
+    T *E = s.E, *O = s.O, *RE = s.RE, *RO = s.RO, *v = s.v, *pad = s.pad;
     const std::size_t L = TW + 1;
     for (std::size_t a = 0; a < 4; ++a) {
         const long r = long(2 * th + a) - long(PH);
@@ -163,6 +181,96 @@ inline void winograd_input_tile_row(const T* xc, std::size_t H, std::size_t W, s
     }
 }
 
+/// Images per GEMM group (at least `min_tiles` tiles per group, at least one group per thread)
+/// for N images of `tiles_img` tiles on `avail` threads.
+inline std::size_t winograd_group_size(std::size_t N, std::size_t tiles_img, std::size_t min_tiles, int avail) {
+    const std::size_t G = std::max<std::size_t>(1, (min_tiles + tiles_img - 1) / tiles_img);
+    const std::size_t per_thread = (N + std::size_t(avail) - 1) / std::size_t(avail);
+    return std::min(G, std::max<std::size_t>(1, per_thread));
+}
+
+/// Forward input transform of images [0, g) of x (K channels of H x W) into V: per transform point
+/// xi, the packed-B slivers [Tp / NR][K][NR] of the GEMM M_xi = U_xi * V_xi (tile t of the group is
+/// column t; pad tiles Tn..Tp are zero).
+template <std::size_t NR, class T>
+void winograd_input_to_slivers(const T* x, std::size_t g, std::size_t K, std::size_t H, std::size_t W, std::size_t PH,
+                               std::size_t PW, std::size_t TH, std::size_t TW, std::size_t Tp,
+                               const WinogradRowScratch<T>& scratch, T* V) {
+    const std::size_t tiles_img = TH * TW, Tn = g * tiles_img, vplane = Tp * K, img_in = K * H * W;
+    if (Tp > Tn)
+        for (std::size_t xi = 0; xi < kWinogradPoints; ++xi)
+            for (std::size_t c = 0; c < K; ++c)
+                for (std::size_t t = Tn; t < Tp; ++t) V[xi * vplane + (t / NR) * K * NR + c * NR + t % NR] = T(0);
+    for (std::size_t i = 0; i < g; ++i)
+        for (std::size_t c = 0; c < K; ++c) {
+            const T* xc = x + i * img_in + c * H * W;
+            for (std::size_t th = 0; th < TH; ++th) {
+                winograd_input_tile_row(xc, H, W, PH, PW, th, TW, scratch);
+                // scatter the TW tiles of this row into the slivers, a run per sliver
+                const std::size_t t0 = i * tiles_img + th * TW;
+                for (std::size_t tw = 0; tw < TW;) {
+                    const std::size_t t = t0 + tw, off = t % NR;
+                    const std::size_t run = std::min(TW - tw, NR - off);
+                    T* dst = V + (t / NR) * K * NR + c * NR + off;
+                    for (std::size_t xi = 0; xi < kWinogradPoints; ++xi)
+                        std::copy_n(scratch.v + xi * TW + tw, run, dst + xi * vplane);
+                    tw += run;
+                }
+            }
+        }
+}
+
+/// Forward output transform: y = A^T m A (+ bias) for every tile of images [0, g) from the 16
+/// GEMM results Mb (plane xi at Mb + xi * mplane, row = output channel, column = tile), written
+/// to y (M channels of OH x OW per image). Y0..Y3 are scratch rows of TW values.
+template <class T>
+void winograd_output_from_points(const T* Mb, std::size_t mplane, std::size_t Tp, std::size_t g, std::size_t M,
+                                 std::size_t OH, std::size_t OW, std::size_t TH, std::size_t TW, const T* bias, T* y,
+                                 T* Y0, T* Y1, T* Y2, T* Y3) {
+    const std::size_t tiles_img = TH * TW, img_out = M * OH * OW;
+    for (std::size_t i = 0; i < g; ++i) {
+        T* yimg = y + i * img_out;
+        for (std::size_t oc = 0; oc < M; ++oc) {
+            const T bv = bias ? bias[oc] : T(0);
+            T* yc = yimg + oc * OH * OW;
+            for (std::size_t th = 0; th < TH; ++th) {
+                const T* m = Mb + oc * Tp + i * tiles_img + th * TW;
+#pragma omp simd
+                for (std::size_t tw = 0; tw < TW; ++tw) {
+                    T s0[4], s1[4];
+                    for (std::size_t j = 0; j < 4; ++j) {
+                        const T m0 = m[(0 * 4 + j) * mplane + tw], m1 = m[(1 * 4 + j) * mplane + tw];
+                        const T m2 = m[(2 * 4 + j) * mplane + tw], m3 = m[(3 * 4 + j) * mplane + tw];
+                        s0[j] = m0 + m1 + m2;
+                        s1[j] = m1 - m2 - m3;
+                    }
+                    Y0[tw] = s0[0] + s0[1] + s0[2] + bv;
+                    Y1[tw] = s0[1] - s0[2] - s0[3] + bv;
+                    Y2[tw] = s1[0] + s1[1] + s1[2] + bv;
+                    Y3[tw] = s1[1] - s1[2] - s1[3] + bv;
+                }
+                // interleave the tiles' two columns into output rows 2th and 2th + 1
+                const std::size_t oh = 2 * th, full = OW / 2;
+                {
+                    T* yr = yc + oh * OW;
+#pragma omp simd
+                    for (std::size_t tw = 0; tw < full; ++tw) yr[2 * tw] = Y0[tw], yr[2 * tw + 1] = Y1[tw];
+                    if (OW & 1) yr[2 * full] = Y0[full];
+                }
+                if (oh + 1 < OH) {
+                    T* yr = yc + (oh + 1) * OW;
+#pragma omp simd
+                    for (std::size_t tw = 0; tw < full; ++tw) yr[2 * tw] = Y2[tw], yr[2 * tw + 1] = Y3[tw];
+                    if (OW & 1) yr[2 * full] = Y2[full];
+                }
+            }
+        }
+    }
+}
+
+/// y[N, M, OH, OW] (overwritten; OH = H + 2PH - 2) = 3x3 stride-1 convolution of x[N, K, H, W]
+/// given the packed transformed kernels U (winograd_pack_weights) and an optional bias[M].
+/// Per group of images: input transform -> V, 16 GEMMs M_xi = U_xi * V_xi, output transform.
 template <class Tile, class T>
 void winograd_conv3x3(std::size_t N, std::size_t K, std::size_t H, std::size_t W, std::size_t M, std::size_t PH,
                       std::size_t PW, const T* x, const T* U, const T* bias, T* y) {
@@ -170,15 +278,11 @@ void winograd_conv3x3(std::size_t N, std::size_t K, std::size_t H, std::size_t W
     const std::size_t KC = gemm_blocking<Tile>().KC;
     const std::size_t OH = H + 2 * PH - 2, OW = W + 2 * PW - 2;
     const std::size_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, tiles_img = TH * TW;
-    const std::size_t Mp = (M + MR - 1) / MR * MR;
-    const std::size_t uplane = Mp * K;
-    // A block of U rows kept in L2 while the tiles stream past: ~128 KiB.
-    const std::size_t MCW = std::max<std::size_t>(MR, (128 * 1024 / sizeof(T)) / std::min(K, KC) / MR * MR);
+    const std::size_t uplane = round_up(M, MR) * K;
+    const std::size_t MCW = std::max<std::size_t>(MR, kWinogradABlockBytes / sizeof(T) / std::min(K, KC) / MR * MR);
 
     const int avail = in_parallel() ? 1 : max_threads();
-    std::size_t G = std::max<std::size_t>(1, (kWinogradMinTiles + tiles_img - 1) / tiles_img);
-    const std::size_t per_thread = (N + std::size_t(avail) - 1) / std::size_t(avail);
-    G = std::min(G, std::max<std::size_t>(1, per_thread));
+    const std::size_t G = winograd_group_size(N, tiles_img, kWinogradMinTiles, avail);
     const std::size_t groups = (N + G - 1) / G;
     const int nt = groups >= std::size_t(avail) ? avail : 1;
     const std::size_t img_in = K * H * W, img_out = M * OH * OW;
@@ -187,132 +291,143 @@ void winograd_conv3x3(std::size_t N, std::size_t K, std::size_t H, std::size_t W
     for (std::size_t gi = 0; gi < groups; ++gi) {
         thread_local AlignedBuffer<T> vbuf, mbuf, rowbuf;
         const std::size_t n0 = gi * G, g = std::min(G, N - n0);
-        const std::size_t Tn = g * tiles_img, Tp = (Tn + NR - 1) / NR * NR;
-        const std::size_t vplane = Tp * K, mplane = M * Tp;
-        T* V = vbuf.get(16 * vplane);
-        T* Mb = mbuf.get(16 * mplane);
-        const std::size_t L = TW + 1;  // even / odd columns per padded row
-        T* rb = rowbuf.get(18 * L + 16 * TW + 64);
-        T* E = rb;             // E[a * L + u], a = 0..3
-        T* O = rb + 4 * L;     // O[a * L + u]
-        T* RE = rb + 8 * L;    // row-combined
-        T* RO = rb + 12 * L;
-        T* v = rb + 16 * L;    // v[xi * TW + tw]
+        const std::size_t Tp = round_up(g * tiles_img, NR), vplane = Tp * K, mplane = M * Tp;
+        T* V = vbuf.get(kWinogradPoints * vplane);
+        T* Mb = mbuf.get(kWinogradPoints * mplane);
+        const WinogradRowScratch<T> scratch(rowbuf.get(WinogradRowScratch<T>::size(TW)), TW);
 
-        // ---- input transform -> V (packed B slivers)
-        if (Tp > Tn)
-            for (std::size_t xi = 0; xi < 16; ++xi)
-                for (std::size_t c = 0; c < K; ++c)
-                    for (std::size_t t = Tn; t < Tp; ++t) V[xi * vplane + (t / NR) * K * NR + c * NR + t % NR] = T(0);
-        for (std::size_t i = 0; i < g; ++i) {
-            const T* xi_img = x + (n0 + i) * img_in;
-            for (std::size_t c = 0; c < K; ++c) {
-                const T* xc = xi_img + c * H * W;
-                for (std::size_t th = 0; th < TH; ++th) {
-                    winograd_input_tile_row(xc, H, W, PH, PW, th, TW, E, O, RE, RO, v, v + 16 * TW);
-                    // scatter the TW tiles of this row into the slivers
+        winograd_input_to_slivers<NR>(x + n0 * img_in, g, K, H, W, PH, PW, TH, TW, Tp, scratch, V);
+        for (std::size_t xi = 0; xi < kWinogradPoints; ++xi)
+            gemm_packed<Tile>(M, Tp, K, U + xi * uplane, V + xi * vplane, T(0), Mb + xi * mplane, Tp, KC, MCW);
+        // the scratch rows are free again: 4 rows of TW output values
+        T* Y = scratch.E;
+        winograd_output_from_points(Mb, mplane, Tp, g, M, OH, OW, TH, TW, bias, y + n0 * img_out, Y, Y + TW,
+                                    Y + 2 * TW, Y + 3 * TW);
+    }
+}
+
+/// Backward-weight dY transform of images [0, g) of dy (OC channels of OH x OW) into A: per
+/// transform point xi, the packed-A slivers [OCp / MR][Tn][MR] (rows past OC zero) of the GEMM
+/// Mw_xi = A_xi * V_xi, where A_xi(oc, t) = (A dY_t A^T)_xi with A dY = [e0, e0 + e1, e0 - e1, -e1]
+/// on the tile's two rows (and the same on columns).
+template <std::size_t MR, class T>
+void winograd_dy_to_slivers(const T* dy, std::size_t g, std::size_t OC, std::size_t OH, std::size_t OW,
+                            std::size_t TH, std::size_t TW, T* A) {
+    const std::size_t tiles_img = TH * TW, Tn = g * tiles_img, OCp = round_up(OC, MR), aplane = OCp * Tn;
+    const std::size_t img_out = OC * OH * OW;
+    for (std::size_t i = 0; i < g; ++i) {
+        const T* dyi = dy + i * img_out;
+        // th outside the MR channels of one sliver: each packed line is filled while hot
+        for (std::size_t ob = 0; ob < OCp; ob += MR)
+            for (std::size_t th = 0; th < TH; ++th)
+                for (std::size_t oc = ob; oc < ob + MR; ++oc) {
+                    T* dst0 = A + (oc / MR) * Tn * MR + oc % MR;
                     const std::size_t t0 = i * tiles_img + th * TW;
-                    for (std::size_t tw = 0; tw < TW;) {
-                        const std::size_t t = t0 + tw, s = t / NR, off = t % NR;
-                        const std::size_t run = std::min(TW - tw, NR - off);
-                        T* dst = V + s * K * NR + c * NR + off;
-                        for (std::size_t xi = 0; xi < 16; ++xi) {
-                            const T* src = v + xi * TW + tw;
-                            T* d = dst + xi * vplane;
-                            for (std::size_t j = 0; j < run; ++j) d[j] = src[j];
-                        }
-                        tw += run;
+                    if (oc >= OC) {
+                        for (std::size_t xi = 0; xi < kWinogradPoints; ++xi)
+                            for (std::size_t t = t0; t < t0 + TW; ++t) dst0[xi * aplane + t * MR] = T(0);
+                        continue;
                     }
-                }
-            }
-        }
-
-        // ---- 16 GEMMs: M_xi[M, Tp] = U_xi * V_xi (packed operands, no packing here)
-        for (std::size_t xi = 0; xi < 16; ++xi) {
-            const T* Ux = U + xi * uplane;
-            const T* Vx = V + xi * vplane;
-            T* Mx = Mb + xi * mplane;
-            for (std::size_t pc = 0; pc < K; pc += KC) {
-                const std::size_t kc = std::min(KC, K - pc);
-                const T beta = pc == 0 ? T(0) : T(1);
-                for (std::size_t ic = 0; ic < M; ic += MCW) {
-                    const std::size_t ie = std::min(M, ic + MCW);
-                    for (std::size_t jr = 0; jr < Tp; jr += NR) {
-                        const T* b = Vx + jr * K + pc * NR;
-                        for (std::size_t ir = ic; ir < ie; ir += MR)
-                            Tile::kernel(kc, Ux + ir * K + pc * MR, b, Mx + ir * Tp + jr, Tp, T(1), beta,
-                                         std::min(MR, M - ir), NR);
-                    }
-                }
-            }
-        }
-
-        // ---- output transform -> y
-        T* Y0 = E;  // reuse the row buffers: 4 arrays of TW
-        T* Y1 = E + TW;
-        T* Y2 = E + 2 * TW;
-        T* Y3 = E + 3 * TW;
-        for (std::size_t i = 0; i < g; ++i) {
-            T* yimg = y + (n0 + i) * img_out;
-            for (std::size_t oc = 0; oc < M; ++oc) {
-                const T bv = bias ? bias[oc] : T(0);
-                T* yc = yimg + oc * OH * OW;
-                for (std::size_t th = 0; th < TH; ++th) {
-                    const T* m = Mb + oc * Tp + i * tiles_img + th * TW;
-#pragma omp simd
+                    const T* r0 = dyi + oc * OH * OW + 2 * th * OW;
+                    const T* r1 = 2 * th + 1 < OH ? r0 + OW : nullptr;
                     for (std::size_t tw = 0; tw < TW; ++tw) {
-                        T s0[4], s1[4];
-                        for (std::size_t j = 0; j < 4; ++j) {
-                            const T m0 = m[(0 * 4 + j) * mplane + tw], m1 = m[(1 * 4 + j) * mplane + tw];
-                            const T m2 = m[(2 * 4 + j) * mplane + tw], m3 = m[(3 * 4 + j) * mplane + tw];
-                            s0[j] = m0 + m1 + m2;
-                            s1[j] = m1 - m2 - m3;
+                        const std::size_t c0 = 2 * tw;
+                        const bool has1 = c0 + 1 < OW;
+                        const T e00 = r0[c0], e01 = has1 ? r0[c0 + 1] : T(0);
+                        const T e10 = r1 ? r1[c0] : T(0), e11 = (r1 && has1) ? r1[c0 + 1] : T(0);
+                        // rows of A e: [e0, e0 + e1, e0 - e1, -e1] (e0, e1: tile rows)
+                        const T q[4][2] = {{e00, e01}, {e00 + e10, e01 + e11}, {e00 - e10, e01 - e11}, {-e10, -e11}};
+                        T* d = dst0 + (t0 + tw) * MR;
+                        for (std::size_t a = 0; a < 4; ++a) {
+                            d[(4 * a + 0) * aplane] = q[a][0];
+                            d[(4 * a + 1) * aplane] = q[a][0] + q[a][1];
+                            d[(4 * a + 2) * aplane] = q[a][0] - q[a][1];
+                            d[(4 * a + 3) * aplane] = -q[a][1];
                         }
-                        Y0[tw] = s0[0] + s0[1] + s0[2] + bv;
-                        Y1[tw] = s0[1] - s0[2] - s0[3] + bv;
-                        Y2[tw] = s1[0] + s1[1] + s1[2] + bv;
-                        Y3[tw] = s1[1] - s1[2] - s1[3] + bv;
-                    }
-                    const std::size_t oh = 2 * th;
-                    const std::size_t full = OW / 2;
-                    {
-                        T* yr = yc + oh * OW;
-#pragma omp simd
-                        for (std::size_t tw = 0; tw < full; ++tw) yr[2 * tw] = Y0[tw], yr[2 * tw + 1] = Y1[tw];
-                        if (OW & 1) yr[2 * full] = Y0[full];
-                    }
-                    if (oh + 1 < OH) {
-                        T* yr = yc + (oh + 1) * OW;
-#pragma omp simd
-                        for (std::size_t tw = 0; tw < full; ++tw) yr[2 * tw] = Y2[tw], yr[2 * tw + 1] = Y3[tw];
-                        if (OW & 1) yr[2 * full] = Y2[full];
                     }
                 }
-            }
+    }
+}
+
+/// Backward-weight input transform of images [0, g) of x (C channels of H x W) into V: per
+/// transform point xi, the packed-B slivers [Cp / NR][Tn][NR] (tile t is row t, channel c column
+/// c). Pad channels (C..Cp) feed only columns that the kernel's store clips, but are zeroed so
+/// that no uninitialised value is ever read.
+template <std::size_t NR, class T>
+void winograd_input_to_channel_slivers(const T* x, std::size_t g, std::size_t C, std::size_t H, std::size_t W,
+                                       std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW,
+                                       const WinogradRowScratch<T>& scratch, T* V) {
+    const std::size_t tiles_img = TH * TW, Tn = g * tiles_img, Cp = round_up(C, NR), vplane = Cp * Tn;
+    const std::size_t img_in = C * H * W;
+    if (Cp > C)
+        for (std::size_t xi = 0; xi < kWinogradPoints; ++xi)
+            for (std::size_t t = 0; t < Tn; ++t)
+                std::fill_n(V + xi * vplane + (C / NR) * Tn * NR + t * NR + C % NR, Cp - C, T(0));
+    for (std::size_t i = 0; i < g; ++i) {
+        const T* ximg = x + i * img_in;
+        // th outside the NR channels of one sliver: each packed line is filled while hot
+        for (std::size_t cb = 0; cb < C; cb += NR)
+            for (std::size_t th = 0; th < TH; ++th)
+                for (std::size_t c = cb; c < std::min(C, cb + NR); ++c) {
+                    winograd_input_tile_row(ximg + c * H * W, H, W, PH, PW, th, TW, scratch);
+                    T* d = V + (c / NR) * Tn * NR + c % NR + (i * tiles_img + th * TW) * NR;
+                    for (std::size_t xi = 0; xi < kWinogradPoints; ++xi) {
+                        const T* src = scratch.v + xi * TW;
+                        T* dx = d + xi * vplane;
+                        for (std::size_t tw = 0; tw < TW; ++tw) dx[tw * NR] = src[tw];
+                    }
+                }
+    }
+}
+
+/// dw[j] (3 x 3 each, j = oc * C + c) = G^T m G with m = the 16 transform-point sums of the
+/// per-thread partials (added in thread order: deterministic for a fixed thread count). Shared
+/// among the threads of the enclosing parallel region (an orphaned `omp for`).
+template <class T>
+void winograd_weight_from_points(const std::vector<T*>& partial, std::size_t wplane, T* dw) {
+#pragma omp for schedule(static)
+    for (std::size_t j = 0; j < wplane; ++j) {
+        T m[kWinogradPoints];
+        for (std::size_t xi = 0; xi < kWinogradPoints; ++xi) {
+            T s = T(0);
+            for (T* part : partial)
+                if (part) s += part[xi * wplane + j];
+            m[xi] = s;
+        }
+        T q[3][4];
+        for (std::size_t b = 0; b < 4; ++b) {
+            const T m0 = m[b], m1 = m[4 + b], m2 = m[8 + b], m3 = m[12 + b];
+            q[0][b] = m0 + T(0.5) * (m1 + m2);
+            q[1][b] = T(0.5) * (m1 - m2);
+            q[2][b] = T(0.5) * (m1 + m2) + m3;
+        }
+        T* out = dw + j * 9;
+        for (std::size_t a = 0; a < 3; ++a) {
+            out[a * 3 + 0] = q[a][0] + T(0.5) * (q[a][1] + q[a][2]);
+            out[a * 3 + 1] = T(0.5) * (q[a][1] - q[a][2]);
+            out[a * 3 + 2] = T(0.5) * (q[a][1] + q[a][2]) + q[a][3];
         }
     }
 }
 
 /// dw[OC, C, 3, 3] (overwritten) of a 3x3 stride-1 convolution (winograd_forward_eligible) from
 /// x[N, C, H, W] and dy[N, OC, OH, OW]:  dw = G^T [ sum_tiles (A dY A^T) . (B^T d B) ] G, i.e. 16
-/// GEMMs Mw_xi[OC, C] += DY_xi[OC, tiles] * V_xi[tiles, C]^T over tile groups. Each thread
+/// GEMMs Mw_xi[OC, C] += DY_xi[OC, tiles] * V_xi[tiles, C] over tile groups. Each thread
 /// accumulates a contiguous range of image groups into its own Mw; the partials are summed in
 /// thread order (deterministic for a fixed thread count), then transformed back.
 template <class Tile, class T>
 void winograd_conv3x3_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* dw) {
     constexpr std::size_t MR = Tile::MR, NR = Tile::NR;
     const std::size_t KC = gemm_blocking<Tile>().KC;
-    const std::size_t N = p.N, C = p.C, H = p.H, W = p.W, OC = p.OC, PH = p.PH, PW = p.PW;
+    const std::size_t N = p.N, C = p.C, H = p.H, W = p.W, OC = p.OC;
     const std::size_t OH = p.OH(), OW = p.OW();
     const std::size_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, tiles_img = TH * TW;
-    const std::size_t OCp = (OC + MR - 1) / MR * MR, Cp = (C + NR - 1) / NR * NR;
-    const std::size_t wplane = OC * C;
-    const std::size_t MCW = std::max<std::size_t>(MR, (128 * 1024 / sizeof(T)) / KC / MR * MR);
+    const std::size_t OCp = round_up(OC, MR), Cp = round_up(C, NR), wplane = OC * C;
+    const std::size_t MCW = std::max<std::size_t>(MR, kWinogradABlockBytes / sizeof(T) / KC / MR * MR);
 
     const int avail = in_parallel() ? 1 : max_threads();
-    std::size_t G = std::max<std::size_t>(1, (2 * KC + tiles_img - 1) / tiles_img);
-    const std::size_t per_thread = (N + std::size_t(avail) - 1) / std::size_t(avail);
-    G = std::min(G, std::max<std::size_t>(1, per_thread));
+    // groups of >= 2 KC tiles: the tile reduction runs over at least two K blocks per GEMM
+    const std::size_t G = winograd_group_size(N, tiles_img, 2 * KC, avail);
     const std::size_t groups = (N + G - 1) / G;
     const int nt = int(std::min<std::size_t>(groups, std::size_t(avail)));
     const std::size_t img_in = C * H * W, img_out = OC * OH * OW;
@@ -324,123 +439,22 @@ void winograd_conv3x3_backward_weight(const Conv2dParams& p, const T* x, const T
         const int tid = thread_id();
         const std::size_t per = (groups + std::size_t(nt) - 1) / std::size_t(nt);
         const std::size_t g0 = std::size_t(tid) * per, g1 = std::min(groups, g0 + per);
-        T* Mw = g0 < g1 ? mwbuf.get(16 * wplane) : nullptr;
-        const std::size_t L = TW + 1;
-        T* rb = rowbuf.get(18 * L + 16 * TW + 64);
-        T* E = rb;
-        T* O = rb + 4 * L;
-        T* RE = rb + 8 * L;
-        T* RO = rb + 12 * L;
-        T* v = rb + 16 * L;
+        T* Mw = g0 < g1 ? mwbuf.get(kWinogradPoints * wplane) : nullptr;
+        const WinogradRowScratch<T> scratch(rowbuf.get(WinogradRowScratch<T>::size(TW)), TW);
         for (std::size_t gi = g0; gi < g1; ++gi) {
-            const std::size_t n0 = gi * G, g = std::min(G, N - n0);
-            const std::size_t Tn = g * tiles_img;
+            const std::size_t n0 = gi * G, g = std::min(G, N - n0), Tn = g * tiles_img;
             const std::size_t aplane = OCp * Tn, vplane = Cp * Tn;
-            T* A = abuf.get(16 * aplane);
-            T* V = vbuf.get(16 * vplane);
-            // ---- dY transform -> A (packed: [OCp/MR][Tn][MR])
-            for (std::size_t i = 0; i < g; ++i) {
-                const T* dyi = dy + (n0 + i) * img_out;
-                // th outside the MR channels of one sliver: each packed line is filled while hot
-                for (std::size_t ob = 0; ob < OCp; ob += MR)
-                for (std::size_t th = 0; th < TH; ++th)
-                for (std::size_t oc = ob; oc < ob + MR; ++oc) {
-                    T* dst0 = A + (oc / MR) * Tn * MR + oc % MR;
-                    if (oc >= OC) {
-                        for (std::size_t xi = 0; xi < 16; ++xi)
-                            for (std::size_t t = i * tiles_img + th * TW; t < i * tiles_img + (th + 1) * TW; ++t)
-                                dst0[xi * aplane + t * MR] = T(0);
-                        continue;
-                    }
-                    const T* dyc = dyi + oc * OH * OW;
-                    {
-                        const T* r0 = dyc + 2 * th * OW;
-                        const T* r1 = 2 * th + 1 < OH ? r0 + OW : nullptr;
-                        for (std::size_t tw = 0; tw < TW; ++tw) {
-                            const std::size_t c0 = 2 * tw;
-                            const bool has1 = c0 + 1 < OW;
-                            const T e00 = r0[c0], e01 = has1 ? r0[c0 + 1] : T(0);
-                            const T e10 = r1 ? r1[c0] : T(0), e11 = (r1 && has1) ? r1[c0 + 1] : T(0);
-                            // rows of A e: [e0, e0 + e1, e0 - e1, -e1] (e0, e1: tile rows)
-                            const T q[4][2] = {{e00, e01}, {e00 + e10, e01 + e11}, {e00 - e10, e01 - e11}, {-e10, -e11}};
-                            T* d = dst0 + (i * tiles_img + th * TW + tw) * MR;
-                            for (std::size_t a = 0; a < 4; ++a) {
-                                d[(4 * a + 0) * aplane] = q[a][0];
-                                d[(4 * a + 1) * aplane] = q[a][0] + q[a][1];
-                                d[(4 * a + 2) * aplane] = q[a][0] - q[a][1];
-                                d[(4 * a + 3) * aplane] = -q[a][1];
-                            }
-                        }
-                    }
-                }
-            }
-            // ---- input transform -> V (packed: [Cp/NR][Tn][NR]); pad channels are never stored
-            for (std::size_t i = 0; i < g; ++i) {
-                const T* ximg = x + (n0 + i) * img_in;
-                // th outside the NR channels of one sliver: each packed line is filled while hot
-                for (std::size_t cb = 0; cb < C; cb += NR)
-                for (std::size_t th = 0; th < TH; ++th)
-                for (std::size_t c = cb; c < std::min(C, cb + NR); ++c) {
-                    const T* xc = ximg + c * H * W;
-                    T* dstc = V + (c / NR) * Tn * NR + c % NR;
-                    {
-                        winograd_input_tile_row(xc, H, W, PH, PW, th, TW, E, O, RE, RO, v, v + 16 * TW);
-                        T* d = dstc + (i * tiles_img + th * TW) * NR;
-                        for (std::size_t xi = 0; xi < 16; ++xi) {
-                            const T* src = v + xi * TW;
-                            T* dx = d + xi * vplane;
-                            for (std::size_t tw = 0; tw < TW; ++tw) dx[tw * NR] = src[tw];
-                        }
-                    }
-                }
-            }
-            // ---- 16 GEMMs: Mw_xi[OC, C] (+)= A_xi[OC, Tn] * V_xi[Tn, C]
-            for (std::size_t xi = 0; xi < 16; ++xi) {
-                const T* Ax = A + xi * aplane;
-                const T* Vx = V + xi * vplane;
-                T* Mx = Mw + xi * wplane;
-                for (std::size_t pc = 0; pc < Tn; pc += KC) {
-                    const std::size_t kc = std::min(KC, Tn - pc);
-                    const T beta = (gi == g0 && pc == 0) ? T(0) : T(1);
-                    for (std::size_t ic = 0; ic < OC; ic += MCW) {
-                        const std::size_t ie = std::min(OC, ic + MCW);
-                        for (std::size_t jr = 0; jr < C; jr += NR) {
-                            const T* b = Vx + jr * Tn + pc * NR;
-                            const std::size_t nr = std::min(NR, C - jr);
-                            for (std::size_t ir = ic; ir < ie; ir += MR)
-                                Tile::kernel(kc, Ax + ir * Tn + pc * MR, b, Mx + ir * C + jr, C, T(1), beta,
-                                             std::min(MR, OC - ir), nr);
-                        }
-                    }
-                }
-            }
+            T* A = abuf.get(kWinogradPoints * aplane);
+            T* V = vbuf.get(kWinogradPoints * vplane);
+            winograd_dy_to_slivers<MR>(dy + n0 * img_out, g, OC, OH, OW, TH, TW, A);
+            winograd_input_to_channel_slivers<NR>(x + n0 * img_in, g, C, H, W, p.PH, p.PW, TH, TW, scratch, V);
+            const T beta = gi == g0 ? T(0) : T(1);
+            for (std::size_t xi = 0; xi < kWinogradPoints; ++xi)
+                gemm_packed<Tile>(OC, C, Tn, A + xi * aplane, V + xi * vplane, beta, Mw + xi * wplane, C, KC, MCW);
         }
         partial[std::size_t(tid)] = Mw;
 #pragma omp barrier
-        // ---- sum the partials in thread order, dw = G^T Mw G
-#pragma omp for schedule(static)
-        for (std::size_t j = 0; j < wplane; ++j) {
-            T m[16];
-            for (std::size_t xi = 0; xi < 16; ++xi) {
-                T s = T(0);
-                for (int u = 0; u < nt; ++u)
-                    if (partial[std::size_t(u)]) s += partial[std::size_t(u)][xi * wplane + j];
-                m[xi] = s;
-            }
-            T q[3][4];
-            for (std::size_t b = 0; b < 4; ++b) {
-                const T m0 = m[b], m1 = m[4 + b], m2 = m[8 + b], m3 = m[12 + b];
-                q[0][b] = m0 + T(0.5) * (m1 + m2);
-                q[1][b] = T(0.5) * (m1 - m2);
-                q[2][b] = T(0.5) * (m1 + m2) + m3;
-            }
-            T* out = dw + j * 9;
-            for (std::size_t a = 0; a < 3; ++a) {
-                out[a * 3 + 0] = q[a][0] + T(0.5) * (q[a][1] + q[a][2]);
-                out[a * 3 + 1] = T(0.5) * (q[a][1] - q[a][2]);
-                out[a * 3 + 2] = T(0.5) * (q[a][1] + q[a][2]) + q[a][3];
-            }
-        }
+        winograd_weight_from_points(partial, wplane, dw);
     }
 }
 

@@ -368,3 +368,54 @@ TEST_CASE("mutated safetensors files load or fail with salun::Error, never anyth
     CHECK(rejected > 100);
     CHECK(loaded + rejected == 400);
 }
+
+TEST_CASE("parse_safetensors reads bytes in memory like load_safetensors reads the file") {
+    const std::string path = std::string(SALUN_FIXTURES_DIR) + "/io_small.safetensors";
+    const std::string bytes = read_all(path);
+    const auto* p = reinterpret_cast<const std::uint8_t*>(bytes.data());
+    const Safetensors from_file = load_safetensors(path);
+    const Safetensors from_memory = parse_safetensors(p, bytes.size(), "io_small");
+    CHECK(from_memory.tensors == from_file.tensors);
+    CHECK(from_memory.metadata == from_file.metadata);
+    // The same checks, naming what the caller passed as the name.
+    CHECK_THROWS_WITH_AS(parse_safetensors(p, bytes.size() - 1, "cut copy"),
+                         doctest::Contains("load_safetensors: 'cut copy': tensor"), salun::Error);
+    CHECK_THROWS_WITH_AS(parse_safetensors(p, 5), doctest::Contains("'<memory>' is 5 bytes, too short"), salun::Error);
+    CHECK_THROWS_WITH_AS(parse_safetensors(nullptr, 0), doctest::Contains("too short"), salun::Error);
+}
+
+namespace {
+/// The message of the salun::Error that parsing `bytes` in memory throws ("" if none).
+std::string parse_error(const std::string& bytes) {
+    try {
+        parse_safetensors(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), "f");
+    } catch (const salun::Error& e) {
+        return e.what();
+    }
+    return "";
+}
+std::string le(std::uint64_t v, int bytes) {
+    std::string out;
+    for (int i = 0; i < bytes; ++i) out += static_cast<char>((v >> (8 * i)) & 0xFF);
+    return out;
+}
+}  // namespace
+
+TEST_CASE("safetensors: a deeply nested header is an error, not a stack overflow") {
+    // Error messages quote the offending JSON, and nlohmann's dump() recurses once per level: a
+    // 200 KB header of 100,000 nested brackets crashed the reader with a stack overflow (found
+    // while writing tests/fuzz/fuzz_safetensors.cpp).
+    const std::size_t depth = 1'000'000;
+    const std::string header = R"({"w":{"dtype":"F32","shape":[)" + std::string(depth, '[') + std::string(depth, ']') +
+                               R"(],"data_offsets":[0,0]}})";
+    const auto msg = parse_error(le(header.size(), 8) + header);
+    CHECK(contains(msg, "nests deeper than 16 levels"));
+    CHECK(contains(msg, "'f'"));
+    // Shallow but wrong values are still quoted, shortened when long.
+    std::string ones = "1";
+    for (int i = 0; i < 2000; ++i) ones += ",1";
+    const std::string wide = R"({"w":{"dtype":"F32","shape":[[)" + ones + R"(]],"data_offsets":[0,0]}})";
+    const auto wide_msg = parse_error(le(wide.size(), 8) + wide);
+    CHECK(contains(wide_msg, "shape entries must be non-negative integers"));
+    CHECK(wide_msg.size() < 400);
+}

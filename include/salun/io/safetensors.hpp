@@ -62,60 +62,107 @@ struct HeaderEntry {
 
 }  // namespace detail
 
-inline Safetensors load_safetensors(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    SALUN_CHECK(in.is_open(), "load_safetensors: cannot open '", path, "': ", std::strerror(errno));
-    in.seekg(0, std::ios::end);
-    const std::streamoff end_pos = in.tellg();
-    SALUN_CHECK(end_pos >= 0, "load_safetensors: cannot determine the size of '", path, "'");
-    const auto file_size = static_cast<std::uint64_t>(end_pos);
-    in.seekg(0, std::ios::beg);
-    SALUN_CHECK(file_size >= 8, "load_safetensors: '", path, "' is ", file_size,
+/// Header nesting deeper than this is rejected before anything formats it: a valid header nests 3
+/// levels (object, tensor entry, shape), and nlohmann's dump() recurses once per level.
+inline constexpr int kMaxSafetensorsHeaderDepth = 16;
+
+namespace detail {
+
+/// `v` as JSON text for an error message, cut to `limit` characters.
+inline std::string json_brief(const nlohmann::ordered_json& v, std::size_t limit = 120) {
+    std::string s = v.dump();
+    if (s.size() > limit) s = s.substr(0, limit - 3) + "...";
+    return s;
+}
+
+/// The bytes of a safetensors file on disk: the header, then each tensor read straight into its
+/// own buffer, so the whole file is never held twice.
+class StreamSource {
+public:
+    StreamSource(std::istream& in, std::uint64_t size) : in_(in), size_(size) {}
+    std::uint64_t size() const { return size_; }
+    bool read(std::uint64_t offset, void* dst, std::size_t n) {
+        in_.seekg(static_cast<std::streamoff>(offset), std::ios::beg);
+        in_.read(static_cast<char*>(dst), static_cast<std::streamsize>(n));
+        return in_.good();
+    }
+
+private:
+    std::istream& in_;
+    std::uint64_t size_;
+};
+
+/// The bytes of a safetensors file already in memory.
+class MemorySource {
+public:
+    MemorySource(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
+    std::uint64_t size() const { return size_; }
+    bool read(std::uint64_t offset, void* dst, std::size_t n) {
+        if (offset > size_ || n > size_ - offset) return false;
+        if (n) std::memcpy(dst, data_ + offset, n);
+        return true;
+    }
+
+private:
+    const std::uint8_t* data_;
+    std::size_t size_;
+};
+
+/// Parses and validates a whole safetensors file from `src`; `file` names it in every message.
+template <class Source>
+Safetensors parse_safetensors(Source& src, const std::string& file) {
+    const std::uint64_t file_size = src.size();
+    SALUN_CHECK(file_size >= 8, "load_safetensors: '", file, "' is ", file_size,
                 " bytes, too short for the 8-byte header length (truncated or not a safetensors file)");
 
     std::uint8_t len_bytes[8];
-    in.read(reinterpret_cast<char*>(len_bytes), 8);
-    SALUN_CHECK(in.good(), "load_safetensors: cannot read the header length of '", path, "'");
-    const std::uint64_t header_len = detail::load_le<std::uint64_t>(len_bytes);
-    SALUN_CHECK(header_len <= kMaxSafetensorsHeader, "load_safetensors: '", path, "': header length ", header_len,
+    SALUN_CHECK(src.read(0, len_bytes, 8), "load_safetensors: cannot read the header length of '", file, "'");
+    const std::uint64_t header_len = load_le<std::uint64_t>(len_bytes);
+    SALUN_CHECK(header_len <= kMaxSafetensorsHeader, "load_safetensors: '", file, "': header length ", header_len,
                 " is absurd (limit ", kMaxSafetensorsHeader, " bytes; not a safetensors file?)");
-    SALUN_CHECK(header_len <= file_size - 8, "load_safetensors: '", path, "': header length ", header_len,
+    SALUN_CHECK(header_len <= file_size - 8, "load_safetensors: '", file, "': header length ", header_len,
                 " exceeds the file size ", file_size, " (truncated header or not a safetensors file)");
 
     std::string header(static_cast<std::size_t>(header_len), '\0');
-    in.read(header.data(), static_cast<std::streamsize>(header_len));
-    SALUN_CHECK(in.good(), "load_safetensors: cannot read the ", header_len, "-byte header of '", path, "'");
+    SALUN_CHECK(src.read(8, header.data(), header.size()), "load_safetensors: cannot read the ", header_len,
+                "-byte header of '", file, "'");
     const std::uint64_t data_size = file_size - 8 - header_len;
 
     nlohmann::ordered_json j;
     try {
-        j = nlohmann::ordered_json::parse(header);
+        j = nlohmann::ordered_json::parse(
+            header, [&](int depth, nlohmann::ordered_json::parse_event_t, nlohmann::ordered_json&) {
+                SALUN_CHECK(depth <= kMaxSafetensorsHeaderDepth, "load_safetensors: '", file,
+                            "': header nests deeper than ", kMaxSafetensorsHeaderDepth,
+                            " levels (a safetensors header has 3; not a safetensors file?)");
+                return true;
+            });
     } catch (const nlohmann::json::exception& e) {
-        ::salun::detail::throw_error("load_safetensors: '", path, "': header is not valid JSON (", e.what(), ")");
+        ::salun::detail::throw_error("load_safetensors: '", file, "': header is not valid JSON (", e.what(), ")");
     }
-    SALUN_CHECK(j.is_object(), "load_safetensors: '", path, "': header must be a JSON object, got ", j.type_name());
+    SALUN_CHECK(j.is_object(), "load_safetensors: '", file, "': header must be a JSON object, got ", j.type_name());
 
     Safetensors result;
-    std::vector<detail::HeaderEntry> entries;
+    std::vector<HeaderEntry> entries;
     for (auto it = j.begin(); it != j.end(); ++it) {
         const std::string& key = it.key();
         const auto& v = it.value();
         if (key == "__metadata__") {
-            SALUN_CHECK(v.is_object(), "load_safetensors: '", path, "': __metadata__ must be an object, got ",
+            SALUN_CHECK(v.is_object(), "load_safetensors: '", file, "': __metadata__ must be an object, got ",
                         v.type_name());
             for (auto m = v.begin(); m != v.end(); ++m) {
-                SALUN_CHECK(m.value().is_string(), "load_safetensors: '", path, "': __metadata__ value of '", m.key(),
+                SALUN_CHECK(m.value().is_string(), "load_safetensors: '", file, "': __metadata__ value of '", m.key(),
                             "' must be a string, got ", m.value().type_name());
                 result.metadata[m.key()] = m.value().get<std::string>();
             }
             continue;
         }
-        const std::string where = "load_safetensors: '" + path + "': tensor '" + key + "'";
+        const std::string where = "load_safetensors: '" + file + "': tensor '" + key + "'";
         SALUN_CHECK(v.is_object(), where, ": entry must be an object, got ", v.type_name());
         for (const char* field : {"dtype", "shape", "data_offsets"})
             SALUN_CHECK(v.contains(field), where, ": missing field '", field, "'");
         SALUN_CHECK(v["dtype"].is_string(), where, ": 'dtype' must be a string, got ", v["dtype"].type_name());
-        detail::HeaderEntry e;
+        HeaderEntry e;
         e.name = key;
         e.dtype = parse_dtype(v["dtype"].get<std::string>(), where);
 
@@ -124,37 +171,37 @@ inline Safetensors load_safetensors(const std::string& path) {
         std::size_t numel = 1;
         for (const auto& s : shape) {
             std::uint64_t d = 0;
-            SALUN_CHECK(detail::json_to_size(s, d), where, ": shape entries must be non-negative integers, got ",
-                        s.dump());
+            SALUN_CHECK(json_to_size(s, d), where, ": shape entries must be non-negative integers, got ",
+                        json_brief(s));
             e.shape.push_back(static_cast<std::size_t>(d));
-            SALUN_CHECK(detail::mul_overflow(numel, static_cast<std::size_t>(d), numel), where, ": shape ",
-                        shape.dump(), " overflows");
+            SALUN_CHECK(mul_overflow(numel, static_cast<std::size_t>(d), numel), where, ": shape ",
+                        json_brief(shape), " overflows");
         }
         std::size_t nbytes = 0;
-        SALUN_CHECK(detail::mul_overflow(numel, dtype_size(e.dtype), nbytes), where, ": shape ", shape.dump(),
+        SALUN_CHECK(mul_overflow(numel, dtype_size(e.dtype), nbytes), where, ": shape ", json_brief(shape),
                     " overflows");
 
         const auto& off = v["data_offsets"];
         SALUN_CHECK(off.is_array() && off.size() == 2, where, ": 'data_offsets' must be [begin, end], got ",
-                    off.dump());
-        SALUN_CHECK(detail::json_to_size(off[0], e.begin) && detail::json_to_size(off[1], e.end), where,
-                    ": data_offsets must be non-negative integers, got ", off.dump());
-        SALUN_CHECK(e.begin <= e.end, where, ": data_offsets ", off.dump(), " has begin > end");
-        SALUN_CHECK(e.end <= data_size, where, ": data_offsets ", off.dump(), " lie outside the data section of ",
-                    data_size, " bytes (file truncated?)");
+                    json_brief(off));
+        SALUN_CHECK(json_to_size(off[0], e.begin) && json_to_size(off[1], e.end), where,
+                    ": data_offsets must be non-negative integers, got ", json_brief(off));
+        SALUN_CHECK(e.begin <= e.end, where, ": data_offsets ", json_brief(off), " has begin > end");
+        SALUN_CHECK(e.end <= data_size, where, ": data_offsets ", json_brief(off),
+                    " lie outside the data section of ", data_size, " bytes (file truncated?)");
         SALUN_CHECK(e.end - e.begin == nbytes, where, ": shape ", shape_str(e.shape), " of ", dtype_name(e.dtype),
-                    " needs ", nbytes, " bytes but data_offsets ", off.dump(), " hold ", e.end - e.begin,
+                    " needs ", nbytes, " bytes but data_offsets ", json_brief(off), " hold ", e.end - e.begin,
                     " (shape/byte count mismatch)");
         entries.push_back(std::move(e));
     }
 
     std::stable_sort(entries.begin(), entries.end(),
-                     [](const detail::HeaderEntry& a, const detail::HeaderEntry& b) { return a.begin < b.begin; });
-    const detail::HeaderEntry* furthest = nullptr;  // the non-empty range reaching furthest so far
+                     [](const HeaderEntry& a, const HeaderEntry& b) { return a.begin < b.begin; });
+    const HeaderEntry* furthest = nullptr;  // the non-empty range reaching furthest so far
     for (const auto& b : entries) {
         if (b.begin == b.end) continue;
         if (furthest)
-            SALUN_CHECK(b.begin >= furthest->end, "load_safetensors: '", path, "': tensor '", b.name, "' [", b.begin,
+            SALUN_CHECK(b.begin >= furthest->end, "load_safetensors: '", file, "': tensor '", b.name, "' [", b.begin,
                         ", ", b.end, ") overlaps tensor '", furthest->name, "' [", furthest->begin, ", ",
                         furthest->end, ") (overlapping data_offsets)");
         if (!furthest || b.end > furthest->end) furthest = &b;
@@ -166,15 +213,33 @@ inline Safetensors load_safetensors(const std::string& path) {
         d.dtype = e.dtype;
         d.shape = std::move(e.shape);
         d.bytes.resize(static_cast<std::size_t>(e.end - e.begin));
-        if (!d.bytes.empty()) {
-            in.seekg(static_cast<std::streamoff>(data_start + e.begin), std::ios::beg);
-            in.read(reinterpret_cast<char*>(d.bytes.data()), static_cast<std::streamsize>(d.bytes.size()));
-            SALUN_CHECK(in.good(), "load_safetensors: '", path, "': tensor '", e.name, "': read of ", d.bytes.size(),
-                        " bytes failed");
-        }
+        if (!d.bytes.empty())
+            SALUN_CHECK(src.read(data_start + e.begin, d.bytes.data(), d.bytes.size()), "load_safetensors: '", file,
+                        "': tensor '", e.name, "': read of ", d.bytes.size(), " bytes failed");
         result.tensors.insert_or_assign(e.name, std::move(d));
     }
     return result;
+}
+
+}  // namespace detail
+
+/// Reads and validates the safetensors file at `path` (see the file comment).
+inline Safetensors load_safetensors(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    SALUN_CHECK(in.is_open(), "load_safetensors: cannot open '", path, "': ", std::strerror(errno));
+    in.seekg(0, std::ios::end);
+    const std::streamoff end_pos = in.tellg();
+    SALUN_CHECK(end_pos >= 0, "load_safetensors: cannot determine the size of '", path, "'");
+    detail::StreamSource src(in, static_cast<std::uint64_t>(end_pos));
+    return detail::parse_safetensors(src, path);
+}
+
+/// The same for a whole safetensors file already in memory (`size` bytes at `data`); `name`
+/// stands for the file in error messages.
+inline Safetensors parse_safetensors(const std::uint8_t* data, std::size_t size,
+                                     const std::string& name = "<memory>") {
+    detail::MemorySource src(data, size);
+    return detail::parse_safetensors(src, name);
 }
 
 namespace detail {

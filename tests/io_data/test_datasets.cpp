@@ -248,3 +248,52 @@ TEST_CASE("scripts/download_cifar10.sh argument handling") {
     CHECK(rc != 0);
     CHECK(has(out, "unsupported archive"));
 }
+
+TEST_CASE("CIFAR-10 records and class lists parse from memory") {
+    ImageDataset ds;
+    ds.channels = 3;
+    ds.height = 32;
+    ds.width = 32;
+    std::string bytes;
+    for (int label : {4, 0}) {
+        bytes += static_cast<char>(label);
+        bytes += std::string(kCifarImageBytes, static_cast<char>(label + 100));
+    }
+    const auto* p = reinterpret_cast<const std::uint8_t*>(bytes.data());
+    append_cifar10_records(ds, p, bytes.size(), "two.bin");
+    CHECK(ds.labels == std::vector<int>{4, 0});
+    CHECK(ds.image(1)[3071] == 100);
+    // A rejected file appends nothing: a bad label in the second record leaves the first out too.
+    std::string bad = bytes;
+    bad[kCifarRecordBytes] = 10;
+    CHECK(has(error_of([&] { append_cifar10_records(ds, reinterpret_cast<const std::uint8_t*>(bad.data()), bad.size(), "bad.bin"); }),
+              "'bad.bin' record 1 has label 10"));
+    CHECK(has(error_of([&] { append_cifar10_records(ds, p, bytes.size() - 1, "cut.bin"); }), "'cut.bin' has 6145 bytes"));
+    CHECK(has(error_of([&] { append_cifar10_records(ds, p, 0, "empty.bin"); }), "'empty.bin' has 0 bytes"));
+    CHECK(ds.size() == 2);
+    ImageDataset grey;
+    grey.channels = 1;
+    grey.height = grey.width = 32;
+    CHECK(has(error_of([&] { append_cifar10_records(grey, p, bytes.size(), "two.bin"); }), "records are 3x32x32"));
+
+    CHECK(parse_cifar10_classes("a\r\nb\n\nc \nd\te\nf\ng\nh\ni\nj\nk", "meta") ==
+          std::vector<std::string>{"a", "b", "c", "d\te", "f", "g", "h", "i", "j", "k"});
+    CHECK(has(error_of([] { parse_cifar10_classes(std::string(1 << 20, '\n') + "x\ny", "meta"); }), "'meta' lists 2 class names"));
+    CHECK(has(error_of([] {
+              std::string many;
+              for (int i = 0; i < 100000; ++i) many += "c\n";
+              parse_cifar10_classes(many, "meta");
+          }),
+          "lists 100000 class names"));
+}
+
+TEST_CASE("read_cifar10: a folder named like a batch file is a missing file") {
+    // It opens on Linux and seeks to a bogus size (2^63 - 1 on ext4).
+    const fs::path dir = fresh_dir("cifar_dir_as_file");
+    write_cifar(dir / "test_batch.bin", {1});
+    for (int b = 1; b <= 5; ++b) fs::create_directories(dir / ("data_batch_" + std::to_string(b) + ".bin"));
+    const auto msg = error_of([&] { read_cifar10(dir.string(), Split::Train); });
+    CHECK(has(msg, "missing file"));
+    CHECK(has(msg, "data_batch_1.bin"));
+    CHECK(read_cifar10(dir.string(), Split::Test).size() == 1);
+}

@@ -8,10 +8,12 @@
 #pragma once
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,12 @@ inline bool holds_cifar_bins(const std::filesystem::path& dir) {
             if (std::filesystem::is_regular_file(dir / f, ec)) return true;
     return false;
 }
+
+inline void check_cifar10_size(std::uint64_t size, const std::string& name) {
+    SALUN_CHECK(size > 0 && size % kCifarRecordBytes == 0, "read_cifar10: '", name, "' has ", size,
+                " bytes, not a whole number of ", kCifarRecordBytes,
+                "-byte records (official files have 30730000; truncated download?)");
+}
 }  // namespace detail
 
 /// Resolves the CIFAR-10 folder: `dir` (or, when empty, the environment variable SALUN_DATA) if
@@ -72,20 +80,54 @@ inline std::string find_cifar10(const std::string& dir = "") {
         "or set SALUN_DATA=DIR");
 }
 
+/// Class names from the text of a `batches.meta.txt` (`name` stands for the file in the error):
+/// its non-empty lines, trailing blanks and '\r' removed; there must be exactly 10.
+inline std::vector<std::string> parse_cifar10_classes(const std::string& text, const std::string& name) {
+    std::vector<std::string> names;
+    std::size_t lines = 0;
+    for (std::size_t begin = 0; begin < text.size();) {
+        std::size_t end = text.find('\n', begin);
+        if (end == std::string::npos) end = text.size();
+        std::size_t last = end;
+        while (last > begin && (text[last - 1] == '\r' || text[last - 1] == ' ' || text[last - 1] == '\t')) --last;
+        // Only the first 10 are kept: a huge file of lines is counted, not copied, to be rejected.
+        if (last > begin && ++lines <= 10) names.emplace_back(text, begin, last - begin);
+        begin = end + 1;
+    }
+    SALUN_CHECK(lines == 10, "read_cifar10: '", name, "' lists ", lines,
+                " class names, expected 10 (one per line)");
+    return names;
+}
+
 /// Class names from `batches.meta.txt` in `dir` (non-empty lines), or the standard names.
 inline std::vector<std::string> read_cifar10_classes(const std::string& dir) {
     const std::string path = (std::filesystem::path(dir) / "batches.meta.txt").string();
-    std::ifstream in(path);
+    std::ifstream in(path, std::ios::binary);
     if (!in.is_open()) return cifar10_class_names();
-    std::vector<std::string> names;
-    std::string line;
-    while (std::getline(in, line)) {
-        while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
-        if (!line.empty()) names.push_back(line);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return parse_cifar10_classes(text, path);
+}
+
+/// Appends the records of one CIFAR-10 .bin file held in memory (`size` bytes at `data`) to `ds`,
+/// whose channels/height/width must be 3/32/32; `name` stands for the file in error messages.
+/// Nothing is appended when the file is rejected.
+inline void append_cifar10_records(ImageDataset& ds, const std::uint8_t* data, std::size_t size,
+                                   const std::string& name) {
+    SALUN_CHECK(ds.channels == 3 && ds.height == 32 && ds.width == 32, "read_cifar10: the dataset holds ",
+                ds.channels, "x", ds.height, "x", ds.width, " images, CIFAR-10 records are 3x32x32");
+    detail::check_cifar10_size(size, name);
+    const std::size_t n = size / kCifarRecordBytes;
+    for (std::size_t r = 0; r < n; ++r)
+        SALUN_CHECK(data[r * kCifarRecordBytes] < 10, "read_cifar10: '", name, "' record ", r, " has label ",
+                    int(data[r * kCifarRecordBytes]), ", expected 0..9 (corrupt file?)");
+    const std::size_t first = ds.labels.size();
+    ds.labels.resize(first + n);
+    ds.pixels.resize((first + n) * kCifarImageBytes);
+    for (std::size_t r = 0; r < n; ++r) {
+        const std::uint8_t* rec = data + r * kCifarRecordBytes;
+        ds.labels[first + r] = rec[0];
+        std::memcpy(ds.pixels.data() + (first + r) * kCifarImageBytes, rec + 1, kCifarImageBytes);
     }
-    SALUN_CHECK(names.size() == 10, "read_cifar10: '", path, "' lists ", names.size(),
-                " class names, expected 10 (one per line)");
-    return names;
 }
 
 /// Reads a split of CIFAR-10 from `dir` (resolved with find_cifar10, so the parent folder of
@@ -102,31 +144,23 @@ inline ImageDataset read_cifar10(const std::string& dir, Split split) {
     std::vector<std::uint8_t> buffer;
     for (const auto& name : cifar10_files(split)) {
         const std::string path = (fs::path(folder) / name).string();
-        std::ifstream in(path, std::ios::binary);
+        std::error_code ec;
+        // A folder of that name would "open" and report a bogus size: test for a plain file first.
+        const bool regular = fs::is_regular_file(path, ec);
+        std::ifstream in;
+        if (regular) in.open(path, std::ios::binary);
         SALUN_CHECK(in.is_open(), "read_cifar10: missing file '", path, "' (",
                     split == Split::Train ? "train" : "test", " split needs ",
                     split == Split::Train ? "data_batch_1..5.bin" : "test_batch.bin", ")");
         in.seekg(0, std::ios::end);
         const std::streamoff size = in.tellg();
         in.seekg(0, std::ios::beg);
-        SALUN_CHECK(size > 0 && static_cast<std::size_t>(size) % kCifarRecordBytes == 0, "read_cifar10: '", path,
-                    "' has ", size, " bytes, not a whole number of ", kCifarRecordBytes,
-                    "-byte records (official files have 30730000; truncated download?)");
-        const auto n = static_cast<std::size_t>(size) / kCifarRecordBytes;
+        SALUN_CHECK(size >= 0, "read_cifar10: cannot determine the size of '", path, "'");
+        detail::check_cifar10_size(static_cast<std::uint64_t>(size), path);  // before reading 30 MB
         buffer.resize(static_cast<std::size_t>(size));
         in.read(reinterpret_cast<char*>(buffer.data()), size);
         SALUN_CHECK(in.good(), "read_cifar10: reading '", path, "' failed");
-
-        const std::size_t first = ds.labels.size();
-        ds.labels.resize(first + n);
-        ds.pixels.resize((first + n) * kCifarImageBytes);
-        for (std::size_t r = 0; r < n; ++r) {
-            const std::uint8_t* rec = buffer.data() + r * kCifarRecordBytes;
-            SALUN_CHECK(rec[0] < 10, "read_cifar10: '", path, "' record ", r, " has label ", int(rec[0]),
-                        ", expected 0..9 (corrupt file?)");
-            ds.labels[first + r] = rec[0];
-            std::memcpy(ds.pixels.data() + (first + r) * kCifarImageBytes, rec + 1, kCifarImageBytes);
-        }
+        append_cifar10_records(ds, buffer.data(), buffer.size(), path);
     }
     return ds;
 }

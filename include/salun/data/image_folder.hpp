@@ -10,15 +10,18 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "salun/core/error.hpp"
 #include "salun/data/dataset.hpp"
+#include "salun/data/stb_image_guard.hpp"
 #include "salun/data/stb_image_impl.hpp"
 
 namespace salun::data {
@@ -36,27 +39,57 @@ inline bool is_image_file(const std::filesystem::path& p) {
 }
 }  // namespace detail
 
-/// Decodes one PNG/JPEG/BMP file into 3-channel CHW bytes; a salun::Error names the file otherwise.
-inline DecodedImage read_image(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    SALUN_CHECK(in.is_open(), "read_image: cannot open '", path, "': ", std::strerror(errno));
-    std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    SALUN_CHECK(!bytes.empty(), "read_image: '", path, "' is empty");
-    SALUN_CHECK(bytes.size() <= static_cast<std::size_t>(0x7FFFFFFF), "read_image: '", path, "' is too large");
+/// Largest image decoded by default (8192 x 8192; PIL's decompression-bomb limit is of the same
+/// order). The header's size is checked before decoding: a 100-byte file can claim a huge image,
+/// and stb_image would allocate it and decode zeros into it for seconds.
+inline constexpr std::size_t kMaxImagePixels = std::size_t(1) << 26;
+
+/// Decodes a PNG/JPEG/BMP image held in memory (`size` bytes at `data`) into 3-channel CHW bytes;
+/// `name` stands for the file in error messages. Images of more than `max_pixels` pixels are
+/// rejected before they are decoded.
+inline DecodedImage decode_image(const std::uint8_t* data, std::size_t size, const std::string& name = "<memory>",
+                                 std::size_t max_pixels = kMaxImagePixels) {
+    SALUN_CHECK(size > 0, "read_image: '", name, "' is empty");
+    SALUN_CHECK(size <= static_cast<std::size_t>(0x7FFFFFFF), "read_image: '", name, "' is too large");
+    SALUN_CHECK(detail::jpeg_huffman_tables_fit(data, size), "read_image: cannot decode '", name,
+                "': a JPEG Huffman table declares more than 256 codes (corrupt JPEG)");
     int w = 0, h = 0, c = 0;
-    std::unique_ptr<stbi_uc, void (*)(void*)> data(
-        stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c, 3), stbi_image_free);
-    SALUN_CHECK(data != nullptr, "read_image: cannot decode '", path, "': ", stbi_failure_reason(),
+    if (stbi_info_from_memory(data, static_cast<int>(size), &w, &h, &c)) {
+        // A BMP stored top-down has a negative height, which stb_image reports as is (and flips
+        // while decoding): the extent is what gets allocated. One side alone is checked too, so
+        // that a zero width cannot hide a huge height.
+        const auto extent = [](int v) {
+            return v < 0 ? 0ull - static_cast<unsigned long long>(v) : static_cast<unsigned long long>(v);
+        };
+        const unsigned long long ew = extent(w), eh = extent(h);
+        SALUN_CHECK(ew <= max_pixels && eh <= max_pixels && ew * eh <= max_pixels, "read_image: '", name, "' is ",
+                    ew, "x", eh, " pixels, more than the limit of ", max_pixels, " (corrupt, or pass a larger max_pixels)");
+    }
+    SALUN_CHECK(detail::png_chunks_fit(data, size), "read_image: cannot decode '", name,
+                "': truncated PNG (a chunk claims more bytes than the file has)");
+    SALUN_CHECK(detail::bmp_pixels_present(data, size), "read_image: cannot decode '", name, "': truncated BMP (its ",
+                w, "x", h, " pixels need more bytes than the file has)");
+    std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
+        stbi_load_from_memory(data, static_cast<int>(size), &w, &h, &c, 3), stbi_image_free);
+    SALUN_CHECK(pixels != nullptr, "read_image: cannot decode '", name, "': ", stbi_failure_reason(),
                 " (corrupt or unsupported image; PNG, JPEG and BMP are supported)");
-    SALUN_CHECK(w > 0 && h > 0, "read_image: '", path, "' has size ", w, "x", h);
+    SALUN_CHECK(w > 0 && h > 0, "read_image: '", name, "' has size ", w, "x", h);
     DecodedImage img;
     img.height = static_cast<std::size_t>(h);
     img.width = static_cast<std::size_t>(w);
     const std::size_t hw = img.height * img.width;
     img.pixels.resize(3 * hw);
     for (std::size_t i = 0; i < hw; ++i)
-        for (std::size_t ch = 0; ch < 3; ++ch) img.pixels[ch * hw + i] = data.get()[3 * i + ch];
+        for (std::size_t ch = 0; ch < 3; ++ch) img.pixels[ch * hw + i] = pixels.get()[3 * i + ch];
     return img;
+}
+
+/// Decodes one PNG/JPEG/BMP file into 3-channel CHW bytes; a salun::Error names the file otherwise.
+inline DecodedImage read_image(const std::string& path, std::size_t max_pixels = kMaxImagePixels) {
+    std::ifstream in(path, std::ios::binary);
+    SALUN_CHECK(in.is_open(), "read_image: cannot open '", path, "': ", std::strerror(errno));
+    std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return decode_image(bytes.data(), bytes.size(), path, max_pixels);
 }
 
 /// Reads root/<class>/... into an ImageDataset (see the file comment for the rules).

@@ -28,6 +28,12 @@
 #pragma GCC diagnostic ignored "-Wcast-qual"
 #endif
 
+// Zeroed allocations: stb_image 2.27 allocates its JPEG decoder state with malloc, and a scan may
+// use a Huffman table no DHT segment defined; its garbage then indexed megabytes past a 257-entry
+// array (found by tests/fuzz/fuzz_image.cpp). An all-zero table decodes every code as symbol 0.
+#define STBI_MALLOC(size) calloc(1, size)
+#define STBI_REALLOC(p, size) realloc(p, size)
+#define STBI_FREE(p) free(p)
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_PNG

@@ -2,6 +2,7 @@
 // switches, generated --help text, and a clear error for unknown or malformed options.
 #pragma once
 
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -32,12 +33,12 @@ public:
         return *this;
     }
 
-    /// Returns false when --help was given (help already printed).
-    bool parse(const std::vector<std::string>& argv) {
+    /// Returns false when --help was given (help already printed to `out`).
+    bool parse(const std::vector<std::string>& argv, std::ostream& out = std::cout) {
         for (std::size_t i = 0; i < argv.size(); ++i) {
             const std::string& a = argv[i];
             if (a == "--help" || a == "-h") {
-                std::cout << help();
+                out << help();
                 return false;
             }
             if (a.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + a + "'");
@@ -76,7 +77,12 @@ public:
         return str(name);
     }
     long integer(const std::string& name) const { return parse_number<long>(name, [](const std::string& s, std::size_t* p) { return std::stol(s, p); }); }
-    double real(const std::string& name) const { return parse_number<double>(name, [](const std::string& s, std::size_t* p) { return std::stod(s, p); }); }
+    /// A finite number: "inf" and "nan" parse as doubles but mean nothing as an option.
+    double real(const std::string& name) const {
+        const double v = parse_number<double>(name, [](const std::string& s, std::size_t* p) { return std::stod(s, p); });
+        if (!std::isfinite(v)) throw UsageError("--" + name + " expects a finite number, got '" + str(name) + "'");
+        return v;
+    }
 
     std::string help() const {
         std::ostringstream os;

@@ -38,6 +38,23 @@ salun_cli_test(unknown_arch 2 "--arch must be resnet18 or vgg16_bn"
   eval --arch resnet50 --weights w.safetensors)
 salun_cli_test(missing_data 1 "download_cifar10.sh"
   eval --arch resnet18 --weights w.safetensors --data ${CMAKE_CURRENT_BINARY_DIR}/no_such_folder)
+# Found by tests/fuzz/fuzz_demo_args.cpp: numbers the commands could not use were accepted (2^32 + 1
+# epochs ran 1, a huge train --epochs overflowed the step count, NaN momentum reached SGD).
+salun_cli_test(short_help 0 "usage: salun-demo \\[experiment" -h)
+salun_cli_test(train_epochs_too_large 2 "--epochs must be at most 2147483647, got 99999999999999001"
+  train --arch resnet18 --out ${out}/r.safetensors --epochs 99999999999999001 NO_OUTPUT_DIR ${out})
+salun_cli_test(epochs_not_cut_to_int 2 "--epochs must be at most 2147483647, got 4294967297"
+  unlearn --arch resnet18 --weights w.safetensors --epochs 4294967297 --out-dir ${out} NO_OUTPUT_DIR ${out})
+salun_cli_test(threads_not_cut_to_int 2 "--threads must be at most 2147483647, got 4294967296"
+  eval --arch resnet18 --weights w.safetensors --threads 4294967296)
+salun_cli_test(lr_finite 2 "--lr expects a finite number, got 'inf'"
+  unlearn --arch resnet18 --weights w.safetensors --lr inf --out-dir ${out} NO_OUTPUT_DIR ${out})
+salun_cli_test(momentum_finite 2 "--momentum expects a finite number, got 'nan'"
+  experiment --models m --momentum nan NO_OUTPUT_DIR ${out})
+salun_cli_test(momentum_not_negative 2 "--momentum must be >= 0, got -0.5"
+  unlearn --arch vgg16_bn --weights w.safetensors --momentum -0.5 --out-dir ${out} NO_OUTPUT_DIR ${out})
+salun_cli_test(weight_decay_not_negative 2 "--weight-decay must be >= 0, got -1e-4"
+  unlearn --arch vgg16_bn --weights w.safetensors --weight-decay -1e-4 --out-dir ${out} NO_OUTPUT_DIR ${out})
 
 # These need the real data (and checkpoints) to get past the data check.
 if(EXISTS ${SALUN_DATA_ARCHIVE} AND EXISTS ${SALUN_SHARED_DIR}/models/vgg16_bn_cifar10.safetensors)

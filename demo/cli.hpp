@@ -1,0 +1,292 @@
+// salun-demo's command line: which command runs, its options with their defaults and checks,
+// turned into plain structs. Parsing reads no file and starts nothing (only --help writes to
+// `out`), so main.cpp runs what it returns and tests/fuzz/fuzz_demo_args.cpp feeds it any argv.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <iostream>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "args.hpp"
+#include "salun/models/registry.hpp"
+#include "salun/unlearn/experiment.hpp"
+
+namespace demo {
+
+inline constexpr std::size_t kClasses = 10;
+
+/// Options every command takes.
+struct CommonOptions {
+    std::string data;  ///< CIFAR-10 folder; empty: $SALUN_DATA
+    int threads = 0;   ///< 0: from the environment (salun::init_threads_from_env)
+    bool quiet = false;
+};
+
+struct EvalCommand {
+    std::string arch, weights, split, json;
+    std::size_t batch_size = 100;
+    CommonOptions common;
+};
+
+struct UnlearnCommand {
+    std::string arch, weights, out_dir;
+    std::int64_t forget_class = 0;
+    salun::unlearn::ExperimentOptions options;
+    CommonOptions common;
+};
+
+struct ExperimentCommand {
+    std::string models, out_dir;
+    std::vector<std::string> archs;
+    std::int64_t forget_class = 0;
+    salun::unlearn::ExperimentOptions options;
+    CommonOptions common;
+};
+
+struct TrainCommand {
+    std::string arch, out;
+    long epochs = 6;
+    double lr = 0.1;
+    std::size_t batch_size = 128;
+    long exclude_class = -1;  ///< -1: none
+    std::uint64_t seed = 2048;
+    std::size_t subset = 0;
+    CommonOptions common;
+};
+
+/// The usage or a command's --help was printed; nothing to run.
+struct HelpShown {};
+
+using Command = std::variant<HelpShown, EvalCommand, UnlearnCommand, ExperimentCommand, TrainCommand>;
+
+/// The command word and the arguments after it.
+struct CommandLine {
+    std::string command;
+    std::vector<std::string> args;
+};
+
+/// The command named by the first argument; "experiment" when there is none or it is an option.
+inline CommandLine split_command(std::vector<std::string> args) {
+    CommandLine cl{"experiment", {}};
+    if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+        cl.command = "help";
+        args.erase(args.begin());
+    } else if (!args.empty() && args[0].rfind("--", 0) != 0) {
+        cl.command = args[0];
+        args.erase(args.begin());
+    }
+    cl.args = std::move(args);
+    return cl;
+}
+
+inline void print_usage(std::ostream& out) {
+    out << "usage: salun-demo [experiment|unlearn|eval|train] [options]   (--help after a command lists them)\n\n"
+           "  experiment  SalUn on ResNet-18 and VGG-16-BN, results JSON per model and the summary table\n"
+           "  unlearn     SalUn on one model\n"
+           "  eval        accuracy of a checkpoint on CIFAR-10\n"
+           "  train       train a model from scratch (or a retrain reference with --exclude-class)\n";
+}
+
+namespace detail {
+
+/// `v` (option `name`, already checked to be positive) as an int: larger values are an error, not
+/// silently cut (2^32 + 1 epochs would have run 1).
+inline int to_int(const Args& a, const std::string& name, long v) {
+    if (v > std::numeric_limits<int>::max())
+        throw UsageError("--" + name + " must be at most " + std::to_string(std::numeric_limits<int>::max()) + ", got " +
+                         a.str(name));
+    return static_cast<int>(v);
+}
+
+inline void add_common(Args& a) {
+    a.option("data", "", "CIFAR-10 folder (else $SALUN_DATA); the folder with the .bin files or its parent");
+    a.option("threads", "", "worker threads (else $SALUN_NUM_THREADS / $OMP_NUM_THREADS / physical cores)");
+    a.flag("quiet", "no progress output");
+}
+
+inline CommonOptions common_options(const Args& a) {
+    CommonOptions c;
+    c.data = a.str("data");
+    if (a.has("threads")) {
+        const long n = a.integer("threads");
+        if (n <= 0) throw UsageError("--threads must be positive");
+        c.threads = to_int(a, "threads", n);
+    }
+    c.quiet = a.flag_set("quiet");
+    return c;
+}
+
+inline void add_unlearn_options(Args& a) {
+    a.option("forget-class", "0", "class to forget, 0..9");
+    a.option("epochs", "5", "unlearning epochs");
+    a.option("lr", "0.1", "SGD learning rate");
+    a.option("batch-size", "128", "unlearning batch size");
+    a.option("momentum", "0.9", "SGD momentum");
+    a.option("weight-decay", "5e-4", "SGD weight decay");
+    a.option("threshold", "0.75", "fraction of weights in the saliency mask, in (0, 1]");
+    a.option("saliency-batches", "5", "forget batches used for the saliency mask");
+    a.option("grad-clip", "100", "global gradient-norm clip");
+    a.option("seed", "2048", "random seed");
+    a.option("subset", "0", "keep only the first K training images of every class (0: all)");
+    a.flag("freeze-masked", "masked-out weights never move (the seed lets decay/momentum move them)");
+}
+
+inline std::string check_arch(const Args& a) {
+    const std::string arch = a.required("arch");
+    for (const auto& n : salun::models::architectures())
+        if (n == arch) return arch;
+    throw UsageError("--arch must be resnet18 or vgg16_bn, got '" + arch + "'");
+}
+
+inline salun::unlearn::ExperimentOptions experiment_options(const Args& a) {
+    salun::unlearn::ExperimentOptions o;
+    const long fc = a.integer("forget-class"), epochs = a.integer("epochs"), bs = a.integer("batch-size");
+    const long sb = a.integer("saliency-batches"), subset = a.integer("subset");
+    const double thr = a.real("threshold"), clip = a.real("grad-clip"), lr = a.real("lr");
+    const double momentum = a.real("momentum"), weight_decay = a.real("weight-decay");
+    if (fc < 0 || fc >= long(kClasses)) throw UsageError("--forget-class must be in 0..9, got " + a.str("forget-class"));
+    if (epochs <= 0) throw UsageError("--epochs must be positive, got " + a.str("epochs"));
+    if (bs <= 0) throw UsageError("--batch-size must be positive, got " + a.str("batch-size"));
+    if (!(thr > 0 && thr <= 1)) throw UsageError("--threshold must be in (0, 1], got " + a.str("threshold"));
+    if (!(clip > 0)) throw UsageError("--grad-clip must be positive, got " + a.str("grad-clip"));
+    if (!(lr > 0)) throw UsageError("--lr must be positive, got " + a.str("lr"));
+    if (sb <= 0) throw UsageError("--saliency-batches must be positive");
+    if (subset < 0) throw UsageError("--subset must be >= 0");
+    // SGD checks these too, but only once the data and the model are loaded.
+    if (momentum < 0) throw UsageError("--momentum must be >= 0, got " + a.str("momentum"));
+    if (weight_decay < 0) throw UsageError("--weight-decay must be >= 0, got " + a.str("weight-decay"));
+    o.salun.epochs = to_int(a, "epochs", epochs);
+    o.salun.lr = lr;
+    o.salun.momentum = momentum;
+    o.salun.weight_decay = weight_decay;
+    o.salun.grad_clip = clip;
+    o.salun.seed = static_cast<std::uint64_t>(a.integer("seed"));
+    o.salun.freeze_masked = a.flag_set("freeze-masked");
+    o.saliency.threshold = thr;
+    o.saliency.max_batches = static_cast<std::size_t>(sb);
+    o.batch_size = static_cast<std::size_t>(bs);
+    o.subset_per_class = static_cast<std::size_t>(subset);
+    return o;
+}
+
+inline Command parse_eval(const std::vector<std::string>& argv, std::ostream& out) {
+    Args a("eval", "Evaluate a checkpoint on CIFAR-10 (normalised, no augmentation).");
+    a.option("arch", "", "resnet18 or vgg16_bn").option("weights", "", "safetensors checkpoint");
+    a.option("split", "test", "test or train").option("batch-size", "100", "evaluation batch size");
+    a.option("json", "", "write the result as JSON to this file");
+    add_common(a);
+    if (!a.parse(argv, out)) return HelpShown{};
+    EvalCommand c;
+    c.arch = check_arch(a);
+    c.weights = a.required("weights");
+    c.split = a.str("split");
+    if (c.split != "test" && c.split != "train") throw UsageError("--split must be test or train");
+    const long bs = a.integer("batch-size");
+    if (bs <= 0) throw UsageError("--batch-size must be positive");
+    c.batch_size = static_cast<std::size_t>(bs);
+    c.json = a.str("json");
+    c.common = common_options(a);
+    return c;
+}
+
+inline Command parse_unlearn(const std::vector<std::string>& argv, std::ostream& out) {
+    Args a("unlearn", "Run SalUn on one model: saliency mask, two-phase unlearning, evaluation.\n"
+                      "Writes DIR/<ID>.json (results) and DIR/<ID>.safetensors (unlearned weights).");
+    a.option("arch", "", "resnet18 or vgg16_bn").option("weights", "", "safetensors checkpoint of the original model");
+    a.option("out-dir", "", "output folder");
+    add_unlearn_options(a);
+    add_common(a);
+    if (!a.parse(argv, out)) return HelpShown{};
+    UnlearnCommand c;
+    c.arch = check_arch(a);
+    c.weights = a.required("weights");
+    c.out_dir = a.required("out-dir");
+    c.options = experiment_options(a);
+    c.forget_class = a.integer("forget-class");
+    c.common = common_options(a);
+    return c;
+}
+
+inline Command parse_experiment(const std::vector<std::string>& argv, std::ostream& out) {
+    Args a("experiment", "The seed's experiment: SalUn on ResNet-18 and VGG-16-BN (forget class 0 by default),\n"
+                         "a results JSON and unlearned weights per model, and the summary table.");
+    a.option("models", "", "folder with resnet18_cifar10.safetensors and vgg16_bn_cifar10.safetensors (else $SALUN_MODELS)");
+    a.option("out-dir", "results", "output folder");
+    a.option("archs", "resnet18,vgg16_bn", "comma-separated architectures to run");
+    add_unlearn_options(a);
+    add_common(a);
+    if (!a.parse(argv, out)) return HelpShown{};
+    ExperimentCommand c;
+    c.options = experiment_options(a);
+    c.forget_class = a.integer("forget-class");
+    c.models = a.str("models");
+    if (c.models.empty())
+        if (const char* env = std::getenv("SALUN_MODELS")) c.models = env;
+    if (c.models.empty()) throw UsageError("no checkpoints: pass --models DIR or set SALUN_MODELS");
+    std::stringstream ss(a.str("archs"));
+    for (std::string s; std::getline(ss, s, ',');) {
+        bool known = false;
+        for (const auto& n : salun::models::architectures()) known |= n == s;
+        if (!known) throw UsageError("--archs: unknown architecture '" + s + "'");
+        c.archs.push_back(s);
+    }
+    c.out_dir = a.str("out-dir");
+    c.common = common_options(a);
+    return c;
+}
+
+inline Command parse_train(const std::vector<std::string>& argv, std::ostream& out) {
+    Args a("train", "Train a model from scratch with RandomCrop(32, pad 4) + horizontal flip, SGD (nesterov,\n"
+                    "momentum 0.9, weight decay 5e-4) and OneCycleLR; --exclude-class trains the 'retrain'\n"
+                    "reference without the forget class. Defaults are the recipe of the shared checkpoints.");
+    a.option("arch", "", "resnet18 or vgg16_bn").option("out", "", "output safetensors file");
+    a.option("epochs", "6", "training epochs").option("lr", "0.1", "OneCycleLR maximum learning rate");
+    a.option("batch-size", "128", "batch size").option("exclude-class", "", "leave this class out (retrain reference)");
+    a.option("seed", "2048", "random seed").option("subset", "0", "first K images of every class (0: all)");
+    add_common(a);
+    if (!a.parse(argv, out)) return HelpShown{};
+    TrainCommand c;
+    c.arch = check_arch(a);
+    c.out = a.required("out");
+    const long epochs = a.integer("epochs"), bs = a.integer("batch-size"), subset = a.integer("subset");
+    const double lr = a.real("lr");
+    if (epochs <= 0) throw UsageError("--epochs must be positive");
+    if (bs <= 0) throw UsageError("--batch-size must be positive");
+    if (!(lr > 0)) throw UsageError("--lr must be positive");
+    if (subset < 0) throw UsageError("--subset must be >= 0");
+    if (a.has("exclude-class")) {
+        c.exclude_class = a.integer("exclude-class");
+        if (c.exclude_class < 0 || c.exclude_class >= long(kClasses)) throw UsageError("--exclude-class must be in 0..9");
+    }
+    c.epochs = to_int(a, "epochs", epochs);  // times the batches per epoch must fit a long
+    c.lr = lr;
+    c.batch_size = static_cast<std::size_t>(bs);
+    c.subset = static_cast<std::size_t>(subset);
+    c.seed = static_cast<std::uint64_t>(a.integer("seed"));
+    c.common = common_options(a);
+    return c;
+}
+
+}  // namespace detail
+
+/// The command `cl` asks for, checked; throws UsageError for a bad command line. --help (of the
+/// program or of a command) prints to `out` and gives HelpShown.
+inline Command parse_command(const CommandLine& cl, std::ostream& out = std::cout) {
+    if (cl.command == "experiment") return detail::parse_experiment(cl.args, out);
+    if (cl.command == "unlearn") return detail::parse_unlearn(cl.args, out);
+    if (cl.command == "eval") return detail::parse_eval(cl.args, out);
+    if (cl.command == "train") return detail::parse_train(cl.args, out);
+    if (cl.command == "help") {
+        print_usage(out);
+        return HelpShown{};
+    }
+    throw UsageError("unknown command '" + cl.command + "'");
+}
+
+}  // namespace demo

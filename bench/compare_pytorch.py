@@ -3,36 +3,54 @@
 
     /usr/bin/python3 bench/compare_pytorch.py [--arch resnet18|vgg16_bn|all] [--batch 128]
         [--threads 1,2] [--warmup 1] [--reps 5] [--salun build-bench/bench/salun-bench-models]
-        [--json OUT] [--markdown]
+        [--torch /usr/bin/python3[,/opt/torch-current/bin/python]]
+        [--memory-format best|contiguous|channels_last] [--json OUT] [--markdown] [--verbose]
 
 For every thread count and model, the same two measurements are taken in both libraries:
   forward     eval mode, no gradient (torch.no_grad / salun::NoGradGuard), images/s
   train step  train mode: zero_grad, forward, cross_entropy, backward, SGD step
               (lr 0.01, momentum 0.9, weight decay 5e-4), images/s
 Each figure is the median wall time of --reps repetitions after --warmup untimed ones. Every
-(library, model, thread count) runs in its own process, so peak RSS (ru_maxrss) is per run;
-PyTorch's figure includes the ~200-300 MiB that importing torch costs.
+(library, model, thread count, memory format) runs in its own process, so peak RSS (ru_maxrss) is
+per run; PyTorch's figure includes the ~200-300 MiB that importing torch costs.
+
+--torch names the Python interpreters whose PyTorch is measured (default /usr/bin/python3, the
+Debian PyTorch 1.13), e.g. also the venv of bench/setup_torch_current.sh (the current PyPI
+release); each build is labelled by its torch.__version__ and gets its own salun/PyTorch ratio.
+--memory-format best (the default) runs every PyTorch configuration twice, with the default
+(contiguous, NCHW) memory format and with channels_last (model and input converted with
+.to(memory_format=torch.channels_last)), and reports the faster of the two for each pass, naming
+it; contiguous or channels_last measures that format only.
+
+The output starts with the machine (CPU model, AVX2 / AVX-512 from /proc/cpuinfo), the ISA salun
+was compiled for (from the build's compiler flags, see salun_build_info) and each PyTorch build
+(version, CPU capability it dispatches to, oneDNN, BLAS).
 
 GFLOP/s uses the FLOP counts of /work/shared/design/anchors.md: ResNet-18 1.11 GFLOP forward,
 3.3 per training step, per image; VGG-16-BN 0.63 and 1.9.
 
-Needs PyTorch 1.13 (the Debian build at /usr/bin/python3) and torchvision for ResNet-18.
+Needs torchvision next to each PyTorch for ResNet-18.
 """
 import argparse
 import json
 import os
+import re
 import resource
+import shlex
 import subprocess
 import sys
 import time
 
 FLOPS = {"resnet18": (1.11, 3.3), "vgg16_bn": (0.63, 1.9)}  # GFLOP per image: forward, train step
 NAMES = {"resnet18": "ResNet-18", "vgg16_bn": "VGG-16-BN"}
+FORMATS = ("contiguous", "channels_last")
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_SALUN = os.path.join(os.path.dirname(HERE), "build-bench", "bench", "salun-bench-models")
+REPO = os.path.dirname(HERE)
+DEFAULT_SALUN = os.path.join(REPO, "build-bench", "bench", "salun-bench-models")
+DEFAULT_TORCH = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 
 
-# ---- PyTorch side (runs in a child process per configuration) -----------------------------------
+# ---- PyTorch side (runs in a child process per configuration, under the --torch interpreter) ----
 def make_model(arch):
     import torch.nn as nn
 
@@ -62,7 +80,7 @@ def median(xs):
     return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
 
 
-def torch_worker(arch, threads, batch, warmup, reps, seed):
+def torch_worker(arch, threads, batch, warmup, reps, seed, fmt):
     import torch
     import torch.nn.functional as F
 
@@ -71,6 +89,9 @@ def torch_worker(arch, threads, batch, warmup, reps, seed):
     model = make_model(arch)
     x = torch.randn(batch, 3, 32, 32)
     y = torch.randint(0, 10, (batch,))
+    if fmt == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+        x = x.to(memory_format=torch.channels_last)
 
     model.eval()
     fwd = []
@@ -94,17 +115,231 @@ def torch_worker(arch, threads, batch, warmup, reps, seed):
             step.append(time.perf_counter() - t0)
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"arch": arch, "threads": torch.get_num_threads(), "fwd_s": median(fwd),
-                      "step_s": median(step), "peak_rss_mib": rss, "torch": torch.__version__}))
+    print(json.dumps({"arch": arch, "threads": torch.get_num_threads(), "memory_format": fmt,
+                      "fwd_s": median(fwd), "step_s": median(step), "peak_rss_mib": rss,
+                      "torch": torch.__version__}))
+
+
+def torch_info():
+    """What the interpreter's PyTorch is: printed as one JSON line."""
+    import platform
+
+    import torch
+
+    cfg = torch.__config__.show()
+
+    def find(pattern):
+        m = re.search(pattern, cfg)
+        return m.group(1) if m else None
+
+    try:
+        import torchvision
+
+        tv = torchvision.__version__
+    except Exception as e:  # ResNet-18 needs it; VGG-16-BN does not
+        tv = None
+        print(f"torchvision not importable: {e}", file=sys.stderr)
+    print(json.dumps({"version": torch.__version__, "torchvision": tv, "python": platform.python_version(),
+                      "executable": sys.executable, "cpu_capability": find(r"CPU capability usage: (\S+)"),
+                      "onednn": find(r"MKL-DNN v([0-9.]+)"), "blas": find(r"BLAS_INFO=(\w+)"),
+                      "cuda_build": torch.version.cuda, "default_threads": torch.get_num_threads()}))
+
+
+# ---- machine and build description --------------------------------------------------------------
+def cpu_info():
+    """CPU model and vector extensions from /proc/cpuinfo (first processor)."""
+    info = {"model_name": None, "vendor": None, "family": None, "model": None, "logical_cpus": 0, "flags": []}
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+    except OSError:
+        return info
+    info["logical_cpus"] = len(re.findall(r"^processor\s*:", text, re.M))
+    first = text.split("\n\n")[0]
+    for key, field in (("model_name", "model name"), ("vendor", "vendor_id"), ("family", "cpu family"),
+                       ("model", "model"), ("flags", "flags")):
+        m = re.search(rf"^{field}\s*:\s*(.*)$", first, re.M)
+        if m:
+            info[key] = m.group(1).split() if key == "flags" else m.group(1).strip()
+    flags = set(info["flags"])
+    info["avx2"] = "avx2" in flags
+    info["fma"] = "fma" in flags
+    info["avx512"] = sorted(f[len("avx512"):].lstrip("_") for f in flags if f.startswith("avx512"))
+    info["amx"] = sorted(f for f in flags if f.startswith("amx"))
+    info["hypervisor"] = "hypervisor" in flags
+    del info["flags"]
+    return info
+
+
+def cpu_summary(c):
+    name = c["model_name"] or "unknown CPU"
+    extra = []
+    if c["family"] is not None:
+        extra.append(f"family {c['family']}, model {c['model']}")
+    extra.append(f"{c['logical_cpus']} logical CPUs")
+    if c["hypervisor"]:
+        extra.append("virtual machine")
+    isa = [f"AVX2 {'yes' if c['avx2'] else 'no'}", f"FMA {'yes' if c['fma'] else 'no'}",
+           "AVX-512 " + (f"yes ({' '.join(x.upper() for x in c['avx512'])})" if c["avx512"] else "no")]
+    if c["amx"]:
+        isa.append("AMX yes")
+    return f"{name} ({', '.join(extra)})", ", ".join(isa)
+
+
+def _run(cmd, **kw):
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60, **kw)
+        return p.stdout + p.stderr if p.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def salun_build_info(salun):
+    """The ISA salun-bench-models was compiled for. First from the binary's own --help banner
+    (a line 'compiled for: ...', if a future version prints one); otherwise from its build tree:
+    the compile flags CMake used for bench_models.cpp (CMakeFiles/.../flags.make or
+    compile_commands.json), fed to the same compiler with -dM -E to list the ISA macros that
+    they enable (__AVX2__, __FMA__, __AVX512F__, ...). For -march=native that is this machine's
+    ISA, i.e. right as long as the binary was built on this machine."""
+    info = {"binary": salun, "isa_source": None, "isa": None, "march": None, "compiler": None,
+            "build_type": None, "cxx_flags": None, "commit": None}
+    out = _run([salun, "--help"]) or ""
+    m = re.search(r"compiled for:?\s*(.+)", out)
+    if m:
+        info["isa"], info["isa_source"] = m.group(1).strip(), "binary"
+
+    g = _run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])
+    if g:
+        dirty = _run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"])
+        info["commit"] = g.strip() + ("-dirty" if dirty and dirty.strip() else "")
+
+    build = os.path.dirname(os.path.abspath(salun))
+    for _ in range(3):
+        if os.path.exists(os.path.join(build, "CMakeCache.txt")):
+            break
+        build = os.path.dirname(build)
+    else:
+        return info
+    cache = {}
+    with open(os.path.join(build, "CMakeCache.txt"), errors="replace") as f:
+        for line in f:
+            m = re.match(r"^([A-Za-z0-9_]+):[A-Z]+=(.*)$", line.rstrip("\n"))
+            if m:
+                cache[m.group(1)] = m.group(2)
+    cxx = cache.get("CMAKE_CXX_COMPILER")
+    info["build_type"] = cache.get("CMAKE_BUILD_TYPE")
+    flags = None
+    fm = os.path.join(build, "bench", "CMakeFiles", "salun-bench-models.dir", "flags.make")
+    if os.path.exists(fm):
+        with open(fm) as f:
+            m = re.search(r"^CXX_FLAGS\s*=\s*(.*)$", f.read(), re.M)
+            flags = m.group(1) if m else None
+    cc = os.path.join(build, "compile_commands.json")
+    if flags is None and os.path.exists(cc):
+        with open(cc) as f:
+            for e in json.load(f):
+                if e.get("file", "").endswith("bench_models.cpp"):
+                    flags = e.get("command", "")
+                    break
+    if flags is None:  # other generators: assume the project's default (SALUN_NATIVE)
+        flags = " ".join(x for x in (cache.get("CMAKE_CXX_FLAGS", ""),
+                                     "-march=native" if cache.get("SALUN_NATIVE", "").upper() in ("ON", "1", "TRUE") else ""))
+    info["cxx_flags"] = flags.strip()
+    if not cxx:
+        return info
+    v = _run([cxx, "--version"])
+    info["compiler"] = v.splitlines()[0] if v else cxx
+    mflags = [f for f in shlex.split(flags) if f.startswith("-m")]
+    marches = [f for f in mflags if f.startswith("-march=")]
+    if marches:
+        info["march"] = marches[-1][len("-march="):]
+        if info["march"] == "native":  # what native means here (GCC only)
+            q = _run([cxx, "-march=native", "-Q", "--help=target"]) or ""
+            m = re.search(r"^\s+-march=\s+(\S+)", q, re.M)
+            if m:
+                info["march"] = f"native (GCC: {m.group(1)} + the extensions it detects)"
+    if info["isa"] is None:
+        macros = _run([cxx, *mflags, "-dM", "-E", "-x", "c++", "/dev/null"])
+        if macros:
+            have = set(re.findall(r"#define (__[A-Z0-9_]+__) ", macros))
+            avx512 = sorted(m[len("__AVX512"):-2] for m in have if re.match(r"__AVX512[A-Z0-9_]+__$", m))
+            parts = []
+            if avx512:
+                parts.append("AVX-512 (" + " ".join(avx512) + ")")
+            elif "__AVX2__" in have:
+                parts.append("AVX2")
+            elif "__AVX__" in have:
+                parts.append("AVX")
+            else:
+                parts.append("SSE only (no AVX)")
+            if "__FMA__" in have:
+                parts.append("FMA")
+            info["isa"], info["isa_source"] = " + ".join(parts), "build flags"
+    return info
+
+
+def describe_setup(args, cpu, sb, builds, formats):
+    rows = []
+    name, isa = cpu_summary(cpu)
+    rows.append(("CPU", name))
+    rows.append(("CPU vector ISA", isa))
+    s = f"{sb['isa'] or 'unknown'} (from the {sb['isa_source'] or '?'}"
+    if sb["march"]:
+        s += f"; -march={sb['march']}"
+    s += ")"
+    rows.append(("salun compiled for", s))
+    rows.append(("salun build", ", ".join(x for x in (
+        f"commit {sb['commit']}" if sb["commit"] else None, sb["compiler"],
+        sb["build_type"], f"`{sb['binary']}`") if x)))
+    for b in builds:
+        rows.append((b["label"], f"`{b['executable']}` (Python {b['python']}), torchvision {b['torchvision']}, "
+                     f"CPU capability {b['cpu_capability']}, oneDNN {b['onednn']}, BLAS {b['blas']}"))
+    rows.append(("settings", f"batch {args.batch}, warm-up {args.warmup}, {args.reps} reps (median), seed "
+                 f"{args.seed}; PyTorch memory format: " +
+                 ("the faster of contiguous and channels_last per pass" if len(formats) > 1 else formats[0])))
+    if args.markdown:
+        print("\n| | |\n|---|---|")
+        for k, v in rows:
+            print(f"| {k} | {v} |")
+    else:
+        w = max(len(k) for k, _ in rows)
+        for k, v in rows:
+            print(f"{k.ljust(w)}  {v.replace('`', '')}")
+    sys.stdout.flush()
 
 
 # ---- driver -----------------------------------------------------------------------------------
-def run_torch(arch, threads, args):
-    cmd = [sys.executable, os.path.abspath(__file__), "--_worker", arch, str(threads), str(args.batch),
-           str(args.warmup), str(args.reps), str(args.seed)]
+def torch_build(py):
+    try:
+        p = subprocess.run([py, os.path.abspath(__file__), "--_info"], capture_output=True, text=True)
+    except OSError as e:
+        raise SystemExit(f"--torch {py}: {e}")
+    if p.returncode != 0:
+        raise SystemExit(f"--torch {py}: cannot import torch ({p.returncode}):\n{p.stderr}")
+    info = json.loads(p.stdout.strip().splitlines()[-1])
+    info["python_path"] = py
+    return info
+
+
+def run_torch(build, arch, threads, fmt, args):
+    cmd = [build["python_path"], os.path.abspath(__file__), "--_worker", arch, str(threads), str(args.batch),
+           str(args.warmup), str(args.reps), str(args.seed), fmt]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"{build['label']} ({arch}, {threads} threads, {fmt}) failed ({proc.returncode}):\n"
+                         f"{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def best_of(by_fmt):
+    """Per pass, the faster memory format; RSS is that run's peak."""
+    r = {"torch": next(iter(by_fmt.values()))["torch"], "by_format": by_fmt}
+    for key, pref in (("fwd_s", "fwd"), ("step_s", "step")):
+        fmt = min(by_fmt, key=lambda f: by_fmt[f][key])
+        r[key], r[pref + "_format"], r[pref + "_rss_mib"] = by_fmt[fmt][key], fmt, by_fmt[fmt]["peak_rss_mib"]
+    r["peak_rss_mib"] = max(r["fwd_rss_mib"], r["step_rss_mib"])
+    return r
 
 
 def run_salun(arch, threads, args):
@@ -134,7 +369,10 @@ def loadavg():
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--_worker":
         a = sys.argv[2:]
-        torch_worker(a[0], int(a[1]), int(a[2]), int(a[3]), int(a[4]), int(a[5]))
+        torch_worker(a[0], int(a[1]), int(a[2]), int(a[3]), int(a[4]), int(a[5]), a[6] if len(a) > 6 else "contiguous")
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--_info":
+        torch_info()
         return
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -145,6 +383,10 @@ def main():
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--salun", default=DEFAULT_SALUN, help="path to salun-bench-models")
+    p.add_argument("--torch", default=DEFAULT_TORCH, metavar="PY[,PY...]",
+                   help="comma-separated Python interpreters whose PyTorch is measured (default %(default)s)")
+    p.add_argument("--memory-format", default="best", choices=["best", *FORMATS],
+                   help="PyTorch memory format: best = measure both, report the faster per pass (default)")
     p.add_argument("--json", help="also write every measurement here")
     p.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     p.add_argument("--verbose", action="store_true", help="echo salun-bench-models' own output")
@@ -154,42 +396,77 @@ def main():
 
     archs = ["resnet18", "vgg16_bn"] if args.arch == "all" else [args.arch]
     threads_list = [int(t) for t in args.threads.split(",") if t]
-    results = []
+    formats = list(FORMATS) if args.memory_format == "best" else [args.memory_format]
+    builds = [torch_build(py) for py in args.torch.split(",") if py]
+    if not builds:
+        raise SystemExit("--torch names no interpreter")
+    for b in builds:
+        b["label"] = f"PyTorch {b['version']}"
+        if "resnet18" in archs and b["torchvision"] is None:
+            raise SystemExit(f"{b['python_path']}: ResNet-18 needs torchvision, which does not import there")
+    for b in builds:  # two interpreters with the same version: tell them apart by path
+        if sum(c["label"] == b["label"] for c in builds) > 1:
+            b["label"] = f"PyTorch {b['version']} ({b['python_path']})"
+    cpu = cpu_info()
+    sb = salun_build_info(args.salun)
+
     print(f"batch {args.batch}, warm-up {args.warmup}, {args.reps} reps (median wall time), "
           f"load average at start {loadavg()}", flush=True)
+    describe_setup(args, cpu, sb, builds, formats)
 
+    results = []
     for nt in threads_list:
         rows = []
         for arch in archs:
             la0 = loadavg()
-            pt = run_torch(arch, nt, args)
+            pts = [best_of({f: run_torch(b, arch, nt, f, args) for f in formats}) for b in builds]
             sl = run_salun(arch, nt, args)
             if args.verbose:
                 print(sl["stdout"])
-            rows.append((arch, pt, sl))
+            rows.append((arch, pts, sl))
             results.append({"arch": arch, "threads": nt, "batch": args.batch, "reps": args.reps,
                             "loadavg_before": la0, "loadavg_after": loadavg(),
-                            "pytorch": pt, "salun": {k: v for k, v in sl.items() if k != "stdout"}})
-        print_table(nt, rows, args)
+                            "pytorch": pts[0],  # the first --torch build, as before
+                            "pytorch_builds": {b["label"]: pt for b, pt in zip(builds, pts)},
+                            "salun": {k: v for k, v in sl.items() if k != "stdout"}})
+        print_table(nt, rows, builds, formats, args)
 
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+            json.dump({"setup": {"cpu": cpu, "salun": sb, "pytorch": builds, "memory_formats": formats,
+                                 "batch": args.batch, "warmup": args.warmup, "reps": args.reps,
+                                 "seed": args.seed},
+                       "results": results}, f, indent=2)
 
 
-def print_table(nt, rows, args):
+def print_table(nt, rows, builds, formats, args):
     n = args.batch
-    hdr = ["model", "pass", "PyTorch img/s", "salun img/s", "salun/PyTorch", "PyTorch GFLOP/s",
-           "salun GFLOP/s", "PyTorch RSS MiB", "salun RSS MiB"]
-    lines = []
-    for arch, pt, sl in rows:
-        for i, (label, key) in enumerate((("forward", "fwd_s"), ("train step", "step_s"))):
-            ip, isl = n / pt[key], n / sl[key]
+    labs = [b["label"] for b in builds]
+    hdr = ["model", "pass", "salun img/s"]
+    for lab in labs:
+        hdr += [f"{lab} img/s"] + ([f"{lab} format"] if len(formats) > 1 else []) + [f"salun/{lab}"]
+    hdr += ["salun GFLOP/s"] + [f"{lab} GFLOP/s" for lab in labs]
+    hdr += ["salun RSS MiB"] + [f"{lab} RSS MiB" for lab in labs]
+    lines, notes = [], []
+    for arch, pts, sl in rows:
+        for i, (label, key, pref) in enumerate((("forward", "fwd_s", "fwd"), ("train step", "step_s", "step"))):
             g = FLOPS[arch][i]
-            lines.append([NAMES[arch], label, f"{ip:.1f}", f"{isl:.1f}", f"{isl / ip:.2f}", f"{ip * g:.1f}",
-                          f"{isl * g:.1f}", f"{pt['peak_rss_mib']:.0f}", f"{sl['peak_rss_mib']:.0f}"])
+            isl = n / sl[key]
+            line = [NAMES[arch], label, f"{isl:.1f}"]
+            for pt in pts:
+                ip = n / pt[key]
+                line += [f"{ip:.1f}"] + ([pt[pref + "_format"]] if len(formats) > 1 else []) + [f"{isl / ip:.2f}"]
+            line += [f"{isl * g:.1f}"] + [f"{n / pt[key] * g:.1f}" for pt in pts]
+            line += [f"{sl['peak_rss_mib']:.0f}"] + [f"{pt[pref + '_rss_mib']:.0f}" for pt in pts]
+            lines.append(line)
+            if len(formats) > 1:
+                for lab, pt in zip(labs, pts):
+                    bf = pt["by_format"]
+                    notes.append((lab, f"{NAMES[arch]} {label} "
+                                       f"{bf['contiguous'][key] / bf['channels_last'][key]:.2f}"))
     print(f"\n{nt} thread(s), batch {n}:")
     if args.markdown:
+        print()
         print("| " + " | ".join(hdr) + " |")
         print("|" + "|".join("---" if i < 2 else "---:" for i in range(len(hdr))) + "|")
         for l in lines:
@@ -199,6 +476,11 @@ def print_table(nt, rows, args):
         print("  ".join(h.ljust(w[i]) if i < 2 else h.rjust(w[i]) for i, h in enumerate(hdr)))
         for l in lines:
             print("  ".join(c.ljust(w[i]) if i < 2 else c.rjust(w[i]) for i, c in enumerate(l)))
+    if notes:
+        print()
+        for lab in labs:
+            print(f"{lab}, channels_last speed-up over contiguous (above 1: channels_last faster): "
+                  + "; ".join(t for l, t in notes if l == lab))
     sys.stdout.flush()
 
 

@@ -68,3 +68,47 @@ if(EXISTS ${SALUN_DATA_ARCHIVE} AND EXISTS ${SALUN_SHARED_DIR}/models/vgg16_bn_c
     unlearn --arch vgg16_bn --weights ${SALUN_SHARED_DIR}/models/vgg16_bn_cifar10.safetensors --data ${SALUN_DATA_DIR}
     --lr 1e30 --subset 20 --epochs 1 --quiet --out-dir ${out}_nan NO_OUTPUT_DIR ${out}_nan LABELS data FIXTURE cifar10)
 endif()
+
+# The start-up CPU check (include/salun/core/cpu_features.hpp, docs/architecture.md) on a machine
+# that has everything: SALUN_CPU_DISABLE, a testing aid, removes features from what it detects.
+# Exit status 1 (not the help's 0) shows that main() never ran.
+if(SALUN_X86_64 AND NOT CMAKE_CROSSCOMPILING)
+  salun_cli_test(cpu_check_unknown_name 0 "--forget-class.*SALUN_CPU_DISABLE: unknown feature 'avx3' ignored" unlearn --help)
+  set_tests_properties(cli_cpu_check_unknown_name PROPERTIES ENVIRONMENT SALUN_CPU_DISABLE=avx3)
+  if(SALUN_NATIVE)
+    # Which tests fit depends on what -march=native enables on the machine that configures.
+    include(CheckCXXSourceCompiles)
+    set(CMAKE_REQUIRED_FLAGS -march=native)
+    foreach(macro SSE3 AVX2 AVX512F FMA4)
+      check_cxx_source_compiles("#if !defined(__${macro}__)\n#error\n#endif\nint main() { return 0; }"
+        SALUN_NATIVE_HAS_${macro})
+    endforeach()
+    unset(CMAKE_REQUIRED_FLAGS)
+    if(SALUN_NATIVE_HAS_SSE3)
+      salun_cli_test(cpu_check_all 1
+        "salun-demo: this CPU lacks instruction sets the program was compiled for: sse3.*compiled for x86-64.*this CPU is x86-64 \\(missing.*SIGILL.*rebuild it on this machine.*-DSALUN_NATIVE=OFF"
+        unlearn --help)
+      set_tests_properties(cli_cpu_check_all PROPERTIES ENVIRONMENT SALUN_CPU_DISABLE=all)
+    endif()
+    if(SALUN_NATIVE_HAS_AVX2)
+      salun_cli_test(cpu_check_avx2 1 "compiled for: avx2\\..*\\(missing x86-64-v3.*-DSALUN_NATIVE=OFF" unlearn --help)
+      set_tests_properties(cli_cpu_check_avx2 PROPERTIES ENVIRONMENT SALUN_CPU_DISABLE=avx2)
+      if(SALUN_QEMU_X86_64)  # an emulated SSE4.2-only CPU with its own CPUID (tests/CMakeLists.txt)
+        add_test(NAME cli_cpu_check_qemu_nehalem
+          COMMAND ${CMAKE_COMMAND} -DDEMO=${SALUN_QEMU_X86_64} "-DARGS=-cpu|Nehalem|$<TARGET_FILE:salun-demo>|unlearn|--help"
+                  -DEXPECT_RC=1 "-DEXPECT_REGEX=salun-demo: this CPU lacks .*avx2.*this CPU is x86-64-v2 \\(missing x86-64-v3.*-DSALUN_NATIVE=OFF"
+                  -P ${CMAKE_CURRENT_SOURCE_DIR}/check_cli.cmake)
+        set_tests_properties(cli_cpu_check_qemu_nehalem PROPERTIES LABELS "isa")  # not with sanitizers (-L unit)
+      endif()
+    endif()
+    if(SALUN_NATIVE_HAS_AVX512F)
+      salun_cli_test(cpu_check_avx512 1 "compiled for: avx512f, avx512bw, .*\\(missing x86-64-v4\\)" unlearn --help)
+      set_tests_properties(cli_cpu_check_avx512 PROPERTIES ENVIRONMENT SALUN_CPU_DISABLE=x86-64-v4)
+    endif()
+    if(NOT SALUN_NATIVE_HAS_FMA4)
+      # Only what the program was compiled for counts: a CPU without FMA4 runs it.
+      salun_cli_test(cpu_check_not_compiled_for 0 "--forget-class" unlearn --help)
+      set_tests_properties(cli_cpu_check_not_compiled_for PROPERTIES ENVIRONMENT SALUN_CPU_DISABLE=fma4,xop)
+    endif()
+  endif()
+endif()

@@ -1,6 +1,8 @@
-// The models: CIFAR ResNet-18 (torchvision names), VGG-16-BN (timm layout), and both by name.
+// The models: CIFAR ResNet-18 (torchvision names), VGG-16-BN (timm layout), both by name, and
+// deep copies (clone_model).
 #pragma once
 
+#include "salun/models/clone.hpp"
 #include "salun/models/registry.hpp"
 #include "salun/models/resnet.hpp"
 #include "salun/models/vgg.hpp"

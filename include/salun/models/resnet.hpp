@@ -8,6 +8,7 @@
 #include <string>
 
 #include "salun/nn/basic_block.hpp"
+#include "salun/nn/hooks.hpp"
 #include "salun/nn/layers.hpp"
 #include "salun/nn/sequential.hpp"
 
@@ -54,9 +55,10 @@ public:
     }
 
     Tensor<T> forward(const Tensor<T>& x) override {
-        Tensor<T> y = maxpool->forward(bn1->forward_relu(conv1->forward(x)));  // relu(bn1(.)), fused
-        y = layer4->forward(layer3->forward(layer2->forward(layer1->forward(y))));
-        return fc->forward(flatten->forward(avgpool->forward(y)));
+        // children through operator() / nn::bn_relu so that their forward hooks fire
+        Tensor<T> y = (*maxpool)(nn::bn_relu(*bn1, *relu, (*conv1)(x)));  // relu(bn1(.)), fused
+        y = (*layer4)((*layer3)((*layer2)((*layer1)(y))));
+        return (*fc)((*flatten)((*avgpool)(y)));
     }
     std::string type_name() const override { return "ResNet"; }
 

@@ -35,7 +35,7 @@ public:
         fc = this->register_module("fc", std::make_shared<nn::Linear<T>>(in_features, num_classes, true, gen));
         flatten = this->register_module("flatten", std::make_shared<nn::Flatten<T>>(1));
     }
-    Tensor<T> forward(const Tensor<T>& x) override { return fc->forward(flatten->forward(global_pool->forward(x))); }
+    Tensor<T> forward(const Tensor<T>& x) override { return (*fc)((*flatten)((*global_pool)(x))); }  // hooks fire
     std::string type_name() const override { return "ClassifierHead"; }
 
     std::shared_ptr<nn::AdaptiveAvgPool2d<T>> global_pool;
@@ -78,7 +78,7 @@ public:
         nn::init::zeros_(head->fc->bias);
     }
 
-    Tensor<T> forward(const Tensor<T>& x) override { return head->forward(features->forward(x)); }
+    Tensor<T> forward(const Tensor<T>& x) override { return (*head)((*features)(x)); }  // hooks fire
     std::string type_name() const override { return "VGG"; }
 
     std::shared_ptr<nn::Sequential<T>> features;

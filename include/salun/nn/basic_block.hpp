@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "salun/nn/hooks.hpp"
 #include "salun/nn/layers.hpp"
 #include "salun/nn/sequential.hpp"
 
@@ -34,10 +35,11 @@ public:
         }
     }
     Tensor<T> forward(const Tensor<T>& x) override {
-        Tensor<T> out = bn1->forward_relu(conv1->forward(x));  // = relu(bn1(conv1(x))), fused
-        out = bn2->forward(conv2->forward(out));
-        const Tensor<T> identity = downsample ? downsample->forward(x) : x;
-        return relu->forward(add(out, identity));
+        // children through operator() / bn_relu so that their forward hooks fire
+        Tensor<T> out = bn_relu(*bn1, *relu, (*conv1)(x));  // = relu(bn1(conv1(x))), fused
+        out = (*bn2)((*conv2)(out));
+        const Tensor<T> identity = downsample ? (*downsample)(x) : x;
+        return (*relu)(add(out, identity));
     }
     std::string type_name() const override { return "BasicBlock"; }
 

@@ -8,9 +8,16 @@
 // Parameters and buffers are Tensor handles shared with the layer's public members
 // (`conv->weight`): load_state_dict() copies values *into* them, so optimisers holding the same
 // handles keep working. Do not assign a new tensor to a registered member; copy into it instead.
+//
+// Forward hooks (PyTorch's register_forward_hook) see a module's output whenever it is called
+// through operator(). Composite modules therefore call their children through operator() (and
+// nn::bn_relu for a fused BatchNorm2d + ReLU), so that reading an intermediate output by its
+// PyTorch name works anywhere in a model, fused paths included.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -35,7 +42,42 @@ public:
 
     /// The layer's computation; see each layer's contract.
     virtual Tensor<T> forward(const Tensor<T>& x) = 0;
-    Tensor<T> operator()(const Tensor<T>& x) { return forward(x); }
+    /// forward(x), then this module's forward hooks with the output (PyTorch's __call__).
+    Tensor<T> operator()(const Tensor<T>& x) {
+        Tensor<T> y = forward(x);
+        run_forward_hooks(y);
+        return y;
+    }
+
+    // ---- forward hooks ------------------------------------------------------------------------
+    /// Sees the module and its output after every call. The input is not passed (unlike
+    /// PyTorch's hook) because a fused path (BatchNorm2d + ReLU) never materialises the ReLU's
+    /// input. A hook must not change the model; it may keep the output tensor.
+    using ForwardHook = std::function<void(Module& module, const Tensor<T>& output)>;
+
+    /// Adds `hook` after the existing ones; returns a handle for remove_forward_hook().
+    std::size_t register_forward_hook(ForwardHook hook) {
+        SALUN_CHECK(hook, type_name(), ": register_forward_hook got an empty function");
+        hooks_.emplace_back(++last_hook_id_, std::move(hook));
+        return last_hook_id_;
+    }
+    /// Removes the hook with this handle; false if there is none (already removed).
+    bool remove_forward_hook(std::size_t handle) {
+        const auto it = std::find_if(hooks_.begin(), hooks_.end(), [&](const auto& h) { return h.first == handle; });
+        if (it == hooks_.end()) return false;
+        hooks_.erase(it);
+        return true;
+    }
+    bool has_forward_hooks() const { return !hooks_.empty(); }
+    /// Calls every hook with `output`. operator() does this; a fused path calls it for a module
+    /// whose forward() it skipped (the ReLU of batch_norm_relu), with the value that module
+    /// would have returned.
+    void run_forward_hooks(const Tensor<T>& output) {
+        if (hooks_.empty()) return;
+        // a copy: a hook may remove itself (or others) while we iterate
+        const auto hooks = hooks_;
+        for (const auto& h : hooks) h.second(*this, output);
+    }
 
     /// PyTorch's class name ("Conv2d", "BatchNorm2d", ...), for messages and printing.
     virtual std::string type_name() const = 0;
@@ -80,6 +122,24 @@ public:
         collect_modules("", out);
         return out;
     }
+    /// The descendant with this dotted name ("" is this module), like PyTorch's get_submodule;
+    /// an error naming the missing part if there is none.
+    Module& get_submodule(const std::string& name) {
+        Module* m = this;
+        std::size_t start = 0;
+        while (start < name.size()) {
+            const std::size_t dot = std::min(name.find('.', start), name.size());
+            const std::string part = name.substr(start, dot - start);
+            Module* next = nullptr;
+            for (auto& [child_name, child] : m->children_)
+                if (child_name == part) next = child.get();
+            SALUN_CHECK(next, type_name(), " has no submodule '", name, "' (", m->type_name(), " has no child '", part,
+                        "')");
+            m = next;
+            start = dot + 1;
+        }
+        return *m;
+    }
 
     // ---- mode and gradients -------------------------------------------------------------------
     /// Sets training mode on this module and all descendants (BatchNorm, Dropout depend on it).
@@ -93,6 +153,34 @@ public:
     /// Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)).
     void zero_grad() {
         for (auto& [name, t] : named_parameters()) t.zero_grad();
+    }
+
+    // ---- copies ---------------------------------------------------------------------------------
+    /// Copies every parameter, buffer and counter of `src`, and its training mode, into this
+    /// module, which must have the same entries (names and shapes; checked before anything is
+    /// copied). The tensors stay this module's own: afterwards the two are independent. With a
+    /// freshly built module of the same architecture this is a deep copy (models::clone_model).
+    /// Hooks are not copied.
+    void copy_from(const Module& src) {
+        const auto dst_slots = slots(), src_slots = src.slots();
+        SALUN_CHECK(dst_slots.size() == src_slots.size(), type_name(), ": copy_from a ", src.type_name(), " with ",
+                    src_slots.size(), " parameters and buffers, this module has ", dst_slots.size());
+        for (std::size_t i = 0; i < dst_slots.size(); ++i) {
+            const Slot &d = dst_slots[i], &s = src_slots[i];
+            SALUN_CHECK(d.name == s.name && bool(d.counter) == bool(s.counter) &&
+                            (d.counter || d.tensor.shape() == s.tensor.shape()),
+                        type_name(), ": copy_from: entry ", i, " is ", d.name,
+                        d.counter ? std::string() : " " + shape_str(d.tensor.shape()), " here but ", s.name,
+                        s.counter ? std::string() : " " + shape_str(s.tensor.shape()), " in the source");
+        }
+        for (std::size_t i = 0; i < dst_slots.size(); ++i) {
+            Slot d = dst_slots[i], s = src_slots[i];
+            if (d.counter)
+                *d.counter = *s.counter;
+            else if (d.tensor.data() != s.tensor.data())
+                std::copy_n(s.tensor.data(), s.tensor.numel(), d.tensor.data());
+        }
+        copy_training_mode(src);
     }
 
     // ---- checkpoints --------------------------------------------------------------------------
@@ -116,16 +204,7 @@ public:
     /// without strict, a shape mismatch or an unconvertible dtype is an error naming the key and
     /// both shapes.
     void load_state_dict(const io::StateDict& sd, bool strict = true) {
-        struct Slot {
-            std::string name;
-            Tensor<T> tensor;                        // floating parameter or buffer
-            std::shared_ptr<std::int64_t> counter;   // or int64 counter
-        };
-        std::vector<Slot> slots;
-        visit("", true, [&](const std::string& prefix, const Module& m) {
-            for (const auto& [name, t] : m.params_) slots.push_back({prefix + name, t, nullptr});
-            for (const auto& b : m.buffers_) slots.push_back({prefix + b.name, b.tensor, b.counter});
-        });
+        std::vector<Slot> slots = this->slots();
 
         std::vector<std::string> missing, unexpected, bad;
         std::unordered_set<std::string> own;
@@ -205,6 +284,26 @@ protected:
     }
 
 private:
+    struct Slot {
+        std::string name;
+        Tensor<T> tensor;                        // floating parameter or buffer
+        std::shared_ptr<std::int64_t> counter;   // or int64 counter
+    };
+    /// Every parameter and buffer in state-dict order.
+    std::vector<Slot> slots() const {
+        std::vector<Slot> out;
+        visit("", true, [&](const std::string& prefix, const Module& m) {
+            for (const auto& [name, t] : m.params_) out.push_back({prefix + name, t, nullptr});
+            for (const auto& b : m.buffers_) out.push_back({prefix + b.name, b.tensor, b.counter});
+        });
+        return out;
+    }
+    void copy_training_mode(const Module& src) {
+        training_ = src.training_;
+        for (std::size_t i = 0; i < children_.size() && i < src.children_.size(); ++i)
+            children_[i].second->copy_training_mode(*src.children_[i].second);
+    }
+
     struct Buffer {
         std::string name;
         Tensor<T> tensor;
@@ -241,6 +340,8 @@ private:
     std::vector<Buffer> buffers_;
     std::vector<std::pair<std::string, Ptr>> children_;
     bool training_ = true;
+    std::vector<std::pair<std::size_t, ForwardHook>> hooks_;
+    std::size_t last_hook_id_ = 0;
 };
 
 }  // namespace salun::nn

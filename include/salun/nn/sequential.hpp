@@ -7,6 +7,7 @@
 #include <typeinfo>
 #include <utility>
 
+#include "salun/nn/hooks.hpp"
 #include "salun/nn/layers.hpp"
 #include "salun/nn/module.hpp"
 
@@ -16,7 +17,9 @@ namespace salun::nn {
 ///   input   whatever the first child accepts;  output whatever the last child returns
 ///   backward through every child in reverse (the autograd graph of the composition)
 ///   fusion  a BatchNorm2d directly followed by a ReLU runs as one batch_norm_relu op (same
-///           values and gradients; saves a pass over the activations and their storage)
+///           values and gradients; saves a pass over the activations and their storage); the
+///           ReLU's forward hooks still see its output, a hooked BatchNorm2d runs unfused
+///   hooks   children run through operator(), so their forward hooks fire (nn/hooks.hpp)
 ///   PyTorch torch.nn.Sequential(*modules)
 template <class T>
 class Sequential : public Module<T> {
@@ -45,10 +48,10 @@ public:
             // exact types only: a subclass may override forward(), which fusion would skip
             if (i + 1 < layers_.size() && typeid(*layers_[i]) == typeid(BatchNorm2d<T>) &&
                 typeid(*layers_[i + 1]) == typeid(ReLU<T>)) {
-                y = static_cast<BatchNorm2d<T>&>(*layers_[i]).forward_relu(y);
+                y = bn_relu(static_cast<BatchNorm2d<T>&>(*layers_[i]), static_cast<ReLU<T>&>(*layers_[i + 1]), y);
                 ++i;
             } else {
-                y = layers_[i]->forward(y);
+                y = (*layers_[i])(y);
             }
         }
         return y;

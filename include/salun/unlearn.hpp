@@ -1,9 +1,13 @@
-// Machine unlearning: the SalUn saliency mask, the two-phase loop, metrics and results JSON.
+// Machine unlearning: the SalUn saliency mask, the two-phase loop, metrics, CKA and attack
+// curves, and the results JSON.
 #pragma once
 
+#include "salun/unlearn/attack.hpp"
+#include "salun/unlearn/cka.hpp"
 #include "salun/unlearn/experiment.hpp"
 #include "salun/unlearn/loss.hpp"
 #include "salun/unlearn/metrics.hpp"
+#include "salun/unlearn/randperm.hpp"
 #include "salun/unlearn/results.hpp"
 #include "salun/unlearn/saliency.hpp"
 #include "salun/unlearn/salun.hpp"

@@ -24,8 +24,14 @@ TEST_CASE("per-class accuracy, label and confidence distributions") {
     const ClassMetrics m = class_metrics(toy());
     CHECK(m.accs == std::vector<double>{0.5, 1.0, 0.0});
     CHECK(m.label_dist[0] == std::vector<double>{0.5, 0.0, 0.5});
-    CHECK(m.conf_dist[0][0] == doctest::Approx(0.35));
-    CHECK(m.conf_dist[0][2] == doctest::Approx(0.425));
+    // conf_dist (the seed's helper): mean p(pred) over the class-0 samples predicted as j, 0 for none
+    CHECK(m.conf_dist[0][0] == doctest::Approx(0.5));
+    CHECK(m.conf_dist[0][1] == 0.0);
+    CHECK(m.conf_dist[0][2] == doctest::Approx(0.6));
+    CHECK(m.conf_dist[2][1] == doctest::Approx(0.4));
+    // mean_probs (the comparison tool's conf_dist): mean p(j) over all class-0 samples
+    CHECK(m.mean_probs[0][0] == doctest::Approx(0.35));
+    CHECK(m.mean_probs[0][2] == doctest::Approx(0.425));
     CHECK(m.accuracy() == 0.5);
     const auto [ua, ra] = forget_retain_accuracy(m, 0);
     CHECK(ua == 0.5);
@@ -69,7 +75,9 @@ TEST_CASE("the results JSON has the reference keys, order and rounding") {
     CHECK(j["FQS"] == 0.1235);
     CHECK(j["Type"] == "Unlearned");
     CHECK(j["Method"] == "SalUn");
-    CHECK(j["conf_dist"]["gt_0"][2] == 0.425);
+    CHECK(j["conf_dist"]["gt_0"][2] == 0.6);
+    CHECK(j["label_dist"]["gt_0"][0] == 0.5);
+    CHECK_FALSE(j.contains("attack"));  // optional fields: only when set
     CHECK(j["label_dist"].size() == 3);
 
     const std::string path = std::string(SALUN_TEST_TMP_DIR) + "/report.json";

@@ -2,15 +2,20 @@
 // retain/forget by class, compute the saliency mask, run the two-phase loop, then evaluate on
 // the train and test sets and fill a RunReport (UA, RA, TUA, TRA, RTE, FQS, distributions).
 // RTE covers the saliency computation and the unlearning loop (as in the seed notebook), not
-// the evaluation.
+// the evaluation. By default the report also gets the helper's `attack` curves (from the
+// training-set evaluation pass, no extra forward) and, when the caller passes the original
+// model, `cka` (one more streaming pass of the CKA sets through both models).
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "salun/data/loader.hpp"
 #include "salun/data/subset.hpp"
+#include "salun/unlearn/attack.hpp"
+#include "salun/unlearn/cka.hpp"
 #include "salun/unlearn/metrics.hpp"
 #include "salun/unlearn/results.hpp"
 #include "salun/unlearn/salun.hpp"
@@ -23,6 +28,9 @@ struct ExperimentOptions {
     std::size_t batch_size = 128;       // unlearning loaders
     std::size_t eval_batch_size = 100;  // evaluation loaders (no shuffle)
     std::size_t subset_per_class = 0;   // >0: keep only the first K training images of each class
+    bool attack = true;                 // write the `attack` field
+    bool cka = true;                    // write the `cka` field (needs the original model)
+    std::vector<std::string> cka_layers;  // empty: cka_layer_names(model) (ResNet / VGG)
 };
 
 template <class T>
@@ -30,6 +38,8 @@ struct ExperimentResult {
     RunReport report;
     SaliencyMask<T> mask;
     Predictions train, test;
+    double eval_seconds = 0;   // the train and test evaluation passes
+    double extra_seconds = 0;  // attack curves + CKA: the evaluation the seed's helper adds
 };
 
 /// Predictions of `model` on `subset`, in index order, without augmentation.
@@ -42,14 +52,17 @@ Predictions predict_subset(nn::Module<T>& model, const data::Subset& subset, std
     return predict(model, loader, num_classes, on_batch);
 }
 
-/// Stages reported through `on_stage`: "saliency", "unlearn", "eval-train", "eval-test";
-/// `on_eval_batch` is told the size of every evaluation batch.
+/// Stages reported through `on_stage`: "saliency", "unlearn", "eval-train", "eval-test",
+/// "attack", "cka"; `on_eval_batch` is told the size of every evaluation batch (not CKA's).
+/// `original`: a copy of the model before unlearning (models::clone_model), for `cka`; without
+/// it there is no `cka` field. It is only read (eval mode), never trained.
 template <class T>
 ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::ImageDataset& train,
                                          const data::ImageDataset& test, std::int64_t forget_class,
                                          const ExperimentOptions& o, const StepCallback& on_step = {},
                                          const std::function<void(const std::string&)>& on_stage = {},
-                                         const std::function<void(std::size_t)>& on_eval_batch = {}) {
+                                         const std::function<void(std::size_t)>& on_eval_batch = {},
+                                         nn::Module<T>* original = nullptr) {
     const std::size_t C = o.salun.num_classes;
     SALUN_CHECK(forget_class >= 0 && static_cast<std::size_t>(forget_class) < C, "salun: forget class ", forget_class,
                 " outside 0..", C - 1);
@@ -84,10 +97,27 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     salun_train(model, forget_loader, retain_loader, forget_class, r.mask, o.salun, on_step);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
+    const auto t1 = std::chrono::steady_clock::now();
     stage("eval-train");
     r.train = predict_subset(model, pool, o.eval_batch_size, C, on_eval_batch);
     stage("eval-test");
     r.test = predict_subset(model, data::all(test), o.eval_batch_size, C, on_eval_batch);
+    const auto t2 = std::chrono::steady_clock::now();
+    r.eval_seconds = std::chrono::duration<double>(t2 - t1).count();
+
+    if (o.attack) {
+        stage("attack");
+        r.report.attack = attack_json(attack_curves(r.train, forget_class));
+    }
+    if (o.cka && original) {
+        stage("cka");
+        const std::vector<std::string> layers = o.cka_layers.empty() ? cka_layer_names(model) : o.cka_layers;
+        SALUN_CHECK(!layers.empty(), "salun: no CKA layers known for a ", model.type_name(),
+                    " (set ExperimentOptions::cka_layers, or cka = false)");
+        const CkaSets sets = cka_sets(pool, data::all(test), static_cast<int>(forget_class), o.salun.seed);
+        r.report.cka = cka_json(compute_cka(*original, model, layers, sets, o.eval_batch_size));
+    }
+    r.extra_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count();
 
     RunReport& rep = r.report;
     rep.created_at = now_string();

@@ -1,7 +1,10 @@
 // Evaluation and the unlearning metrics (definitions: docs/salun.md):
 //   accs[c]          accuracy on the samples of true class c
 //   label_dist[i][j] fraction of class-i samples predicted as j
-//   conf_dist[i][j]  mean softmax probability of class j over class-i samples
+//   conf_dist[i][j]  the seed's helper: mean softmax probability of the predicted class over the
+//                    class-i samples predicted as j (0 where there are none)
+//   mean_probs[i][j] the comparison tool's backend "conf_dist": mean softmax probability of class
+//                    j over all class-i samples (kept because it is cheap; not in the JSON)
 //   UA  = accs[forget]          RA = mean of accs over the other classes
 //   FQS = mean softmax entropy (natural log) over forget-class samples / ln(num_classes), capped at 1
 #pragma once
@@ -57,7 +60,8 @@ struct ClassMetrics {
     std::vector<double> accs;                     // per true class
     std::vector<std::size_t> counts;              // samples per true class
     std::vector<std::vector<double>> label_dist;  // [true][pred]
-    std::vector<std::vector<double>> conf_dist;   // [true][class]
+    std::vector<std::vector<double>> conf_dist;   // [true][pred]: mean p(pred) over those samples
+    std::vector<std::vector<double>> mean_probs;  // [true][class]: mean p(class) over class-true samples
     std::size_t correct = 0, total = 0;
     double accuracy() const { return total ? double(correct) / double(total) : 0.0; }
 };
@@ -69,12 +73,15 @@ inline ClassMetrics class_metrics(const Predictions& p) {
     m.counts.assign(C, 0);
     m.label_dist.assign(C, std::vector<double>(C, 0.0));
     m.conf_dist.assign(C, std::vector<double>(C, 0.0));
+    m.mean_probs.assign(C, std::vector<double>(C, 0.0));
     for (std::size_t i = 0; i < p.size(); ++i) {
         const auto t = static_cast<std::size_t>(p.labels[i]);
         SALUN_CHECK(t < C, "class_metrics: label ", p.labels[i], " of sample ", i, " outside 0..", C - 1);
         ++m.counts[t];
-        m.label_dist[t][static_cast<std::size_t>(p.preds[i])] += 1;
-        for (std::size_t c = 0; c < C; ++c) m.conf_dist[t][c] += p.prob(i)[c];
+        const auto j = static_cast<std::size_t>(p.preds[i]);
+        m.label_dist[t][j] += 1;
+        m.conf_dist[t][j] += p.prob(i)[j];
+        for (std::size_t c = 0; c < C; ++c) m.mean_probs[t][c] += p.prob(i)[c];
         if (p.preds[i] == p.labels[i]) ++m.correct;
     }
     m.total = p.size();
@@ -82,8 +89,9 @@ inline ClassMetrics class_metrics(const Predictions& p) {
         if (!m.counts[t]) continue;
         m.accs[t] = m.label_dist[t][t] / double(m.counts[t]);
         for (std::size_t c = 0; c < C; ++c) {
+            if (m.label_dist[t][c] > 0) m.conf_dist[t][c] /= m.label_dist[t][c];  // samples predicted as c
             m.label_dist[t][c] /= double(m.counts[t]);
-            m.conf_dist[t][c] /= double(m.counts[t]);
+            m.mean_probs[t][c] /= double(m.counts[t]);
         }
     }
     return m;

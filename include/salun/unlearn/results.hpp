@@ -1,7 +1,9 @@
 // The results JSON of one unlearning run, in the reference layout (keys, order and rounding as
 // the comparison tool expects; see docs/salun.md): CreatedAt, ID, FC, Type, Model, Base, Method,
 // Epoch, BS, LR, UA, RA, TUA, TRA, RTE, FQS, accs, t_accs, label_dist, conf_dist, t_label_dist,
-// t_conf_dist, then method-specific fields. Written atomically.
+// t_conf_dist, then the optional points, attack, cka (when set), then method-specific fields.
+// label_dist and conf_dist are rounded to 4 and conf_dist has the helper's definition (the seed's
+// own output; metrics.hpp). Written atomically.
 #pragma once
 
 #include <cmath>
@@ -35,6 +37,8 @@ struct RunReport {
     ClassMetrics train, test;
     double fqs = 0;
     double saliency_threshold = 0;
+    // the reference layout's optional fields, written after t_conf_dist when not null
+    nlohmann::ordered_json points, attack, cka;
     nlohmann::ordered_json extra = nlohmann::ordered_json::object();  // more method-specific fields
 };
 
@@ -53,9 +57,9 @@ inline nlohmann::ordered_json rounded(const std::vector<double>& v, int decimals
     return a;
 }
 
-inline nlohmann::ordered_json dist_json(const std::vector<std::vector<double>>& d) {
+inline nlohmann::ordered_json dist_json(const std::vector<std::vector<double>>& d, int decimals = 4) {
     nlohmann::ordered_json o = nlohmann::ordered_json::object();
-    for (std::size_t i = 0; i < d.size(); ++i) o["gt_" + std::to_string(i)] = rounded(d[i], 3);
+    for (std::size_t i = 0; i < d.size(); ++i) o["gt_" + std::to_string(i)] = rounded(d[i], decimals);
     return o;
 }
 
@@ -86,6 +90,9 @@ inline nlohmann::ordered_json to_json(const RunReport& r) {
     j["conf_dist"] = dist_json(r.train.conf_dist);
     j["t_label_dist"] = dist_json(r.test.label_dist);
     j["t_conf_dist"] = dist_json(r.test.conf_dist);
+    if (!r.points.is_null()) j["points"] = r.points;
+    if (!r.attack.is_null()) j["attack"] = r.attack;
+    if (!r.cka.is_null()) j["cka"] = r.cka;
     j["saliency_threshold"] = r.saliency_threshold;
     for (const auto& [k, v] : r.extra.items()) j[k] = v;
     return j;

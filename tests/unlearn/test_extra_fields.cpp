@@ -1,0 +1,83 @@
+// The experiment writes the reference layout's `attack` and `cka` fields by default (cka when
+// given the original model), in the design note's place and shape, and skips them on request.
+#include <doctest/doctest.h>
+
+#include "salun/models.hpp"
+#include "salun/optim.hpp"
+#include "salun/unlearn.hpp"
+
+using namespace salun;
+
+namespace {
+data::ImageDataset blobs(std::size_t per_class, std::uint64_t seed) {
+    data::ImageDataset ds;
+    ds.channels = 3;
+    ds.height = ds.width = 8;
+    for (int c = 0; c < 10; ++c) ds.classes.push_back("c" + std::to_string(c));
+    Generator g(seed);
+    for (std::size_t i = 0; i < per_class * 10; ++i) {
+        const int c = int(i % 10);
+        for (std::size_t k = 0; k < 192; ++k)
+            ds.pixels.push_back(static_cast<std::uint8_t>(std::clamp(128 + 90 * std::sin(0.628 * c + 2.1 * double(k / 64)) +
+                                                                         20 * g.normal(), 0.0, 255.0)));
+        ds.labels.push_back(c);
+    }
+    return ds;
+}
+}  // namespace
+
+TEST_CASE("run_salun_experiment writes attack and cka (layout of the design note), and can skip them") {
+    const auto train = blobs(8, 1), test = blobs(3, 2);
+    Generator init(5);
+    auto model = models::resnet18<float>(10, 4, init);
+    auto original = std::make_shared<models::ResNet<float>>(10, 4, init);
+    original->copy_from(*model);
+    unlearn::ExperimentOptions o;
+    o.salun.epochs = 1;
+    o.batch_size = 32;
+    o.eval_batch_size = 50;
+    std::vector<std::string> stages;
+    auto r = unlearn::run_salun_experiment<float>(*model, train, test, 2, o, {},
+                                                  [&](const std::string& s) { stages.push_back(s); }, {}, original.get());
+    CHECK(stages == std::vector<std::string>{"saliency", "unlearn", "eval-train", "eval-test", "attack", "cka"});
+    const auto j = unlearn::to_json(r.report);
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : j.items()) keys.push_back(k);
+    const auto at = [&](const std::string& k) { return std::find(keys.begin(), keys.end(), k) - keys.begin(); };
+    CHECK(at("attack") == at("t_conf_dist") + 1);
+    CHECK(at("cka") == at("attack") + 1);
+    CHECK(at("saliency_threshold") == at("cka") + 1);
+
+    CHECK(j["attack"]["values"].size() == 80);  // fewer than 200 training images
+    CHECK(j["attack"]["results"]["entropy_above_unlearn"].size() == 51);
+    const auto& cka = j["cka"];
+    CHECK(cka["layers"].size() == 10);
+    for (const char* split : {"train", "test"})
+        for (const char* set : {"forget_class", "other_classes"}) {
+            REQUIRE(cka[split][set].size() == 10);
+            for (const auto& row : cka[split][set]) {
+                REQUIRE(row.size() == 1);
+                CHECK(row[0].get<double>() >= -1.0);
+                CHECK(row[0].get<double>() <= 1.0);
+            }
+        }
+    // the unlearned model moved away from the original somewhere, most on the forget class's logits
+    CHECK(cka["train"]["forget_class"][9][0].get<double>() < 1.0);
+    CHECK(r.extra_seconds >= 0);
+
+    // the original was only read: it still equals a fresh copy's state
+    CHECK(original->bn1->num_batches_tracked() == 0);
+
+    // off by option, or without the original: no field
+    o.attack = o.cka = false;
+    auto model2 = models::resnet18<float>(10, 4, init);
+    const auto j2 = unlearn::to_json(unlearn::run_salun_experiment<float>(*model2, train, test, 2, o, {}, {}, {},
+                                                                          original.get()).report);
+    CHECK_FALSE(j2.contains("attack"));
+    CHECK_FALSE(j2.contains("cka"));
+    o.attack = o.cka = true;
+    auto model3 = models::resnet18<float>(10, 4, init);
+    const auto j3 = unlearn::to_json(unlearn::run_salun_experiment<float>(*model3, train, test, 2, o).report);
+    CHECK(j3.contains("attack"));
+    CHECK_FALSE(j3.contains("cka"));
+}

@@ -20,6 +20,7 @@
 #include "salun/core/threads.hpp"
 #include "salun/data/cifar10.hpp"
 #include "salun/io/safetensors.hpp"
+#include "salun/models/clone.hpp"
 #include "salun/models/registry.hpp"
 #include "salun/optim/lr_scheduler.hpp"
 #include "salun/optim/train.hpp"
@@ -109,6 +110,8 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
                            const salun::data::ImageDataset& train, const salun::data::ImageDataset& test,
                            const salun::unlearn::ExperimentOptions& o, std::int64_t forget_class, bool quiet) {
     auto model = load_model(arch, weights);
+    // the original stays beside the unlearned model for the cka field
+    auto original = o.cka ? salun::models::clone_model<float>(arch, *model, kClasses) : nullptr;
     demo::Progress progress(quiet);
     std::size_t train_images = train.size();
     // The first K images per class, at most all of them (K * classes may not fit a size_t).
@@ -132,8 +135,12 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
         progress.advance(double(s.batch_size), what.str(), s.batch + 1 == s.num_batches);
     };
     auto on_eval = [&](std::size_t n) { progress.advance(double(n), "evaluating"); };
-    auto result = salun::unlearn::run_salun_experiment(*model, train, test, forget_class, o, on_step, on_stage, on_eval);
+    auto result = salun::unlearn::run_salun_experiment(*model, train, test, forget_class, o, on_step, on_stage, on_eval,
+                                                       original.get());
     progress.finish();
+    if (!quiet)
+        std::fprintf(stderr, "%s: unlearning %.1f s, evaluation %.1f s, extra evaluation (attack, cka) %.1f s\n",
+                     name.c_str(), result.report.seconds, result.eval_seconds, result.extra_seconds);
 
     auto& rep = result.report;
     rep.id = random_id();

@@ -85,3 +85,18 @@ TEST_CASE("the results JSON has the reference keys, order and rounding") {
     std::ifstream f(path);
     CHECK(nlohmann::ordered_json::parse(f) == j);
 }
+
+TEST_CASE("label_dist and conf_dist follow the seed's helper: 4 decimals, conf_dist per predicted class") {
+    Predictions p;
+    p.num_classes = 2;
+    p.labels = {0, 0, 0};
+    p.preds = {0, 1, 1};
+    p.probs = {0.9f, 0.1f, 0.4f, 0.6f, 0.2f, 0.8f};
+    RunReport r;
+    r.train = r.test = class_metrics(p);
+    const auto j = to_json(r);
+    CHECK(j["label_dist"]["gt_0"].dump() == "[0.3333,0.6667]");
+    CHECK(j["conf_dist"]["gt_0"].dump() == "[0.9,0.7]");  // p(0) of the one predicted 0; mean p(1) of the two predicted 1
+    CHECK(j["conf_dist"]["gt_1"].dump() == "[0.0,0.0]");  // no samples: zeros
+    CHECK(r.train.mean_probs[0][1] == doctest::Approx(0.5));
+}

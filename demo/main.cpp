@@ -125,6 +125,8 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
             progress.start(name + " evaluating train", double(train_images));
         else if (s == "eval-test")
             progress.start(name + " evaluating test", double(test.size()));
+        else if (s == "cka")
+            progress.start(name + " CKA, both models", 0);  // the total depends on the sets: no ETA
         else if (!quiet)
             std::fprintf(stderr, "%s: %s\n", name.c_str(), s.c_str());
     };

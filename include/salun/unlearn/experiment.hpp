@@ -53,7 +53,8 @@ Predictions predict_subset(nn::Module<T>& model, const data::Subset& subset, std
 }
 
 /// Stages reported through `on_stage`: "saliency", "unlearn", "eval-train", "eval-test",
-/// "attack", "cka"; `on_eval_batch` is told the size of every evaluation batch (not CKA's).
+/// "attack", "cka"; `on_eval_batch` is told the size of every evaluation batch (CKA's included:
+/// the images of a batch that went through both models).
 /// `original`: a copy of the model before unlearning (models::clone_model), for `cka`; without
 /// it there is no `cka` field. It is only read (eval mode), never trained.
 template <class T>
@@ -115,7 +116,7 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
         SALUN_CHECK(!layers.empty(), "salun: no CKA layers known for a ", model.type_name(),
                     " (set ExperimentOptions::cka_layers, or cka = false)");
         const CkaSets sets = cka_sets(pool, data::all(test), static_cast<int>(forget_class), o.salun.seed);
-        r.report.cka = cka_json(compute_cka(*original, model, layers, sets, o.eval_batch_size));
+        r.report.cka = cka_json(compute_cka(*original, model, layers, sets, o.eval_batch_size, on_eval_batch));
     }
     r.extra_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count();
 

@@ -2,7 +2,10 @@
 # checkpoint: the results JSON must show UA and TUA near 0 and TRA well above chance (0.1).
 file(REMOVE_RECURSE ${OUT_DIR})
 execute_process(COMMAND ${DEMO} unlearn --arch resnet18 --weights ${WEIGHTS} --data ${DATA} --forget-class 0
-                        --subset 500 --epochs 1 --out-dir ${OUT_DIR} RESULT_VARIABLE rc)
+                        --subset 500 --epochs 1 --out-dir ${OUT_DIR}
+                        # the attack/cka passes (6,000 CKA images per model whatever --subset says)
+                        # would double this test's time; test_unlearn covers them on small inputs
+                        --no-extra-eval RESULT_VARIABLE rc)
 if(rc)
   message(FATAL_ERROR "salun-demo unlearn failed (${rc})")
 endif()

@@ -13,7 +13,7 @@ namespace salun::data::detail {
 /// False when a JPEG "define Huffman table" (DHT) segment declares more than 256 codes in one
 /// table. stb_image 2.27 copies that many code lengths into a 257-byte array (and that many
 /// symbols into a 256-byte one) inside its decoder state: a heap overflow onto the decoder's
-/// function pointers (upstream added the check in 2.28).
+/// function pointers (later stb_image versions check this themselves).
 ///
 /// stb_image reads a DHT right after the two bytes FF C4, wherever they are (headers, between
 /// scans, or where entropy-coded data ends on a marker), so every FF C4 in the buffer is read here

@@ -23,9 +23,13 @@ fi
 
 cmake -S . -B "$build" -DCMAKE_CXX_COMPILER="${CXX:-clang++}" -DSALUN_BUILD_FUZZERS=ON \
   -DSALUN_BUILD_TESTS=OFF -DSALUN_BUILD_DEMO=OFF -DSALUN_BUILD_BENCH=OFF -DSALUN_NATIVE=OFF
-targets=()
-for h in "${harnesses[@]}"; do targets+=("fuzz_$h"); done
-cmake --build "$build" -j"$jobs" --target "${targets[@]}"
+if [ $# -eq 0 ]; then
+  cmake --build "$build" -j"$jobs"  # all harnesses, compiled side by side
+else
+  targets=()
+  for h in "${harnesses[@]}"; do targets+=("fuzz_$h"); done
+  cmake --build "$build" -j"$jobs" --target "${targets[@]}"
+fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

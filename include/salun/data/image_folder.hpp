@@ -67,8 +67,8 @@ inline DecodedImage decode_image(const std::uint8_t* data, std::size_t size, con
     }
     SALUN_CHECK(detail::png_chunks_fit(data, size), "read_image: cannot decode '", name,
                 "': truncated PNG (a chunk claims more bytes than the file has)");
-    SALUN_CHECK(detail::bmp_pixels_present(data, size), "read_image: cannot decode '", name, "': truncated BMP (its ",
-                w, "x", h, " pixels need more bytes than the file has)");
+    SALUN_CHECK(detail::bmp_pixels_present(data, size), "read_image: cannot decode '", name,
+                "': truncated BMP (its pixel rows end past the end of the file)");
     std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
         stbi_load_from_memory(data, static_cast<int>(size), &w, &h, &c, 3), stbi_image_free);
     SALUN_CHECK(pixels != nullptr, "read_image: cannot decode '", name, "': ", stbi_failure_reason(),

@@ -4,8 +4,8 @@
 // The input is a safetensors file; it is loaded, strictly and not, into narrow copies of both
 // architectures (the seeds are their state dicts, corpus/state_dict/). A load either succeeds or
 // throws salun::Error; a failed load leaves the model untouched (everything is checked before
-// anything is copied); a successful strict load makes the model's state dict hold the file's
-// values.
+// anything is copied); after a successful one the model holds the file's values converted to
+// float, and a non-strict load keeps what the file lacks.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>

@@ -70,7 +70,7 @@ std::string loadavg() {
     return s.empty() ? "n/a" : s;
 }
 
-// Work per 32x32 image (see /work/shared/design/anchors.md): forward, training step (GFLOP).
+// Work per 32x32 image (see ../shared/design/anchors.md): forward, training step (GFLOP).
 double flops_forward(const std::string& arch) { return arch == "resnet18" ? 1.11 : 0.63; }
 double flops_train(const std::string& arch) { return arch == "resnet18" ? 3.3 : 1.9; }
 

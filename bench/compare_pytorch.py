@@ -26,7 +26,7 @@ The output starts with the machine (CPU model, AVX2 / AVX-512 from /proc/cpuinfo
 was compiled for (from the build's compiler flags, see salun_build_info) and each PyTorch build
 (version, CPU capability it dispatches to, oneDNN, BLAS).
 
-GFLOP/s uses the FLOP counts of /work/shared/design/anchors.md: ResNet-18 1.11 GFLOP forward,
+GFLOP/s uses the FLOP counts of ../shared/design/anchors.md: ResNet-18 1.11 GFLOP forward,
 3.3 per training step, per image; VGG-16-BN 0.63 and 1.9.
 
 Needs torchvision next to each PyTorch for ResNet-18.

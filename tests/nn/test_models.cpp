@@ -18,7 +18,8 @@ using namespace salun;
 
 namespace {
 
-const std::string kModelsDir = "/work/shared/models";
+// ../shared beside the checkout (tests/fixtures/../../../shared), where CI and developers have it.
+const std::string kModelsDir = SALUN_FIXTURES_DIR "/../../../shared/models";
 const std::size_t M = models::kMaxPool;
 
 // Must match RESNET_WIDTH / VGG_WIDTHS in gen_model_fixtures.py.

@@ -142,7 +142,9 @@ inline std::string check_arch(const Args& a) {
     const std::string arch = a.required("arch");
     for (const auto& n : salun::models::architectures())
         if (n == arch) return arch;
-    throw UsageError("--arch must be resnet18 or vgg16_bn, got '" + arch + "'");
+    std::string known;
+    for (const auto& n : salun::models::architectures()) known += (known.empty() ? "" : ", ") + n;
+    throw UsageError("--arch must be one of " + known + ", got '" + arch + "'");
 }
 
 inline salun::unlearn::ExperimentOptions experiment_options(const Args& a) {
@@ -179,7 +181,7 @@ inline salun::unlearn::ExperimentOptions experiment_options(const Args& a) {
 
 inline Command parse_eval(const std::vector<std::string>& argv, std::ostream& out) {
     Args a("eval", "Evaluate a checkpoint on CIFAR-10 (normalised, no augmentation).");
-    a.option("arch", "", "resnet18 or vgg16_bn").option("weights", "", "safetensors checkpoint");
+    a.option("arch", "", "resnet18, vgg16_bn (CIFAR layout) or vgg16_bn_timm (timm's, with pre_logits)").option("weights", "", "safetensors checkpoint");
     a.option("split", "test", "test or train").option("batch-size", "100", "evaluation batch size");
     a.option("json", "", "write the result as JSON to this file");
     add_common(a);
@@ -200,7 +202,7 @@ inline Command parse_eval(const std::vector<std::string>& argv, std::ostream& ou
 inline Command parse_unlearn(const std::vector<std::string>& argv, std::ostream& out) {
     Args a("unlearn", "Run SalUn on one model: saliency mask, two-phase unlearning, evaluation.\n"
                       "Writes DIR/<ID>.json (results) and DIR/<ID>.safetensors (unlearned weights).");
-    a.option("arch", "", "resnet18 or vgg16_bn").option("weights", "", "safetensors checkpoint of the original model");
+    a.option("arch", "", "resnet18, vgg16_bn (CIFAR layout) or vgg16_bn_timm (timm's, with pre_logits)").option("weights", "", "safetensors checkpoint of the original model");
     a.option("out-dir", "", "output folder");
     add_unlearn_options(a);
     add_common(a);
@@ -247,7 +249,7 @@ inline Command parse_train(const std::vector<std::string>& argv, std::ostream& o
     Args a("train", "Train a model from scratch with RandomCrop(32, pad 4) + horizontal flip, SGD (nesterov,\n"
                     "momentum 0.9, weight decay 5e-4) and OneCycleLR; --exclude-class trains the 'retrain'\n"
                     "reference without the forget class. Defaults are the recipe of the shared checkpoints.");
-    a.option("arch", "", "resnet18 or vgg16_bn").option("out", "", "output safetensors file");
+    a.option("arch", "", "resnet18, vgg16_bn (CIFAR layout) or vgg16_bn_timm (timm's, with pre_logits)").option("out", "", "output safetensors file");
     a.option("epochs", "6", "training epochs").option("lr", "0.1", "OneCycleLR maximum learning rate");
     a.option("batch-size", "128", "batch size").option("exclude-class", "", "leave this class out (retrain reference)");
     a.option("seed", "2048", "random seed").option("subset", "0", "first K images of every class (0: all)");

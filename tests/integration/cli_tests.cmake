@@ -34,7 +34,7 @@ salun_cli_test(batch_size_positive 2 "--batch-size must be positive, got -3"
   unlearn --arch resnet18 --weights w.safetensors --batch-size -3 --out-dir ${out} NO_OUTPUT_DIR ${out})
 salun_cli_test(not_a_number 2 "--lr expects a number, got 'fast'"
   unlearn --arch resnet18 --weights w.safetensors --lr fast --out-dir ${out})
-salun_cli_test(unknown_arch 2 "--arch must be resnet18 or vgg16_bn"
+salun_cli_test(unknown_arch 2 "--arch must be one of resnet18, vgg16_bn, vgg16_bn_timm"
   eval --arch resnet50 --weights w.safetensors)
 salun_cli_test(missing_data 1 "download_cifar10.sh"
   eval --arch resnet18 --weights w.safetensors --data ${CMAKE_CURRENT_BINARY_DIR}/no_such_folder)

@@ -10,7 +10,12 @@
 #include <string>
 #include <vector>
 
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
 #include "salun/io/safetensors.hpp"
+#include "salun/nn/hooks.hpp"
 #include "salun/models.hpp"
 #include "salun/ops/loss.hpp"
 
@@ -25,6 +30,8 @@ const std::size_t M = models::kMaxPool;
 // Must match RESNET_WIDTH / VGG_WIDTHS in gen_model_fixtures.py.
 const std::size_t kResNetWidth = 6;
 const std::vector<std::size_t> kVggWidths{8, 8, M, 16, 16, M, 16, 16, 16, M, 32, 32, 32, M, 32, 32, 32, M};
+// Must match CFG / PRE_LOGITS in gen_timm_vgg_fixtures.py (same features as kVggWidths).
+const std::size_t kTimmPreLogits = 24;
 
 double max_abs(const Tensor<float>& t) {
     double m = 0;
@@ -274,9 +281,64 @@ TEST_CASE("state_dict -> save_safetensors -> load -> load_state_dict gives ident
     CHECK((*v1)(x).to_vector() == (*v2)(x).to_vector());
 }
 
+TEST_CASE("vgg16_bn_timm has timm's vgg16_bn layout: keys in order, shapes, 134,309,962 parameters") {
+    // tests/fixtures/timm_vgg16_bn_layout.json: timm.create_model("vgg16_bn", num_classes=10).state_dict()
+    std::ifstream in(std::string(SALUN_FIXTURES_DIR) + "/timm_vgg16_bn_layout.json");
+    REQUIRE(in);
+    const auto timm = nlohmann::json::parse(in);
+    Generator gen(9);
+    auto net = models::vgg16_bn_timm<float>(10, models::vgg16_widths(), models::kTimmPreLogits, gen);
+    std::size_t count = 0;
+    for (const auto& p : net->parameters()) count += p.numel();
+    CHECK(count == timm.at("parameters").get<std::size_t>());
+    const auto sd = net->state_dict();
+    const auto& keys = timm.at("keys");
+    REQUIRE(sd.size() == keys.size());
+    std::size_t i = 0;
+    for (const auto& [key, data] : sd) {
+        INFO("entry ", i, ": ", key);
+        CHECK(key == keys[i][0].get<std::string>());
+        CHECK(data.shape == keys[i][1].get<Shape>());
+        ++i;
+    }
+}
+
+TEST_CASE("narrow vgg16_bn_timm reproduces timm: logits, loss, gradients, running stats (train and eval)") {
+    const auto fx = load_fixture("model_vgg_timm_narrow.safetensors");  // gen_timm_vgg_fixtures.py
+    Generator gen(10);
+    {
+        auto net = models::vgg16_bn_timm<float>(10, kVggWidths, kTimmPreLogits, gen);
+        Worst w;
+        compare_with_fixture<float>(*net, fx, w, 1e-4);
+        report("vgg16_bn_timm narrow, float", w);
+    }
+    {
+        auto net = models::vgg16_bn_timm<double>(10, kVggWidths, kTimmPreLogits, gen);
+        Worst w;
+        compare_with_fixture<double>(*net, fx, w, 1e-5);
+        report("vgg16_bn_timm narrow, double", w);
+    }
+}
+
+TEST_CASE("vgg16_bn_timm's pre_logits output is the 2-D features the points field embeds") {
+    Generator gen(12);
+    auto net = models::vgg16_bn_timm<float>(10, kVggWidths, kTimmPreLogits, gen);
+    net->eval();
+    NoGradGuard no_grad;
+    nn::OutputCapture<float> cap(*net, {"pre_logits", "pre_logits.fc1", "head.fc"});
+    const auto logits = (*net)(Tensor<float>::normal({3, 3, 32, 32}, 0, 1, gen));
+    CHECK(logits.shape() == Shape{3, 10});
+    CHECK(cap.output("pre_logits").shape() == Shape{3, kTimmPreLogits, 1, 1});  // 1x1 map pooled up to 7x7, then the 7x7 conv
+    CHECK(cap.output("pre_logits.fc1").shape() == Shape{3, kTimmPreLogits, 1, 1});
+    for (float v : cap.output("pre_logits")) CHECK(v >= 0.0f);  // act2 is a ReLU
+    // a feature map of 7x7 or more is not pooled: 224x224 input -> 7x7 map -> 1x1
+    CHECK((*net)(Tensor<float>::normal({1, 3, 224, 224}, 0, 1, gen)).shape() == Shape{1, 10});
+}
+
 TEST_CASE("make_model builds the architectures by name") {
-    CHECK(models::architectures() == std::vector<std::string>{"resnet18", "vgg16_bn"});
+    CHECK(models::architectures() == std::vector<std::string>{"resnet18", "vgg16_bn", "vgg16_bn_timm"});
     CHECK(models::display_name("vgg16_bn") == "VGG-16-BN");
+    CHECK(models::display_name("vgg16_bn_timm") == "VGG-16-BN");
     Generator gen(8);
     auto r = models::make_model<float>("resnet18", 10, gen);
     CHECK(r->type_name() == "ResNet");

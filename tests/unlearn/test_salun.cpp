@@ -120,3 +120,46 @@ TEST_CASE("bad options are rejected with a clear message") {
     CHECK_THROWS_WITH_AS(unlearn::salun_train(s.model, s.forget, s.retain, 0, mask, o), doctest::Contains("loss became"),
                          Error);
 }
+
+TEST_CASE("the SalUn object's phases, called one at a time, are salun_train step for step") {
+    Setup a, b;  // identical originals (the setup is deterministic)
+    auto mask = unlearn::compute_saliency_mask(a.model, a.forget, {0.5, 5});
+    // b's saliency pass too: it draws the forget loader's next shuffle, as a's did
+    const auto mask_b = unlearn::compute_saliency_mask(b.model, b.forget, {0.5, 5});
+    for (std::size_t i = 0; i < mask.masks.size(); ++i) REQUIRE(mask.masks[i].to_vector() == mask_b.masks[i].to_vector());
+    unlearn::SalUnOptions o;
+    o.epochs = 2;
+    o.lr = 0.05;
+    o.num_classes = 4;
+    unlearn::salun_train(a.model, a.forget, a.retain, 0, mask, o);
+
+    unlearn::SalUn<double> salun(b.model, mask_b, 0, o);
+    std::vector<unlearn::PhaseInfo> phases;
+    std::size_t steps = 0;
+    salun.on_step = [&](const unlearn::StepInfo&) { ++steps; };
+    salun.on_phase_end = [&](const unlearn::PhaseInfo& p) { phases.push_back(p); };
+    for (int epoch = 0; epoch < o.epochs; ++epoch) {
+        const auto f = salun.forget_phase(b.forget, epoch);
+        CHECK(f.phase == unlearn::Phase::Forget);
+        CHECK(b.model.is_training());  // between the phases the model is still in train mode
+        salun.retain_phase(b.retain, epoch);
+    }
+    salun.finish();
+    CHECK_FALSE(b.model.is_training());
+
+    const auto pa = a.model.parameters(), pb = b.model.parameters();
+    REQUIRE(pa.size() == pb.size());
+    for (std::size_t i = 0; i < pa.size(); ++i) CHECK(pa[i].to_vector() == pb[i].to_vector());  // bit for bit
+
+    REQUIRE(phases.size() == 4);
+    CHECK(phases[0].phase == unlearn::Phase::Forget);
+    CHECK(phases[1].phase == unlearn::Phase::Retain);
+    CHECK(phases[3].epoch == 1);
+    CHECK(phases[0].steps == b.forget.num_batches());
+    CHECK(phases[1].images == 120);  // three retain classes of 40
+    CHECK(steps == 2 * (b.forget.num_batches() + b.retain.num_batches()));
+    for (const auto& p : phases) {
+        CHECK(p.mean_loss > 0);
+        CHECK(p.seconds >= 0);
+    }
+}

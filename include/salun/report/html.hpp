@@ -280,7 +280,7 @@ table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:.5rem 0}
 th,td{border:1px solid #ccc;padding:.2rem .55rem;text-align:right}th{background:#f1f1f1}
 td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){text-align:left}
 svg.chart{width:100%;max-width:680px;height:auto;display:block;margin:.3rem 0}
-.figure{display:inline-block;vertical-align:top;margin-right:1rem}
+.figure{display:inline-block;vertical-align:top;width:48%;min-width:330px;margin-right:1%}
 .grid{stroke:#e3e3e3;stroke-width:1}.tick{font-size:11px;fill:#444}.axis{font-size:12px;fill:#222}
 .cell{font-size:10px}.frame{fill:none;stroke:#ccc}
 .missing,.note{color:#666;font-size:.9rem}

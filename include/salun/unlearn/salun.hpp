@@ -8,14 +8,17 @@
 // global grad norm at `grad_clip`, SGD step. With the seed's optimiser weight decay and momentum
 // still move masked-out weights (their gradient is 0, not absent); `freeze_masked` makes the
 // optimiser leave them, and their momentum, untouched instead.
-// A callback sees every step (phase, batch, loss, gradient norms before/after masking and
-// clipping) and can print progress, log, or stop nothing: it only observes.
+// Callbacks see every step (phase, batch, loss, gradient norms before/after masking and clipping)
+// and the end of every phase; they print progress or log, and only observe.
+// SalUn<T> is the loop as an object whose two phases are public functions (for teaching and
+// inspection); salun_train runs all epochs of it.
 #pragma once
 
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "salun/optim/clip.hpp"
@@ -74,50 +77,133 @@ void masked_step(const std::vector<Tensor<T>>& params, optim::SGD<T>& opt, const
     opt.step();
 }
 
-/// Runs SalUn's two-phase loop on `model` with a precomputed `mask`. The loaders are anything
-/// whose `epoch()` yields batches with `.images` and `.labels` (and `num_batches()`).
-template <class T, class ForgetLoader, class RetainLoader>
-void salun_train(nn::Module<T>& model, ForgetLoader& forget_loader, RetainLoader& retain_loader, std::int64_t forget_class,
-                 const SaliencyMask<T>& mask, const SalUnOptions& o, const StepCallback& callback = {},
-                 LossFn<T> loss_fn = cross_entropy_loss<T>()) {
-    SALUN_CHECK(o.epochs > 0, "salun: epochs must be positive, got ", o.epochs);
-    SALUN_CHECK(o.num_classes >= 2, "salun: need at least 2 classes");
-    SALUN_CHECK(forget_class >= 0 && static_cast<std::size_t>(forget_class) < o.num_classes, "salun: forget class ",
-                forget_class, " outside 0..", o.num_classes - 1);
-    SALUN_CHECK(o.grad_clip > 0, "salun: grad_clip must be positive, got ", o.grad_clip);
-    const std::vector<Tensor<T>> params = model.parameters();
-    optim::SGD<T> opt(params, {o.lr, o.momentum, 0.0, o.weight_decay, false});
-    if (o.freeze_masked) opt.set_update_masks(mask.masks);
-    Generator label_gen(o.seed);
+/// What the phase callback sees when a phase ends.
+struct PhaseInfo {
+    int epoch = 0;
+    Phase phase = Phase::Forget;
+    std::size_t steps = 0;   // optimiser steps taken in the phase
+    std::size_t images = 0;  // images seen
+    double mean_loss = 0;    // mean of the steps' losses
+    double seconds = 0;      // wall time of the phase
+};
+using PhaseCallback = std::function<void(const PhaseInfo&)>;
 
-    auto run_phase = [&](auto& loader, Phase phase, int epoch) {
+/// SalUn's step 2 as an object: it owns the optimiser (SGD with the options' lr, momentum and
+/// weight decay) and the generator of phase 1's labels, so that the two phases can be called
+/// one at a time, with the model inspected in between, exactly as salun_train calls them:
+///
+///     unlearn::SalUn<float> salun(model, mask, forget_class, options);
+///     salun.on_step = [](const unlearn::StepInfo& s) { ... };
+///     for (int epoch = 0; epoch < options.epochs; ++epoch) {
+///         salun.forget_phase(forget_loader, epoch);   // phase 1: random other-class labels
+///         salun.retain_phase(retain_loader, epoch);   // phase 2: true labels
+///     }
+///     salun.finish();                                 // eval mode, gradients cleared
+///
+/// The loaders are anything whose `epoch()` yields batches with `.images` and `.labels` (and
+/// that has `num_batches()`). The model and the mask must outlive the object.
+template <class T>
+class SalUn {
+public:
+    SalUn(nn::Module<T>& model, const SaliencyMask<T>& mask, std::int64_t forget_class, const SalUnOptions& options,
+          LossFn<T> loss_fn = cross_entropy_loss<T>())
+        : model_(model), mask_(mask), forget_class_(forget_class), options_(options), loss_fn_(std::move(loss_fn)),
+          params_(model.parameters()), optimizer_(params_, sgd_options(options)), label_gen_(options.seed) {
+        SALUN_CHECK(options.epochs > 0, "salun: epochs must be positive, got ", options.epochs);
+        SALUN_CHECK(options.num_classes >= 2, "salun: need at least 2 classes");
+        SALUN_CHECK(forget_class >= 0 && static_cast<std::size_t>(forget_class) < options.num_classes,
+                    "salun: forget class ", forget_class, " outside 0..", options.num_classes - 1);
+        SALUN_CHECK(options.grad_clip > 0, "salun: grad_clip must be positive, got ", options.grad_clip);
+        if (options.freeze_masked) optimizer_.set_update_masks(mask.masks);
+    }
+
+    StepCallback on_step;         // after every optimiser step
+    PhaseCallback on_phase_end;   // after every phase
+
+    /// Phase 1 of `epoch`: every forget image gets a label drawn uniformly from the other classes.
+    template <class Loader>
+    PhaseInfo forget_phase(Loader& forget_loader, int epoch) { return run_phase(forget_loader, Phase::Forget, epoch); }
+
+    /// Phase 2 of `epoch`: the retain images with their true labels.
+    template <class Loader>
+    PhaseInfo retain_phase(Loader& retain_loader, int epoch) { return run_phase(retain_loader, Phase::Retain, epoch); }
+
+    /// Leaves the model as an evaluation expects it: eval mode, no gradients held.
+    void finish() {
+        model_.eval();
+        model_.zero_grad();
+    }
+
+    optim::SGD<T>& optimizer() { return optimizer_; }
+    const SalUnOptions& options() const { return options_; }
+
+private:
+    static optim::SGDOptions sgd_options(const SalUnOptions& o) {
+        optim::SGDOptions s;
+        s.lr = o.lr;
+        s.momentum = o.momentum;
+        s.weight_decay = o.weight_decay;
+        return s;
+    }
+
+    template <class Loader>
+    PhaseInfo run_phase(Loader& loader, Phase phase, int epoch) {
+        const auto t0 = std::chrono::steady_clock::now();
+        model_.train();
         StepInfo info;
         info.epoch = epoch;
         info.phase = phase;
         info.num_batches = loader.num_batches();
+        PhaseInfo done;
+        done.epoch = epoch;
+        done.phase = phase;
+        double loss_sum = 0;
         for (const auto& batch : loader.epoch()) {
             std::vector<std::int64_t> labels = batch.labels;
             if (phase == Phase::Forget)
-                for (auto& l : labels) l = random_other_label(label_gen, forget_class, o.num_classes);
-            Tensor<T> loss = loss_fn(model(batch.images), labels);
+                for (auto& l : labels) l = random_other_label(label_gen_, forget_class_, options_.num_classes);
+            Tensor<T> loss = loss_fn_(model_(batch.images), labels);
             info.loss = double(loss.item());
             SALUN_CHECK(std::isfinite(info.loss), "salun: the loss became ", info.loss, " at epoch ", epoch + 1, ", ",
                         phase_name(phase), " batch ", info.batch + 1, " (try a smaller --lr)");
             info.batch_size = labels.size();
-            info.lr = opt.lr();
-            masked_step(params, opt, mask, loss, o.grad_clip, info);
-            if (callback) callback(info);
+            info.lr = optimizer_.lr();
+            masked_step(params_, optimizer_, mask_, loss, options_.grad_clip, info);
+            if (on_step) on_step(info);
             ++info.batch;
+            loss_sum += info.loss;
+            done.images += labels.size();
         }
-    };
-
-    model.train();
-    for (int epoch = 0; epoch < o.epochs; ++epoch) {
-        run_phase(forget_loader, Phase::Forget, epoch);
-        run_phase(retain_loader, Phase::Retain, epoch);
+        done.steps = info.batch;
+        done.mean_loss = done.steps ? loss_sum / double(done.steps) : 0.0;
+        done.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (on_phase_end) on_phase_end(done);
+        return done;
     }
-    model.eval();
-    model.zero_grad();
+
+    nn::Module<T>& model_;
+    const SaliencyMask<T>& mask_;
+    std::int64_t forget_class_;
+    SalUnOptions options_;
+    LossFn<T> loss_fn_;
+    std::vector<Tensor<T>> params_;
+    optim::SGD<T> optimizer_;
+    Generator label_gen_;
+};
+
+/// Runs SalUn's two-phase loop on `model` with a precomputed `mask`: options.epochs times the
+/// forget phase then the retain phase (see SalUn), leaving the model in eval mode.
+template <class T, class ForgetLoader, class RetainLoader>
+void salun_train(nn::Module<T>& model, ForgetLoader& forget_loader, RetainLoader& retain_loader, std::int64_t forget_class,
+                 const SaliencyMask<T>& mask, const SalUnOptions& o, const StepCallback& callback = {},
+                 LossFn<T> loss_fn = cross_entropy_loss<T>()) {
+    SalUn<T> salun(model, mask, forget_class, o, std::move(loss_fn));
+    salun.on_step = callback;
+    for (int epoch = 0; epoch < o.epochs; ++epoch) {
+        salun.forget_phase(forget_loader, epoch);
+        salun.retain_phase(retain_loader, epoch);
+    }
+    salun.finish();
 }
 
 }  // namespace salun::unlearn

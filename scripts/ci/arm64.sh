@@ -18,7 +18,7 @@ t0=$(date +%s)
 cmake -S . -B "$BUILD_DIR" -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/aarch64-linux-gnu.cmake \
   -DCMAKE_BUILD_TYPE=Release -DSALUN_NATIVE=OFF -DSALUN_BUILD_BENCH=OFF
 # The unit-test executables, and salun-demo for the cli_* tests.
-cmake --build "$BUILD_DIR" -j "$JOBS" --target test_core test_kernels test_io_data test_nn test_unlearn salun-demo
+cmake --build "$BUILD_DIR" -j "$JOBS" --target test_core test_kernels test_io_data test_nn test_unlearn test_report salun-demo
 t1=$(date +%s)
 
 # The binaries are AArch64 and use NEON: xsimd's default architecture (printed by the test) and

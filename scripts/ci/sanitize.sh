@@ -14,7 +14,7 @@ t0=$(date +%s)
 # Debug with CMAKE_CXX_FLAGS_DEBUG="-O1 -g": the sanitizer flags replace the Release -O3.
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
   -DCMAKE_CXX_FLAGS="$SAN_FLAGS" -DSALUN_BUILD_BENCH=OFF
-cmake --build "$BUILD_DIR" -j "$JOBS" --target test_core test_kernels test_io_data test_nn test_unlearn salun-demo
+cmake --build "$BUILD_DIR" -j "$JOBS" --target test_core test_kernels test_io_data test_nn test_unlearn test_report salun-demo
 t1=$(date +%s)
 
 # exitcode=86: a report can never pass for an expected exit status (the cli_* tests expect 1 or 2).

@@ -112,3 +112,14 @@ if(SALUN_X86_64 AND NOT CMAKE_CROSSCOMPILING)
     endif()
   endif()
 endif()
+
+# salun-walkthrough narrates every step of SalUn on synthetic data (docs/tutorial.md quotes it).
+if(TARGET salun-walkthrough)
+  string(REPLACE ";" "|" emulator "${CMAKE_CROSSCOMPILING_EMULATOR}")
+  add_test(NAME walkthrough_synthetic
+    COMMAND ${CMAKE_COMMAND} -DDEMO=$<TARGET_FILE:salun-walkthrough> "-DEMULATOR=${emulator}"
+            "-DARGS=--synthetic|--subset|60|--threads|2" -DEXPECT_RC=0
+            "-DEXPECT_REGEX=Step 2: the saliency mask.*selected \\(75.0%\\).*Step 3: phase 1 \\(forget\\).*Step 4: phase 2 \\(retain\\).*UA [0-9.]+  RA [0-9.]+  TUA"
+            -P ${CMAKE_CURRENT_SOURCE_DIR}/check_cli.cmake)
+  set_tests_properties(walkthrough_synthetic PROPERTIES LABELS "integration")  # not "unit": minutes under qemu or ASan
+endif()

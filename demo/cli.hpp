@@ -16,6 +16,7 @@
 #include "args.hpp"
 #include "salun/models/registry.hpp"
 #include "salun/unlearn/experiment.hpp"
+#include "salun/version.hpp"
 
 namespace demo {
 
@@ -76,6 +77,9 @@ inline CommandLine split_command(std::vector<std::string> args) {
     CommandLine cl{"experiment", {}};
     if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
         cl.command = "help";
+        args.erase(args.begin());
+    } else if (!args.empty() && args[0] == "--version") {
+        cl.command = "version";
         args.erase(args.begin());
     } else if (!args.empty() && args[0].rfind("--", 0) != 0) {
         cl.command = args[0];
@@ -286,6 +290,11 @@ inline Command parse_command(const CommandLine& cl, std::ostream& out = std::cou
     if (cl.command == "train") return detail::parse_train(cl.args, out);
     if (cl.command == "help") {
         print_usage(out);
+        return HelpShown{};
+    }
+    if (cl.command == "version") {
+        if (!cl.args.empty()) throw UsageError("--version takes no arguments");
+        out << "salun-demo " << SALUN_VERSION_STRING << "\n";
         return HelpShown{};
     }
     throw UsageError("unknown command '" + cl.command + "'");

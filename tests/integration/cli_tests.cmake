@@ -41,6 +41,9 @@ salun_cli_test(missing_data 1 "download_cifar10.sh"
 # Found by tests/fuzz/fuzz_demo_args.cpp: numbers the commands could not use were accepted (2^32 + 1
 # epochs ran 1, a huge train --epochs overflowed the step count, NaN momentum reached SGD).
 salun_cli_test(short_help 0 "usage: salun-demo \\[experiment" -h)
+# The version CMake read from include/salun/version.hpp is the one the demo was compiled with.
+string(REPLACE "." "\\." version_regex "${PROJECT_VERSION}")
+salun_cli_test(version 0 "^salun-demo ${version_regex}[^0-9.]" --version)
 salun_cli_test(train_epochs_too_large 2 "--epochs must be at most 2147483647, got 99999999999999001"
   train --arch resnet18 --out ${out}/r.safetensors --epochs 99999999999999001 NO_OUTPUT_DIR ${out})
 salun_cli_test(epochs_not_cut_to_int 2 "--epochs must be at most 2147483647, got 4294967297"

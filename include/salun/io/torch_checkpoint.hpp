@@ -159,8 +159,10 @@ inline std::string some_keys(const pickle::Unpickler& u, const pickle::Value& di
 }  // namespace detail
 
 /// Reads the state dict out of a whole .pth file in memory; `file` names it in errors.
-inline TorchCheckpoint parse_torch_checkpoint(const std::uint8_t* data, std::size_t size, const std::string& file) {
-    ZipReader zip(data, size, file);
+/// (`check_crc = false` only for the fuzzer: see ZipReader.)
+inline TorchCheckpoint parse_torch_checkpoint(const std::uint8_t* data, std::size_t size, const std::string& file,
+                                              bool check_crc = true) {
+    ZipReader zip(data, size, file, check_crc);
     // The pickle is <archive>/data.pkl; the archive folder is named after the file torch.save wrote.
     std::string pkl;
     for (const auto& name : zip.names()) {

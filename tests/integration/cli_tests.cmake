@@ -156,3 +156,8 @@ if(SALUN_BASH)
                        ENVIRONMENT "SALUN_RESNET18_SHA256=0000000000000000000000000000000000000000000000000000000000000000")
   set_tests_properties(download_models_not_a_checkpoint PROPERTIES LABELS "unit")
 endif()
+
+# SALUN_NUM_THREADS is parsed whole (it was atoi: "4x" ran 4 threads, "x" failed as "0").
+salun_cli_test(threads_env_checked 1 "SALUN_NUM_THREADS must be a positive integer \\(at most 2147483647\\), got '4x'"
+  eval --arch resnet18 --weights w.pth --data ${CMAKE_CURRENT_BINARY_DIR}/no_such_folder)
+set_tests_properties(cli_threads_env_checked PROPERTIES ENVIRONMENT "SALUN_NUM_THREADS=4x")

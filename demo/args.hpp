@@ -24,12 +24,23 @@ public:
 
     /// An option taking a value; an empty default means "not set".
     Args& option(const std::string& name, const std::string& def, const std::string& help) {
-        specs_.push_back({name, def, help, false});
+        specs_.push_back({name, def, help, false, false});
         values_[name] = def;
         return *this;
     }
+    /// An option the command cannot run without: marked "(required)" in --help.
+    Args& required_option(const std::string& name, const std::string& help) {
+        specs_.push_back({name, "", help, false, true});
+        values_[name] = "";
+        return *this;
+    }
     Args& flag(const std::string& name, const std::string& help) {
-        specs_.push_back({name, "", help, true});
+        specs_.push_back({name, "", help, true, false});
+        return *this;
+    }
+    /// A required positional argument (`convert IN OUT`), in order; read it with str(name).
+    Args& positional(const std::string& name, const std::string& help) {
+        positionals_.push_back({name, "", help, false, true});
         return *this;
     }
 
@@ -41,7 +52,11 @@ public:
                 out << help();
                 return false;
             }
-            if (a.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + a + "'");
+            if (a.rfind("--", 0) != 0) {
+                if (next_positional_ >= positionals_.size()) throw UsageError("unexpected argument '" + a + "'");
+                values_[positionals_[next_positional_++].name] = a;
+                continue;
+            }
             std::string name = a.substr(2), value;
             const auto eq = name.find('=');
             bool has_value = false;
@@ -63,6 +78,8 @@ public:
             }
             values_[name] = value;
         }
+        if (next_positional_ < positionals_.size())
+            throw UsageError("'" + command_ + "' needs " + positionals_[next_positional_].name);
         return true;
     }
 
@@ -86,11 +103,23 @@ public:
 
     std::string help() const {
         std::ostringstream os;
-        os << "usage: salun-demo " << command_ << " [options]\n\n" << summary_ << "\n\noptions:\n";
+        os << "usage: salun-demo " << command_;
+        for (const Spec& p : positionals_) os << " " << p.name;
+        for (const Spec& s : specs_)
+            if (s.required) os << " --" << s.name << " VALUE";
+        os << " [options]\n\n" << summary_ << "\n\n";
+        for (const Spec& p : positionals_) {
+            std::string left = "  " + p.name;
+            if (left.size() < 28) left.resize(28, ' ');
+            os << left << " " << p.help << "\n";
+        }
+        if (!positionals_.empty()) os << "\n";
+        os << "options:\n";
         for (const Spec& s : specs_) {
             std::string left = "  --" + s.name + (s.is_flag ? "" : " VALUE");
             if (left.size() < 28) left.resize(28, ' ');
             os << left << " " << s.help;
+            if (s.required) os << " (required)";
             if (!s.is_flag && !s.def.empty()) os << " (default: " << s.def << ")";
             os << "\n";
         }
@@ -101,7 +130,7 @@ public:
 private:
     struct Spec {
         std::string name, def, help;
-        bool is_flag;
+        bool is_flag, required;
     };
     const Spec* find(const std::string& name) const {
         for (const Spec& s : specs_)
@@ -123,7 +152,8 @@ private:
     }
 
     std::string command_, summary_;
-    std::vector<Spec> specs_;
+    std::vector<Spec> specs_, positionals_;
+    std::size_t next_positional_ = 0;
     std::map<std::string, std::string> values_;
     std::map<std::string, bool> flags_;
 };

@@ -3,8 +3,11 @@
 // `out`), so main.cpp runs what it returns and tests/fuzz/fuzz_demo_args.cpp feeds it any argv.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 #include <limits>
@@ -14,8 +17,11 @@
 #include <vector>
 
 #include "args.hpp"
+#include "salun/data/transforms.hpp"
+#include "salun/io/checkpoint.hpp"
 #include "salun/models/registry.hpp"
 #include "salun/unlearn/experiment.hpp"
+#include "salun/version.hpp"
 
 namespace demo {
 
@@ -28,25 +34,36 @@ struct CommonOptions {
     bool quiet = false;
 };
 
+/// --mean / --std: the input normalisation, overriding the checkpoint's and the CIFAR-10 default.
+using NormalizeOverride = std::optional<salun::data::Normalize>;
+
 struct EvalCommand {
     std::string arch, weights, split, json;
     std::size_t batch_size = 100;
+    NormalizeOverride normalize;
     CommonOptions common;
 };
 
 struct UnlearnCommand {
-    std::string arch, weights, out_dir;
+    std::string arch, weights, out_dir, name;  ///< name: output stem; empty: a random ID
     std::int64_t forget_class = 0;
     salun::unlearn::ExperimentOptions options;
+    NormalizeOverride normalize;
     CommonOptions common;
 };
 
 struct ExperimentCommand {
-    std::string models, out_dir;
+    std::string models, out_dir, name;  ///< name: output stems NAME-<arch>; empty: random IDs
     std::vector<std::string> archs;
     std::int64_t forget_class = 0;
     salun::unlearn::ExperimentOptions options;
+    NormalizeOverride normalize;
     CommonOptions common;
+};
+
+/// convert IN OUT: a checkpoint from one format to the other (OUT's extension says which).
+struct ConvertCommand {
+    std::string in, out;
 };
 
 struct TrainCommand {
@@ -63,7 +80,7 @@ struct TrainCommand {
 /// The usage or a command's --help was printed; nothing to run.
 struct HelpShown {};
 
-using Command = std::variant<HelpShown, EvalCommand, UnlearnCommand, ExperimentCommand, TrainCommand>;
+using Command = std::variant<HelpShown, EvalCommand, UnlearnCommand, ExperimentCommand, TrainCommand, ConvertCommand>;
 
 /// The command word and the arguments after it.
 struct CommandLine {
@@ -71,11 +88,15 @@ struct CommandLine {
     std::vector<std::string> args;
 };
 
-/// The command named by the first argument; "experiment" when there is none or it is an option.
+/// The command named by the first argument; "" when there is none or it is an option (an error:
+/// a bare salun-demo must not start an hours-long experiment).
 inline CommandLine split_command(std::vector<std::string> args) {
-    CommandLine cl{"experiment", {}};
+    CommandLine cl{"", {}};
     if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
         cl.command = "help";
+        args.erase(args.begin());
+    } else if (!args.empty() && args[0] == "--version") {
+        cl.command = "version";
         args.erase(args.begin());
     } else if (!args.empty() && args[0].rfind("--", 0) != 0) {
         cl.command = args[0];
@@ -86,11 +107,15 @@ inline CommandLine split_command(std::vector<std::string> args) {
 }
 
 inline void print_usage(std::ostream& out) {
-    out << "usage: salun-demo [experiment|unlearn|eval|train] [options]   (--help after a command lists them)\n\n"
+    out << "usage: salun-demo COMMAND [options]   (salun-demo COMMAND --help lists them)\n"
+           "       salun-demo --version\n\n"
            "  experiment  SalUn on ResNet-18 and VGG-16-BN, results JSON per model and the summary table\n"
            "  unlearn     SalUn on one model\n"
            "  eval        accuracy of a checkpoint on CIFAR-10\n"
-           "  train       train a model from scratch (or a retrain reference with --exclude-class)\n";
+           "  train       train a model from scratch (or a retrain reference with --exclude-class)\n"
+           "  convert     convert a checkpoint between .pth and .safetensors\n\n"
+           "Checkpoints may be .safetensors or PyTorch .pth/.pt files (told apart by content).\n"
+           "scripts/demo.sh builds salun-demo and runs the whole experiment in one command.\n";
 }
 
 namespace detail {
@@ -122,6 +147,59 @@ inline CommonOptions common_options(const Args& a) {
     return c;
 }
 
+inline void add_normalize_options(Args& a) {
+    a.option("mean", "", "input normalisation mean per channel, R,G,B (else the checkpoint's normalize.mean, else CIFAR-10's)");
+    a.option("std", "", "input normalisation std per channel, R,G,B (else the checkpoint's normalize.std, else CIFAR-10's)");
+}
+
+inline std::array<float, 3> three_numbers(const Args& a, const std::string& name) {
+    std::array<float, 3> v{};
+    std::stringstream ss(a.str(name));
+    std::string part;
+    std::size_t n = 0;
+    while (std::getline(ss, part, ',')) {
+        std::size_t pos = 0;
+        double x = 0;
+        try {
+            x = std::stod(part, &pos);
+        } catch (const std::exception&) {
+            pos = 0;
+        }
+        if (n >= 3 || pos == 0 || pos != part.size() || !std::isfinite(x))
+            throw UsageError("--" + name + " expects three numbers R,G,B, got '" + a.str(name) + "'");
+        v[n++] = static_cast<float>(x);
+    }
+    if (n != 3) throw UsageError("--" + name + " expects three numbers R,G,B, got '" + a.str(name) + "'");
+    return v;
+}
+
+inline NormalizeOverride normalize_override(const Args& a) {
+    if (!a.has("mean") && !a.has("std")) return std::nullopt;
+    if (!a.has("mean") || !a.has("std")) throw UsageError("--mean and --std go together");
+    salun::data::Normalize n;
+    n.mean = three_numbers(a, "mean");
+    n.std = three_numbers(a, "std");
+    for (float x : n.std)
+        if (!(x > 0)) throw UsageError("--std values must be positive, got '" + a.str("std") + "'");
+    return n;
+}
+
+inline std::string check_name(const Args& a) {
+    const std::string n = a.str("name");
+    if (n.find_first_of("/\\") != std::string::npos || n == "." || n == "..")
+        throw UsageError("--name is a file name stem, without folders: got '" + n + "'");
+    return n;
+}
+
+/// The output checkpoint's format must be known before hours of work, not after.
+inline void check_checkpoint_name(const std::string& option, const std::string& path) {
+    try {
+        salun::io::format_for_path(path);
+    } catch (const salun::Error&) {
+        throw UsageError(option + " must end in .safetensors, .pth or .pt, got '" + path + "'");
+    }
+}
+
 inline void add_unlearn_options(Args& a) {
     a.option("forget-class", "0", "class to forget, 0..9");
     a.option("epochs", "5", "unlearning epochs");
@@ -134,8 +212,9 @@ inline void add_unlearn_options(Args& a) {
     a.option("grad-clip", "100", "global gradient-norm clip");
     a.option("seed", "2048", "random seed");
     a.option("subset", "0", "keep only the first K training images of every class (0: all)");
-    a.flag("freeze-masked", "masked-out weights never move (the seed lets decay/momentum move them)");
+    a.flag("freeze-masked", "masked-out weights never move (the reference lets decay/momentum move them)");
     a.flag("no-extra-eval", "skip the results' attack and cka fields (their extra evaluation passes)");
+    add_normalize_options(a);
 }
 
 inline std::string check_arch(const Args& a) {
@@ -181,9 +260,10 @@ inline salun::unlearn::ExperimentOptions experiment_options(const Args& a) {
 
 inline Command parse_eval(const std::vector<std::string>& argv, std::ostream& out) {
     Args a("eval", "Evaluate a checkpoint on CIFAR-10 (normalised, no augmentation).");
-    a.option("arch", "", "resnet18, vgg16_bn (CIFAR layout) or vgg16_bn_timm (timm's, with pre_logits)").option("weights", "", "safetensors checkpoint");
+    a.required_option("arch", "resnet18, vgg16_bn (CIFAR layout) or vgg16_bn_timm (timm's, with pre_logits)").required_option("weights", "checkpoint (.safetensors or .pth)");
     a.option("split", "test", "test or train").option("batch-size", "100", "evaluation batch size");
     a.option("json", "", "write the result as JSON to this file");
+    add_normalize_options(a);
     add_common(a);
     if (!a.parse(argv, out)) return HelpShown{};
     EvalCommand c;
@@ -195,15 +275,18 @@ inline Command parse_eval(const std::vector<std::string>& argv, std::ostream& ou
     if (bs <= 0) throw UsageError("--batch-size must be positive");
     c.batch_size = static_cast<std::size_t>(bs);
     c.json = a.str("json");
+    c.normalize = normalize_override(a);
     c.common = common_options(a);
     return c;
 }
 
 inline Command parse_unlearn(const std::vector<std::string>& argv, std::ostream& out) {
     Args a("unlearn", "Run SalUn on one model: saliency mask, two-phase unlearning, evaluation.\n"
-                      "Writes DIR/<ID>.json (results) and DIR/<ID>.safetensors (unlearned weights).");
-    a.option("arch", "", "resnet18, vgg16_bn (CIFAR layout) or vgg16_bn_timm (timm's, with pre_logits)").option("weights", "", "safetensors checkpoint of the original model");
-    a.option("out-dir", "", "output folder");
+                      "Writes DIR/NAME.json (results; its path is printed on stdout) and DIR/NAME.safetensors\n"
+                      "(unlearned weights); NAME is --name, else a random 4-hex-digit ID.");
+    a.required_option("arch", "resnet18, vgg16_bn (CIFAR layout) or vgg16_bn_timm (timm's, with pre_logits)").required_option("weights", "checkpoint of the original model (.safetensors or .pth)");
+    a.required_option("out-dir", "output folder");
+    a.option("name", "", "output file name stem (default: a random ID)");
     add_unlearn_options(a);
     add_common(a);
     if (!a.parse(argv, out)) return HelpShown{};
@@ -211,17 +294,21 @@ inline Command parse_unlearn(const std::vector<std::string>& argv, std::ostream&
     c.arch = check_arch(a);
     c.weights = a.required("weights");
     c.out_dir = a.required("out-dir");
+    c.name = check_name(a);
     c.options = experiment_options(a);
     c.forget_class = a.integer("forget-class");
+    c.normalize = normalize_override(a);
     c.common = common_options(a);
     return c;
 }
 
 inline Command parse_experiment(const std::vector<std::string>& argv, std::ostream& out) {
-    Args a("experiment", "The seed's experiment: SalUn on ResNet-18 and VGG-16-BN (forget class 0 by default),\n"
-                         "a results JSON and unlearned weights per model, and the summary table.");
-    a.option("models", "", "folder with resnet18_cifar10.safetensors and vgg16_bn_cifar10.safetensors (else $SALUN_MODELS)");
+    Args a("experiment", "The reference's experiment (the Machine Unlearning Comparator's SalUn notebook): SalUn on\n"
+                         "ResNet-18 and VGG-16-BN (forget class 0 by default), a results JSON and unlearned weights per\n"
+                         "model (paths printed on stdout), and the summary table.");
+    a.option("models", "", "folder with <arch>_cifar10.safetensors (or .pth) per architecture (else $SALUN_MODELS)");
     a.option("out-dir", "results", "output folder");
+    a.option("name", "", "output file name stems NAME-<arch> (default: a random ID per model)");
     a.option("archs", "resnet18,vgg16_bn", "comma-separated architectures to run");
     add_unlearn_options(a);
     add_common(a);
@@ -241,6 +328,8 @@ inline Command parse_experiment(const std::vector<std::string>& argv, std::ostre
         c.archs.push_back(s);
     }
     c.out_dir = a.str("out-dir");
+    c.name = check_name(a);
+    c.normalize = normalize_override(a);
     c.common = common_options(a);
     return c;
 }
@@ -249,7 +338,7 @@ inline Command parse_train(const std::vector<std::string>& argv, std::ostream& o
     Args a("train", "Train a model from scratch with RandomCrop(32, pad 4) + horizontal flip, SGD (nesterov,\n"
                     "momentum 0.9, weight decay 5e-4) and OneCycleLR; --exclude-class trains the 'retrain'\n"
                     "reference without the forget class. Defaults are the recipe of the shared checkpoints.");
-    a.option("arch", "", "resnet18, vgg16_bn (CIFAR layout) or vgg16_bn_timm (timm's, with pre_logits)").option("out", "", "output safetensors file");
+    a.required_option("arch", "resnet18, vgg16_bn (CIFAR layout) or vgg16_bn_timm (timm's, with pre_logits)").required_option("out", "output checkpoint (.safetensors, .pth or .pt)");
     a.option("epochs", "6", "training epochs").option("lr", "0.1", "OneCycleLR maximum learning rate");
     a.option("batch-size", "128", "batch size").option("exclude-class", "", "leave this class out (retrain reference)");
     a.option("seed", "2048", "random seed").option("subset", "0", "first K images of every class (0: all)");
@@ -258,6 +347,7 @@ inline Command parse_train(const std::vector<std::string>& argv, std::ostream& o
     TrainCommand c;
     c.arch = check_arch(a);
     c.out = a.required("out");
+    check_checkpoint_name("--out", c.out);
     const long epochs = a.integer("epochs"), bs = a.integer("batch-size"), subset = a.integer("subset");
     const double lr = a.real("lr");
     if (epochs <= 0) throw UsageError("--epochs must be positive");
@@ -277,6 +367,20 @@ inline Command parse_train(const std::vector<std::string>& argv, std::ostream& o
     return c;
 }
 
+inline Command parse_convert(const std::vector<std::string>& argv, std::ostream& out) {
+    Args a("convert", "Convert a checkpoint between PyTorch .pth/.pt and .safetensors: IN is read whatever its\n"
+                      "format (by content), OUT is written in the format its extension names. Tensors, names and\n"
+                      "dtypes are kept as they are; safetensors metadata does not fit in a .pth and is dropped.");
+    a.positional("IN", "checkpoint to read (.safetensors or a PyTorch zip checkpoint)");
+    a.positional("OUT", "file to write: .safetensors, .pth or .pt");
+    if (!a.parse(argv, out)) return HelpShown{};
+    ConvertCommand c;
+    c.in = a.str("IN");
+    c.out = a.str("OUT");
+    check_checkpoint_name("OUT", c.out);
+    return c;
+}
+
 }  // namespace detail
 
 /// The command `cl` asks for, checked; throws UsageError for a bad command line. --help (of the
@@ -286,8 +390,16 @@ inline Command parse_command(const CommandLine& cl, std::ostream& out = std::cou
     if (cl.command == "unlearn") return detail::parse_unlearn(cl.args, out);
     if (cl.command == "eval") return detail::parse_eval(cl.args, out);
     if (cl.command == "train") return detail::parse_train(cl.args, out);
+    if (cl.command == "convert") return detail::parse_convert(cl.args, out);
+    if (cl.command.empty())
+        throw UsageError(cl.args.empty() ? "no command given" : "the command comes first, got '" + cl.args[0] + "'");
     if (cl.command == "help") {
         print_usage(out);
+        return HelpShown{};
+    }
+    if (cl.command == "version") {
+        if (!cl.args.empty()) throw UsageError("--version takes no arguments");
+        out << "salun-demo " << SALUN_VERSION_STRING << "\n";
         return HelpShown{};
     }
     throw UsageError("unknown command '" + cl.command + "'");

@@ -1,9 +1,13 @@
 // salun-demo: the SalUn machine-unlearning experiment on CIFAR-10 from the command line.
 //
 //   salun-demo eval       --arch A --weights FILE [--split test|train] [--json OUT]
-//   salun-demo unlearn    --arch A --weights FILE --forget-class C --out-dir DIR [...]
+//   salun-demo unlearn    --arch A --weights FILE --forget-class C --out-dir DIR [--name N] [...]
 //   salun-demo train      --arch A --out FILE [--exclude-class C] [...]
-//   salun-demo experiment [--models DIR] [--out-dir DIR]   (also what runs with no command)
+//   salun-demo experiment [--models DIR] [--out-dir DIR] [--name N]
+//   salun-demo convert    IN OUT
+//   salun-demo --version
+// With no command it prints the usage and exits 2. Checkpoints are .safetensors or .pth (by
+// content). Results go to stdout (paths of what was written, tables); progress to stderr.
 //
 // This file only wires the library together, shows progress and prints results; the command line
 // is parsed and checked in cli.hpp, the algorithm lives in include/salun (unlearn/experiment.hpp
@@ -12,6 +16,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -19,7 +24,7 @@
 #include "progress.hpp"
 #include "salun/core/threads.hpp"
 #include "salun/data/cifar10.hpp"
-#include "salun/io/safetensors.hpp"
+#include "salun/io/checkpoint.hpp"
 #include "salun/models/clone.hpp"
 #include "salun/models/registry.hpp"
 #include "salun/optim/lr_scheduler.hpp"
@@ -42,17 +47,52 @@ void apply_threads(const demo::CommonOptions& c) {
 
 std::string data_dir(const demo::CommonOptions& c) { return salun::data::find_cifar10(c.data); }
 
-std::shared_ptr<Model> load_model(const std::string& arch, const std::string& weights) {
+struct LoadedModel {
+    std::shared_ptr<Model> model;
+    std::optional<salun::data::Normalize> normalize;  ///< the run's input normalisation
+    bool from_checkpoint = false;                      ///< it came from normalize.mean / normalize.std
+};
+
+/// Loads a checkpoint of either format into a new model. DataParallel's "module." prefix is
+/// dropped; normalize.mean / normalize.std (official SalUn checkpoints) become the run's input
+/// normalisation unless --mean / --std (`override`) say otherwise; else CIFAR-10's.
+LoadedModel load_model(const std::string& arch, const std::string& weights, const demo::NormalizeOverride& override,
+                       bool quiet) {
     if (!fs::exists(weights)) salun::detail::throw_error("weights file '", weights, "' does not exist");
-    auto model = salun::models::make_model<float>(arch, kClasses);
-    const auto file = salun::io::load_safetensors(weights);
+    LoadedModel m;
+    m.model = salun::models::make_model<float>(arch, kClasses);
+    auto file = salun::io::load_checkpoint(weights);
+    salun::io::strip_key_prefix(file.tensors, "module.");
+    const auto stored = salun::io::take_normalization(file.tensors);
     try {
-        model->load_state_dict(file.tensors);
+        m.model->load_state_dict(file.tensors);
     } catch (const salun::Error& e) {
         salun::detail::throw_error("'", weights, "' does not fit ", arch, ": ", e.what());
     }
-    model->eval();
-    return model;
+    m.model->eval();
+    m.normalize = salun::data::cifar10_normalize();
+    if (override) {
+        m.normalize = override;
+    } else if (stored) {
+        SALUN_CHECK(stored->mean.size() == 3, "'", weights, "': normalize.mean has ", stored->mean.size(),
+                    " channels, CIFAR-10 images have 3");
+        salun::data::Normalize n;
+        for (std::size_t c = 0; c < 3; ++c) {
+            n.mean[c] = stored->mean[c];
+            n.std[c] = stored->std[c];
+        }
+        m.normalize = n;
+        m.from_checkpoint = true;
+        if (!quiet)
+            std::fprintf(stderr, "%s: input normalisation from the checkpoint: mean (%g, %g, %g), std (%g, %g, %g)\n",
+                         weights.c_str(), n.mean[0], n.mean[1], n.mean[2], n.std[0], n.std[1], n.std[2]);
+    }
+    return m;
+}
+
+bool is_default_normalize(const std::optional<salun::data::Normalize>& n) {
+    const auto d = salun::data::cifar10_normalize();
+    return n && n->mean == d.mean && n->std == d.std;
 }
 
 std::string random_id() {
@@ -68,13 +108,15 @@ int run_eval(const demo::EvalCommand& c) {
     const std::string dir = data_dir(c.common);
     const std::string& arch = c.arch;
     const std::string& split = c.split;
-    auto model = load_model(arch, c.weights);
+    const auto loaded = load_model(arch, c.weights, c.normalize, c.common.quiet);
+    auto& model = loaded.model;
     const auto ds = salun::data::read_cifar10(dir, split == "test" ? salun::data::Split::Test : salun::data::Split::Train);
     const auto t0 = std::chrono::steady_clock::now();
     demo::Progress progress(c.common.quiet);
     progress.start("eval " + arch + " on " + split, double(ds.size()));
     const auto preds = salun::unlearn::predict_subset(*model, salun::data::all(ds), c.batch_size, kClasses,
-                                                      [&](std::size_t n) { progress.advance(double(n), "evaluating"); });
+                                                      [&](std::size_t n) { progress.advance(double(n), "evaluating"); },
+                                                      loaded.normalize);
     progress.finish();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto m = salun::unlearn::class_metrics(preds);
@@ -107,9 +149,12 @@ struct UnlearnOutcome {
 };
 
 UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, const std::string& out_dir,
-                           const salun::data::ImageDataset& train, const salun::data::ImageDataset& test,
-                           const salun::unlearn::ExperimentOptions& o, std::int64_t forget_class, bool quiet) {
-    auto model = load_model(arch, weights);
+                           const std::string& out_name, const salun::data::ImageDataset& train,
+                           const salun::data::ImageDataset& test, salun::unlearn::ExperimentOptions o,
+                           const demo::NormalizeOverride& normalize, std::int64_t forget_class, bool quiet) {
+    const auto loaded = load_model(arch, weights, normalize, quiet);
+    auto model = loaded.model;
+    o.normalize = loaded.normalize;
     // the original stays beside the unlearned model for the cka field
     auto original = o.cka ? salun::models::clone_model<float>(arch, *model, kClasses) : nullptr;
     demo::Progress progress(quiet);
@@ -145,16 +190,25 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
                      name.c_str(), result.report.seconds, result.eval_seconds, result.extra_seconds);
 
     auto& rep = result.report;
-    rep.id = random_id();
+    rep.id = out_name.empty() ? random_id() : out_name;
     rep.model = name;
     rep.base = fs::path(weights).filename().string();
     fs::create_directories(out_dir);
     const std::string stem = (fs::path(out_dir) / rep.id).string();
-    salun::io::save_safetensors(stem + ".safetensors", model->state_dict(),
+    auto weights_out = model->state_dict();
+    if (!is_default_normalize(o.normalize)) {
+        // Keep the run's normalisation with the weights, so that they load and evaluate the same way.
+        weights_out.insert_or_assign("normalize.mean", salun::io::TensorData::from_tensor(
+            salun::Tensor<float>::from_data({3}, o.normalize->mean.data())));
+        weights_out.insert_or_assign("normalize.std", salun::io::TensorData::from_tensor(
+            salun::Tensor<float>::from_data({3}, o.normalize->std.data())));
+    }
+    salun::io::save_safetensors(stem + ".safetensors", weights_out,
                                 {{"arch", arch}, {"method", "SalUn"}, {"forget_class", std::to_string(forget_class)},
                                  {"base", rep.base}});
     salun::unlearn::write_report(stem + ".json", rep);
-    if (!quiet) std::fprintf(stderr, "%s: wrote %s.json and %s.safetensors\n", name.c_str(), stem.c_str(), stem.c_str());
+    std::printf("wrote %s.json and %s.safetensors\n", stem.c_str(), stem.c_str());
+    std::fflush(stdout);
     return {rep};
 }
 
@@ -173,19 +227,28 @@ int run_unlearn(const demo::UnlearnCommand& c) {
     const std::string dir = data_dir(c.common);
     const auto train = salun::data::read_cifar10(dir, salun::data::Split::Train);
     const auto test = salun::data::read_cifar10(dir, salun::data::Split::Test);
-    const auto r = unlearn_one(c.arch, c.weights, c.out_dir, train, test, c.options, c.forget_class, c.common.quiet);
+    const auto r = unlearn_one(c.arch, c.weights, c.out_dir, c.name, train, test, c.options, c.normalize, c.forget_class,
+                               c.common.quiet);
     print_summary({r.report});
     return 0;
 }
 
 // ---- experiment ---------------------------------------------------------------------------------
+/// DIR/<arch>_cifar10.safetensors, else DIR/<arch>_cifar10.pth.
+std::string experiment_checkpoint(const std::string& models, const std::string& arch) {
+    for (const char* ext : {".safetensors", ".pth"}) {
+        const auto w = fs::path(models) / (arch + "_cifar10" + ext);
+        if (fs::exists(w)) return w.string();
+    }
+    salun::detail::throw_error("checkpoint ", (fs::path(models) / (arch + "_cifar10.safetensors")).string(),
+                               " (or .pth) not found; scripts/download_models.sh fetches the reference's ResNet-18,",
+                               " salun-demo train makes either model");
+}
+
 int run_experiment(const demo::ExperimentCommand& c) {
     const auto& archs = c.archs;
     const auto& models = c.models;
-    for (const auto& arch : archs) {
-        const auto w = fs::path(models) / (arch + "_cifar10.safetensors");
-        if (!fs::exists(w)) salun::detail::throw_error("checkpoint ", w.string(), " not found");
-    }
+    for (const auto& arch : archs) experiment_checkpoint(models, arch);
     apply_threads(c.common);
     const std::string dir = data_dir(c.common);
     const auto train = salun::data::read_cifar10(dir, salun::data::Split::Train);
@@ -193,8 +256,10 @@ int run_experiment(const demo::ExperimentCommand& c) {
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<salun::unlearn::RunReport> reports;
     for (const auto& arch : archs) {
-        const auto w = (fs::path(models) / (arch + "_cifar10.safetensors")).string();
-        reports.push_back(unlearn_one(arch, w, c.out_dir, train, test, c.options, c.forget_class, c.common.quiet).report);
+        const std::string name = c.name.empty() ? "" : c.name + "-" + arch;
+        reports.push_back(unlearn_one(arch, experiment_checkpoint(models, arch), c.out_dir, name, train, test, c.options,
+                                      c.normalize, c.forget_class, c.common.quiet)
+                              .report);
     }
     print_summary(reports);
     const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -241,13 +306,28 @@ int run_train(const demo::TrainCommand& c) {
         }, [&] { sched.step(); });
         progress.finish();
         const auto m = salun::unlearn::class_metrics(salun::unlearn::predict_subset(*model, salun::data::all(test), 100, kClasses));
-        std::printf("epoch %ld: train loss %.4f, train acc %.4f, test acc %.4f\n", e + 1, stats.loss, stats.accuracy, m.accuracy());
-        std::fflush(stdout);
+        if (!c.common.quiet)
+            std::fprintf(stderr, "epoch %ld: train loss %.4f, train acc %.4f, test acc %.4f\n", e + 1, stats.loss,
+                         stats.accuracy, m.accuracy());
     }
     std::map<std::string, std::string> meta{{"arch", arch}, {"epochs", std::to_string(epochs)}, {"seed", std::to_string(seed)}};
     if (exclude >= 0) meta["exclude_class"] = std::to_string(exclude);
-    salun::io::save_safetensors(c.out, model->state_dict(), meta);
+    salun::io::save_checkpoint(c.out, model->state_dict(), meta);  // .pth has no room for meta
     std::printf("wrote %s\n", c.out.c_str());
+    return 0;
+}
+
+// ---- convert ------------------------------------------------------------------------------------
+int run_convert(const demo::ConvertCommand& c) {
+    const auto ck = salun::io::load_checkpoint(c.in);
+    salun::io::save_checkpoint(c.out, ck.tensors, ck.metadata);
+    const auto to = salun::io::format_for_path(c.out);
+    std::printf("wrote %s: %zu tensors, %s -> %s%s\n", c.out.c_str(), ck.tensors.size(), salun::io::format_name(ck.format),
+                salun::io::format_name(to),
+                ck.found_at.empty() ? "" : (" (the state dict under '" + ck.found_at + "')").c_str());
+    if (to == salun::io::CheckpointFormat::TorchZip && !ck.metadata.empty())
+        std::fprintf(stderr, "salun-demo: note: %zu metadata entries dropped (a .pth has no place for them)\n",
+                     ck.metadata.size());
     return 0;
 }
 
@@ -257,6 +337,7 @@ struct Runner {
     int operator()(const demo::UnlearnCommand& c) const { return run_unlearn(c); }
     int operator()(const demo::ExperimentCommand& c) const { return run_experiment(c); }
     int operator()(const demo::TrainCommand& c) const { return run_train(c); }
+    int operator()(const demo::ConvertCommand& c) const { return run_convert(c); }
 };
 
 }  // namespace
@@ -267,7 +348,11 @@ int main(int argc, char** argv) {
     try {
         return std::visit(Runner{}, demo::parse_command(cl));
     } catch (const UsageError& e) {
-        std::cerr << "salun-demo: " << e.what() << "\n(run 'salun-demo " << (cmd == "help" ? "" : cmd) << " --help' for the options)\n";
+        std::cerr << "salun-demo: " << e.what() << "\n";
+        if (cmd.empty())
+            demo::print_usage(std::cerr);
+        else
+            std::cerr << "(run 'salun-demo " << (cmd == "help" || cmd == "version" ? "" : cmd + " ") << "--help' for the options)\n";
         return 2;
     } catch (const std::exception& e) {
         std::cerr << "\nsalun-demo: error: " << e.what() << "\n";

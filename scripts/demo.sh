@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The main job in one command: build salun-demo, find CIFAR-10 and the checkpoints, and run the
-# seed's experiment (SalUn on ResNet-18 and VGG-16-BN). Extra arguments go to `salun-demo
+# reference's experiment (SalUn on ResNet-18 and VGG-16-BN). Extra arguments go to `salun-demo
 # experiment` (e.g. --subset 500 --epochs 1 for a quick run, --archs vgg16_bn, --threads 2).
 #
 # Data: $SALUN_DATA, else ../shared/data/cifar-10-batches-bin.tar.xz extracted into build/cifar10,
 #       else downloaded into build/cifar10 by scripts/download_cifar10.sh (needs internet).
-# Models: $SALUN_MODELS, else ../shared/models.
+# Models: $SALUN_MODELS, else ../shared/models: <arch>_cifar10.safetensors or .pth per architecture
+#         (scripts/download_models.sh fetches the reference's ResNet-18; salun-demo train makes either).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -25,8 +26,9 @@ if [ -z "${SALUN_DATA:-}" ]; then
 fi
 SALUN_MODELS=${SALUN_MODELS:-$shared/models}
 if [ ! -d "$SALUN_MODELS" ]; then
-  echo "demo.sh: no checkpoints: set SALUN_MODELS to a folder with resnet18_cifar10.safetensors and" \
-       "vgg16_bn_cifar10.safetensors (salun-demo train makes them)" >&2
+  echo "demo.sh: no checkpoints: set SALUN_MODELS to a folder with resnet18_cifar10.safetensors (or .pth) and" \
+       "vgg16_bn_cifar10.safetensors (or .pth); scripts/download_models.sh fetches the reference's ResNet-18" \
+       "(then add --archs resnet18), salun-demo train makes either" >&2
   exit 1
 fi
 exec "$BUILD_DIR/demo/salun-demo" experiment --data "$SALUN_DATA" --models "$SALUN_MODELS" \

@@ -18,7 +18,7 @@ artifacts=${FUZZ_ARTIFACTS:-$build/artifacts}
 jobs=${FUZZ_BUILD_JOBS:-$(nproc)}
 harnesses=("$@")
 if [ ${#harnesses[@]} -eq 0 ]; then
-  harnesses=(safetensors state_dict cifar10 image demo_args)
+  harnesses=(safetensors state_dict cifar10 image demo_args pth)
 fi
 
 cmake -S . -B "$build" -DCMAKE_CXX_COMPILER="${CXX:-clang++}" -DSALUN_BUILD_FUZZERS=ON \

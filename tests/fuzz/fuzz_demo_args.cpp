@@ -33,6 +33,17 @@ bool known_arch(const std::string& arch) {
 
 void check(const demo::CommonOptions& c) { require(c.threads >= 0, "--threads is positive (0: not given)"); }
 
+void check(const demo::NormalizeOverride& n) {
+    if (!n) return;
+    for (int k = 0; k < 3; ++k)
+        require(std::isfinite(n->mean[k]) && std::isfinite(n->std[k]) && n->std[k] > 0,
+                "--mean is finite, --std positive and finite");
+}
+
+void check_name(const std::string& name) {
+    require(name.find('/') == std::string::npos && name != "." && name != "..", "--name has no folder in it");
+}
+
 void check(const salun::unlearn::ExperimentOptions& o, std::int64_t forget_class) {
     require(forget_class >= 0 && forget_class < std::int64_t(demo::kClasses), "--forget-class is 0..9");
     require(o.salun.epochs > 0, "--epochs is positive");
@@ -52,23 +63,32 @@ struct Checker {
         require(!c.weights.empty(), "--weights is given");
         require(c.split == "test" || c.split == "train", "--split is test or train");
         require(c.batch_size > 0, "--batch-size is positive");
+        check(c.normalize);
         check(c.common);
     }
     void operator()(const demo::UnlearnCommand& c) const {
         require(known_arch(c.arch), "--arch is known");
         require(!c.weights.empty() && !c.out_dir.empty(), "--weights and --out-dir are given");
         check(c.options, c.forget_class);
+        check(c.normalize);
+        check_name(c.name);
         check(c.common);
     }
     void operator()(const demo::ExperimentCommand& c) const {
         require(!c.models.empty(), "a checkpoint folder is given");
         for (const auto& a : c.archs) require(known_arch(a), "--archs are known");
         check(c.options, c.forget_class);
+        check(c.normalize);
+        check_name(c.name);
         check(c.common);
+    }
+    void operator()(const demo::ConvertCommand& c) const {
+        salun::io::format_for_path(c.out);  // throws for an OUT whose format is unknown: parse must have refused it
     }
     void operator()(const demo::TrainCommand& c) const {
         require(known_arch(c.arch), "--arch is known");
         require(!c.out.empty(), "--out is given");
+        salun::io::format_for_path(c.out);  // a known output format
         // train multiplies the epochs by the batches per epoch (at most 50,000) in a long.
         require(c.epochs > 0 && c.epochs <= 2147483647L, "--epochs is positive and fits an int");
         require(std::isfinite(c.lr) && c.lr > 0, "--lr is a positive number");

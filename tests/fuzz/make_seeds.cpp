@@ -20,6 +20,7 @@
 #include "io_data/stb_image_write_impl.hpp"
 #include "salun/data/cifar10.hpp"
 #include "salun/io/safetensors.hpp"
+#include "salun/io/torch_checkpoint.hpp"
 #include "salun/models/registry.hpp"
 
 namespace fs = std::filesystem;
@@ -176,6 +177,19 @@ void demo_args_seeds(const fs::path& dir) {
 
 }  // namespace
 
+// ---- pth: the torch.save fixtures (tests/fixtures/pth), and their pickles alone ------------------
+void pth_seeds(const fs::path& dir, const fs::path& fixtures) {
+    for (const char* name : {"plain", "nested", "normalize", "malicious"}) {
+        std::ifstream in(fixtures / "pth" / (std::string(name) + ".pth"), std::ios::binary);
+        const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (bytes.empty()) throw std::runtime_error(std::string("missing fixture pth/") + name + ".pth");
+        write_bytes(dir / (std::string(name) + ".pth"), bytes);
+        const salun::io::ZipReader zip(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), name);
+        const auto [p, n] = zip.read(std::string(name) + "/data.pkl");
+        write_bytes(dir / (std::string(name) + ".pkl"), std::string(reinterpret_cast<const char*>(p), n));
+    }
+}
+
 int main(int argc, char** argv) {
     if (argc != 3) {
         std::cerr << "usage: " << argv[0] << " CORPUS_DIR FIXTURES_DIR   (e.g. tests/fuzz/corpus tests/fixtures)\n";
@@ -183,13 +197,14 @@ int main(int argc, char** argv) {
     }
     const fs::path corpus = argv[1], fixtures = argv[2];
     try {
-        for (const char* h : {"safetensors", "state_dict", "cifar10", "image", "demo_args"})
+        for (const char* h : {"safetensors", "state_dict", "cifar10", "image", "demo_args", "pth"})
             fs::create_directories(corpus / h);
         safetensors_seeds(corpus / "safetensors", fixtures);
         state_dict_seeds(corpus / "state_dict");
         cifar10_seeds(corpus / "cifar10");
         image_seeds(corpus / "image");
         demo_args_seeds(corpus / "demo_args");
+        pth_seeds(corpus / "pth", fixtures);
     } catch (const std::exception& e) {
         std::cerr << "make_seeds: " << e.what() << "\n";
         return 1;

@@ -40,7 +40,26 @@ salun_cli_test(missing_data 1 "download_cifar10.sh"
   eval --arch resnet18 --weights w.safetensors --data ${CMAKE_CURRENT_BINARY_DIR}/no_such_folder)
 # Found by tests/fuzz/fuzz_demo_args.cpp: numbers the commands could not use were accepted (2^32 + 1
 # epochs ran 1, a huge train --epochs overflowed the step count, NaN momentum reached SGD).
-salun_cli_test(short_help 0 "usage: salun-demo \\[experiment" -h)
+salun_cli_test(short_help 0 "usage: salun-demo COMMAND" -h)
+# A bare salun-demo prints the usage and fails (it used to start the hours-long experiment).
+salun_cli_test(no_command 2 "no command given.*usage: salun-demo COMMAND.*convert")
+salun_cli_test(option_before_command 2 "the command comes first, got '--models'" --models m)
+salun_cli_test(help_marks_required 0 "usage: salun-demo train --arch VALUE --out VALUE.*--arch VALUE +resnet18 or vgg16_bn \\(required\\)" train --help)
+salun_cli_test(train_out_format 2 "--out must end in .safetensors, .pth or .pt, got 'r.bin'" train --arch resnet18 --out r.bin)
+salun_cli_test(name_no_folder 2 "--name is a file name stem, without folders"
+  unlearn --arch resnet18 --weights w.pth --out-dir ${out} --name a/b NO_OUTPUT_DIR ${out})
+salun_cli_test(mean_std_together 2 "--mean and --std go together" eval --arch resnet18 --weights w.pth --mean 0.5,0.5,0.5)
+salun_cli_test(mean_three_numbers 2 "--mean expects three numbers R,G,B, got '0.5,0.5'"
+  eval --arch resnet18 --weights w.pth --mean 0.5,0.5 --std 1,1,1)
+# convert: .pth <-> .safetensors by content; refused pickles leave no output behind.
+salun_cli_test(convert_pth 0 "wrote .*converted.safetensors: 10 tensors, pth -> safetensors \\(the state dict under 'state_dict'\\)"
+  convert ${PROJECT_SOURCE_DIR}/tests/fixtures/pth/normalize.pth ${CMAKE_CURRENT_BINARY_DIR}/converted.safetensors)
+salun_cli_test(convert_refuses_code 1 "refuses to load global 'posix.system'.*never executed"
+  convert ${PROJECT_SOURCE_DIR}/tests/fixtures/pth/malicious.pth ${out}_refused/x.safetensors NO_OUTPUT_DIR ${out}_refused)
+salun_cli_test(convert_out_format 2 "OUT must end in .safetensors, .pth or .pt" convert a.pth b.txt)
+# The version CMake read from include/salun/version.hpp is the one the demo was compiled with.
+string(REPLACE "." "\\." version_regex "${PROJECT_VERSION}")
+salun_cli_test(version 0 "^salun-demo ${version_regex}[^0-9.]" --version)
 salun_cli_test(train_epochs_too_large 2 "--epochs must be at most 2147483647, got 99999999999999001"
   train --arch resnet18 --out ${out}/r.safetensors --epochs 99999999999999001 NO_OUTPUT_DIR ${out})
 salun_cli_test(epochs_not_cut_to_int 2 "--epochs must be at most 2147483647, got 4294967297"
@@ -123,3 +142,33 @@ if(TARGET salun-walkthrough)
             -P ${CMAKE_CURRENT_SOURCE_DIR}/check_cli.cmake)
   set_tests_properties(walkthrough_synthetic PROPERTIES LABELS "integration")  # not "unit": minutes under qemu or ASan
 endif()
+
+# scripts/download_models.sh with --from-file (no network here): a local .pth is checked against
+# the pinned SHA-256 (given through SALUN_RESNET18_SHA256) and lands as DIR/resnet18_cifar10.pth; a
+# wrong checksum or a file that is not a PyTorch checkpoint fails and leaves nothing behind.
+find_program(SALUN_BASH bash)
+if(SALUN_BASH)
+  set(script ${PROJECT_SOURCE_DIR}/scripts/download_models.sh)
+  set(local_pth ${PROJECT_SOURCE_DIR}/tests/fixtures/pth/plain.pth)
+  file(SHA256 ${local_pth} local_sha)
+  set(dl ${CMAKE_CURRENT_BINARY_DIR}/download_models)
+  add_test(NAME download_models_from_file
+    COMMAND ${CMAKE_COMMAND} -DDEMO=${SALUN_BASH} "-DARGS=${script}|--from-file|${local_pth}|${dl}/ok" -DEXPECT_RC=0
+            "-DEXPECT_REGEX=SHA-256 ok \\(${local_sha}\\).*${dl}/ok/resnet18_cifar10.pth" -P ${CMAKE_CURRENT_SOURCE_DIR}/check_cli.cmake)
+  add_test(NAME download_models_wrong_checksum
+    COMMAND ${CMAKE_COMMAND} -DDEMO=${SALUN_BASH} "-DARGS=${script}|--from-file|${local_pth}|${dl}/bad" -DEXPECT_RC=1
+            "-DEXPECT_REGEX=SHA-256 mismatch: got ${local_sha}" -DNO_OUTPUT_DIR=${dl}/bad -P ${CMAKE_CURRENT_SOURCE_DIR}/check_cli.cmake)
+  add_test(NAME download_models_not_a_checkpoint
+    COMMAND ${CMAKE_COMMAND} -DDEMO=${SALUN_BASH}
+            "-DARGS=${script}|--from-file|${PROJECT_SOURCE_DIR}/tests/fixtures/metrics_golden.json|${dl}/json" -DEXPECT_RC=1
+            "-DEXPECT_REGEX=is not a PyTorch zip checkpoint" -DNO_OUTPUT_DIR=${dl}/json -P ${CMAKE_CURRENT_SOURCE_DIR}/check_cli.cmake)
+  set_tests_properties(download_models_from_file PROPERTIES LABELS "unit" ENVIRONMENT "SALUN_RESNET18_SHA256=${local_sha}")
+  set_tests_properties(download_models_wrong_checksum PROPERTIES LABELS "unit"
+                       ENVIRONMENT "SALUN_RESNET18_SHA256=0000000000000000000000000000000000000000000000000000000000000000")
+  set_tests_properties(download_models_not_a_checkpoint PROPERTIES LABELS "unit")
+endif()
+
+# SALUN_NUM_THREADS is parsed whole (it was atoi: "4x" ran 4 threads, "x" failed as "0").
+salun_cli_test(threads_env_checked 1 "SALUN_NUM_THREADS must be a positive integer \\(at most 2147483647\\), got '4x'"
+  eval --arch resnet18 --weights w.pth --data ${CMAKE_CURRENT_BINARY_DIR}/no_such_folder)
+set_tests_properties(cli_threads_env_checked PROPERTIES ENVIRONMENT "SALUN_NUM_THREADS=4x")

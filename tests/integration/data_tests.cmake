@@ -4,6 +4,10 @@ set(SALUN_MODELS_DIR "${SALUN_SHARED_DIR}/models")
 if(NOT TARGET salun-demo OR NOT EXISTS ${SALUN_DATA_ARCHIVE})
   return()
 endif()
+if(CMAKE_VERSION VERSION_LESS 3.19)
+  message(STATUS "salun: the data tests read JSON with string(JSON), CMake >= 3.19; skipped with ${CMAKE_VERSION}")
+  return()
+endif()
 
 foreach(arch resnet18 vgg16_bn)
   set(weights ${SALUN_MODELS_DIR}/${arch}_cifar10.safetensors)
@@ -19,6 +23,21 @@ foreach(arch resnet18 vgg16_bn)
                        RUN_SERIAL TRUE TIMEOUT 1800)
 endforeach()
 
+# The same ResNet-18 checkpoint as a PyTorch .pth (salun-demo convert writes what torch.save
+# writes): eval reads it by content and gets PyTorch's number of correct test images again.
+set(weights ${SALUN_MODELS_DIR}/resnet18_cifar10.safetensors)
+if(EXISTS ${weights})
+  set(pth ${CMAKE_CURRENT_BINARY_DIR}/resnet18_cifar10_converted.pth)
+  add_test(NAME convert_resnet18_to_pth COMMAND $<TARGET_FILE:salun-demo> convert ${weights} ${pth})
+  set_tests_properties(convert_resnet18_to_pth PROPERTIES LABELS "data" FIXTURES_SETUP resnet18_pth)
+  add_test(NAME eval_resnet18_pth_checkpoint
+    COMMAND ${CMAKE_COMMAND} -DDEMO=$<TARGET_FILE:salun-demo> -DARCH=resnet18 -DWEIGHTS=${pth}
+            -DLOG=${SALUN_MODELS_DIR}/resnet18_cifar10.log.json -DDATA=${SALUN_DATA_DIR}
+            -DOUT=${CMAKE_CURRENT_BINARY_DIR}/eval_resnet18_pth.json -P ${CMAKE_CURRENT_SOURCE_DIR}/check_eval.cmake)
+  set_tests_properties(eval_resnet18_pth_checkpoint PROPERTIES LABELS "data" FIXTURES_REQUIRED "cifar10;resnet18_pth"
+                       RUN_SERIAL TRUE TIMEOUT 1800)
+endif()
+
 # A quick SalUn run on the real checkpoint: forgets class 0, keeps the rest well above chance.
 set(weights ${SALUN_MODELS_DIR}/resnet18_cifar10.safetensors)
 if(EXISTS ${weights})
@@ -29,7 +48,7 @@ if(EXISTS ${weights})
                        RUN_SERIAL TRUE TIMEOUT 3600)
 endif()
 
-# The seed's full experiment (both models, 5 epochs): hours on a 2-core machine, so label "long"
+# The reference's full experiment (both models, 5 epochs): hours on a 2-core machine, so label "long"
 # keeps it out of the default test run (`ctest -L long` runs it).
 if(EXISTS ${SALUN_MODELS_DIR}/resnet18_cifar10.safetensors AND EXISTS ${SALUN_MODELS_DIR}/vgg16_bn_cifar10.safetensors)
   add_test(NAME experiment_full

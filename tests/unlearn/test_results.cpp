@@ -69,8 +69,9 @@ TEST_CASE("the results JSON has the reference keys, order and rounding") {
     const std::vector<std::string> expected{"CreatedAt", "ID", "FC", "Type", "Model", "Base", "Method", "Epoch", "BS",
                                             "LR", "UA", "RA", "TUA", "TRA", "RTE", "FQS", "accs", "t_accs",
                                             "label_dist", "conf_dist", "t_label_dist", "t_conf_dist",
-                                            "saliency_threshold"};
+                                            "saliency_threshold", "salun_version"};
     CHECK(keys == expected);
+    CHECK(j["salun_version"] == SALUN_VERSION_STRING);
     CHECK(j["RTE"] == 123.5);
     CHECK(j["FQS"] == 0.1235);
     CHECK(j["Type"] == "Unlearned");

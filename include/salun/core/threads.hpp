@@ -1,8 +1,12 @@
-// Thread control for the OpenMP kernels. The default is the number of physical cores (hyper-
-// threads slow dense kernels down); SALUN_NUM_THREADS, then OMP_NUM_THREADS, override it, and
+// Thread control for the OpenMP kernels. Nothing here runs by itself: until a program calls
+// init_threads_from_env() or set_num_threads(), OpenMP's own default (or OMP_NUM_THREADS)
+// applies. init_threads_from_env() sets the number of physical cores (hyper-threads slow dense
+// kernels down), unless SALUN_NUM_THREADS, then OMP_NUM_THREADS, say otherwise;
 // set_num_threads() overrides everything (the demo's --threads).
 #pragma once
 
+#include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -55,12 +59,24 @@ inline int get_num_threads() {
 #endif
 }
 
+/// A whole positive int from `s` (decimal, surrounding spaces allowed), or 0 if it is anything
+/// else ("4x", "", "-2", "1e3", or beyond INT_MAX): atoi would read "4x" as 4 and "x" as 0.
+inline int parse_positive_int(const char* s) {
+    errno = 0;
+    char* end = nullptr;
+    const long v = std::strtol(s, &end, 10);
+    if (end == s || errno == ERANGE || v <= 0 || v > INT_MAX) return 0;
+    while (*end == ' ' || *end == '\t' || *end == '\n') ++end;
+    return *end == '\0' ? static_cast<int>(v) : 0;
+}
+
 /// Applies the default policy once: SALUN_NUM_THREADS, else OMP_NUM_THREADS (which OpenMP
-/// already honours), else the physical core count. Returns the count in force.
+/// already honours), else the physical core count. Returns the count in force. An invalid
+/// SALUN_NUM_THREADS is an error that names it, not silently another count.
 inline int init_threads_from_env() {
     if (const char* s = std::getenv("SALUN_NUM_THREADS"); s && *s) {
-        const int n = std::atoi(s);
-        SALUN_CHECK(n > 0, "SALUN_NUM_THREADS must be a positive integer, got '", s, "'");
+        const int n = parse_positive_int(s);
+        SALUN_CHECK(n > 0, "SALUN_NUM_THREADS must be a positive integer (at most ", INT_MAX, "), got '", s, "'");
         set_num_threads(n);
     } else if (const char* o = std::getenv("OMP_NUM_THREADS"); !(o && *o)) {
         set_num_threads(physical_cores());

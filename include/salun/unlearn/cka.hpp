@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -207,7 +208,8 @@ inline CkaSets cka_sets(const data::Subset& train, const data::Subset& test, int
 template <class T>
 std::vector<double> cka_scores(nn::Module<T>& original, nn::Module<T>& unlearned, const std::vector<std::string>& layers,
                                const data::Subset& images, std::size_t batch_size = 100,
-                               const std::function<void(std::size_t)>& on_batch = {}) {
+                               const std::function<void(std::size_t)>& on_batch = {},
+                               const std::optional<data::Normalize>& normalize = data::cifar10_normalize()) {
     SALUN_CHECK(!layers.empty(), "cka: no layers named");
     if (images.empty()) return std::vector<double>(layers.size(), 0.0);
     NoGradGuard no_grad;
@@ -217,6 +219,7 @@ std::vector<double> cka_scores(nn::Module<T>& original, nn::Module<T>& unlearned
     std::vector<CentredCosine> acc(layers.size());
     data::LoaderOptions lo;
     lo.batch_size = batch_size;
+    lo.normalize = normalize;
     data::DataLoader<T> loader(images, lo);
     for (const auto& batch : loader.epoch()) {
         original(batch.images);
@@ -247,13 +250,14 @@ struct CkaResult {
 template <class T>
 CkaResult compute_cka(nn::Module<T>& original, nn::Module<T>& unlearned, const std::vector<std::string>& layers,
                       const CkaSets& sets, std::size_t batch_size = 100,
-                      const std::function<void(std::size_t)>& on_batch = {}) {
+                      const std::function<void(std::size_t)>& on_batch = {},
+                      const std::optional<data::Normalize>& normalize = data::cifar10_normalize()) {
     CkaResult r;
     r.layers = layers;
-    r.train_forget = cka_scores(original, unlearned, layers, sets.train_forget, batch_size, on_batch);
-    r.train_other = cka_scores(original, unlearned, layers, sets.train_other, batch_size, on_batch);
-    r.test_forget = cka_scores(original, unlearned, layers, sets.test_forget, batch_size, on_batch);
-    r.test_other = cka_scores(original, unlearned, layers, sets.test_other, batch_size, on_batch);
+    r.train_forget = cka_scores(original, unlearned, layers, sets.train_forget, batch_size, on_batch, normalize);
+    r.train_other = cka_scores(original, unlearned, layers, sets.train_other, batch_size, on_batch, normalize);
+    r.test_forget = cka_scores(original, unlearned, layers, sets.test_forget, batch_size, on_batch, normalize);
+    r.test_other = cka_scores(original, unlearned, layers, sets.test_other, batch_size, on_batch, normalize);
     return r;
 }
 

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,8 @@ struct ExperimentOptions {
     bool attack = true;                 // write the `attack` field
     bool cka = true;                    // write the `cka` field (needs the original model)
     std::vector<std::string> cka_layers;  // empty: cka_layer_names(model) (ResNet / VGG)
+    /// Input normalisation of every loader (the checkpoint's own, when it carries one).
+    std::optional<data::Normalize> normalize = data::cifar10_normalize();
 };
 
 template <class T>
@@ -45,9 +48,11 @@ struct ExperimentResult {
 /// Predictions of `model` on `subset`, in index order, without augmentation.
 template <class T>
 Predictions predict_subset(nn::Module<T>& model, const data::Subset& subset, std::size_t batch_size,
-                           std::size_t num_classes, const std::function<void(std::size_t)>& on_batch = {}) {
+                           std::size_t num_classes, const std::function<void(std::size_t)>& on_batch = {},
+                           const std::optional<data::Normalize>& normalize = data::cifar10_normalize()) {
     data::LoaderOptions lo;
     lo.batch_size = batch_size;
+    lo.normalize = normalize;
     data::DataLoader<T> loader(subset, lo);
     return predict(model, loader, num_classes, on_batch);
 }
@@ -84,6 +89,7 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     lo.batch_size = o.batch_size;
     lo.shuffle = true;
     lo.seed = o.salun.seed;
+    lo.normalize = o.normalize;
     data::DataLoader<T> mask_loader(forget, lo);
     lo.seed = o.salun.seed + 1;
     data::DataLoader<T> forget_loader(forget, lo);
@@ -100,9 +106,9 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
 
     const auto t1 = std::chrono::steady_clock::now();
     stage("eval-train");
-    r.train = predict_subset(model, pool, o.eval_batch_size, C, on_eval_batch);
+    r.train = predict_subset(model, pool, o.eval_batch_size, C, on_eval_batch, o.normalize);
     stage("eval-test");
-    r.test = predict_subset(model, data::all(test), o.eval_batch_size, C, on_eval_batch);
+    r.test = predict_subset(model, data::all(test), o.eval_batch_size, C, on_eval_batch, o.normalize);
     const auto t2 = std::chrono::steady_clock::now();
     r.eval_seconds = std::chrono::duration<double>(t2 - t1).count();
 
@@ -116,7 +122,7 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
         SALUN_CHECK(!layers.empty(), "salun: no CKA layers known for a ", model.type_name(),
                     " (set ExperimentOptions::cka_layers, or cka = false)");
         const CkaSets sets = cka_sets(pool, data::all(test), static_cast<int>(forget_class), o.salun.seed);
-        r.report.cka = cka_json(compute_cka(*original, model, layers, sets, o.eval_batch_size, on_eval_batch));
+        r.report.cka = cka_json(compute_cka(*original, model, layers, sets, o.eval_batch_size, on_eval_batch, o.normalize));
     }
     r.extra_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count();
 

@@ -3,7 +3,7 @@
 // Epoch, BS, LR, UA, RA, TUA, TRA, RTE, FQS, accs, t_accs, label_dist, conf_dist, t_label_dist,
 // t_conf_dist, then the optional points, attack, cka (when set), then method-specific fields.
 // label_dist and conf_dist are rounded to 4 and conf_dist has the helper's definition (the seed's
-// own output; metrics.hpp). Written atomically.
+// own output; metrics.hpp). Last comes salun_version, the library that wrote it. Written atomically.
 #pragma once
 
 #include <cmath>
@@ -15,6 +15,7 @@
 
 #include "salun/io/atomic_file.hpp"
 #include "salun/unlearn/metrics.hpp"
+#include "salun/version.hpp"
 
 namespace salun::unlearn {
 
@@ -95,6 +96,7 @@ inline nlohmann::ordered_json to_json(const RunReport& r) {
     if (!r.cka.is_null()) j["cka"] = r.cka;
     j["saliency_threshold"] = r.saliency_threshold;
     for (const auto& [k, v] : r.extra.items()) j[k] = v;
+    j["salun_version"] = SALUN_VERSION_STRING;  // results from different library versions can differ
     return j;
 }
 

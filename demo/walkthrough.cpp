@@ -17,7 +17,7 @@
 #include "args.hpp"
 #include "salun/core/threads.hpp"
 #include "salun/data/cifar10.hpp"
-#include "salun/io/safetensors.hpp"
+#include "salun/io/checkpoint.hpp"
 #include "salun/models/registry.hpp"
 #include "salun/unlearn.hpp"
 
@@ -120,7 +120,7 @@ void report(const char* when, nn::Module<float>& model, const data::Subset& trai
 Options parse(int argc, char** argv) {
     demo::Args a("walkthrough", "SalUn step by step, narrated: saliency mask, forget phase, retain phase, metrics.");
     a.option("arch", "resnet18", "architecture of --weights (resnet18, vgg16_bn, vgg16_bn_timm)");
-    a.option("weights", "", "checkpoint to unlearn (default: $SALUN_MODELS/<arch>_cifar10.safetensors)");
+    a.option("weights", "", "checkpoint to unlearn, .safetensors or .pth (default: $SALUN_MODELS/<arch>_cifar10.safetensors)");
     a.option("data", "", "CIFAR-10 folder (default: $SALUN_DATA, then the usual places)");
     a.option("subset", "100", "training and test images per class");
     a.option("epochs", "1", "SalUn epochs");
@@ -171,7 +171,9 @@ int run(const Options& o) {
         }
         // [tutorial:load]
         model = models::make_model<float>(o.arch, 10);
-        model->load_state_dict(io::load_safetensors(weights).tensors);  // PyTorch names, strict
+        io::Checkpoint checkpoint = io::load_checkpoint(weights);  // .safetensors or PyTorch's .pth, by content
+        io::strip_key_prefix(checkpoint.tensors, "module.");         // saved from nn.DataParallel
+        model->load_state_dict(checkpoint.tensors);                  // PyTorch names, strict
         // [/tutorial:load]
         say("   " + models::display_name(o.arch) + " from " + weights + ", CIFAR-10 from " + dir);
     }

@@ -44,7 +44,7 @@ salun_cli_test(short_help 0 "usage: salun-demo COMMAND" -h)
 # A bare salun-demo prints the usage and fails (it used to start the hours-long experiment).
 salun_cli_test(no_command 2 "no command given.*usage: salun-demo COMMAND.*convert")
 salun_cli_test(option_before_command 2 "the command comes first, got '--models'" --models m)
-salun_cli_test(help_marks_required 0 "usage: salun-demo train --arch VALUE --out VALUE.*--arch VALUE +resnet18 or vgg16_bn \\(required\\)" train --help)
+salun_cli_test(help_marks_required 0 "usage: salun-demo train --arch VALUE --out VALUE.*--arch VALUE +resnet18, vgg16_bn .*vgg16_bn_timm .*\\(required\\)" train --help)
 salun_cli_test(train_out_format 2 "--out must end in .safetensors, .pth or .pt, got 'r.bin'" train --arch resnet18 --out r.bin)
 salun_cli_test(name_no_folder 2 "--name is a file name stem, without folders"
   unlearn --arch resnet18 --weights w.pth --out-dir ${out} --name a/b NO_OUTPUT_DIR ${out})

@@ -50,6 +50,7 @@ struct StepInfo {
     double masked_grad_norm = 0;     // after masking, before clipping
     double clipped_grad_norm = 0;    // after clipping
     double lr = 0;
+    const std::vector<std::int64_t>* labels = nullptr;  // what this step trained on (after relabelling)
 };
 using StepCallback = std::function<void(const StepInfo&)>;
 
@@ -104,6 +105,7 @@ void salun_train(nn::Module<T>& model, ForgetLoader& forget_loader, RetainLoader
             SALUN_CHECK(std::isfinite(info.loss), "salun: the loss became ", info.loss, " at epoch ", epoch + 1, ", ",
                         phase_name(phase), " batch ", info.batch + 1, " (try a smaller --lr)");
             info.batch_size = labels.size();
+            info.labels = &labels;
             info.lr = opt.lr();
             masked_step(params, opt, mask, loss, o.grad_clip, info);
             if (callback) callback(info);

@@ -214,9 +214,19 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
 // plus .json beside it (the reference's own results JSON with its unrounded per-class accuracies
 // under "reference_metrics"): everything that changes the reference is in the name.
 
+/// Writable for us, and not marked read-only: root passes access(W_OK) on an r-x folder, but a
+/// folder without any write bit (such as ../shared/models) is meant to stay as it is.
+bool writable_folder(const std::string& dir) {
+    std::error_code ec;
+    const auto st = fs::status(dir, ec);
+    if (ec || !fs::is_directory(st)) return false;
+    const auto w = fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write;
+    return (st.permissions() & w) != fs::perms::none && access(dir.c_str(), W_OK) == 0;
+}
+
 std::string cache_dir(const demo::ReferenceOptions& r, const std::string& models_dir) {
     if (!r.cache_dir.empty()) return r.cache_dir;
-    if (!models_dir.empty() && access(models_dir.c_str(), W_OK) == 0) return models_dir;  // beside the checkpoints
+    if (!models_dir.empty() && writable_folder(models_dir)) return models_dir;  // beside the checkpoints
     if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return (fs::path(x) / "salun").string();
     if (const char* h = std::getenv("HOME"); h && *h) return (fs::path(h) / ".cache" / "salun").string();
     return ".salun-cache";

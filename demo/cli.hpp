@@ -307,8 +307,10 @@ inline Command parse_unlearn(const std::vector<std::string>& argv, std::ostream&
 }
 
 inline Command parse_experiment(const std::vector<std::string>& argv, std::ostream& out) {
-    Args a("experiment", "The seed's experiment: SalUn on ResNet-18 and VGG-16-BN (forget class 0 by default),\n"
-                         "a results JSON and unlearned weights per model, and the summary table.");
+    Args a("experiment", "The seed's experiment: SalUn (and the --methods baselines) on ResNet-18 and VGG-16-BN\n"
+                         "(forget class 0 by default), a results JSON and weights per run, and one summary table.\n"
+                         "Every run is judged against a model retrained without the forget class (PS, Gap),\n"
+                         "trained once per model and forget class and cached (see --cache-dir).");
     a.option("models", "", "folder with resnet18_cifar10.safetensors and vgg16_bn_cifar10.safetensors (else $SALUN_MODELS)");
     a.option("out-dir", "results", "output folder");
     a.option("archs", "resnet18,vgg16_bn", "comma-separated architectures to run");

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <cmath>
@@ -44,20 +45,31 @@ struct EvalCommand {
     CommonOptions common;
 };
 
+/// Where the retrained reference comes from (the privacy score and the gap to retrain).
+struct ReferenceOptions {
+    std::string file;       ///< --retrain-reference: a checkpoint retrained without the forget class
+    std::string cache_dir;  ///< --cache-dir; empty: beside the checkpoints if writable, else ~/.cache/salun
+    bool none = false;      ///< --no-reference
+    int retrain_epochs = 0; ///< 0: the checkpoints' recipe for the architecture (6 / 7)
+};
+
 struct UnlearnCommand {
     std::string arch, weights, out_dir, name;  ///< name: output stem; empty: a random ID
     std::int64_t forget_class = 0;
-    salun::unlearn::ExperimentOptions options;
+    salun::unlearn::ExperimentOptions options;  ///< options.method: --method
     NormalizeOverride normalize;
+    ReferenceOptions reference;
     CommonOptions common;
 };
 
 struct ExperimentCommand {
     std::string models, out_dir, name;  ///< name: output stems NAME-<arch>; empty: random IDs
     std::vector<std::string> archs;
+    std::vector<salun::unlearn::Method> methods;  ///< --methods, in the given order
     std::int64_t forget_class = 0;
     salun::unlearn::ExperimentOptions options;
     NormalizeOverride normalize;
+    ReferenceOptions reference;
     CommonOptions common;
 };
 
@@ -109,8 +121,8 @@ inline CommandLine split_command(std::vector<std::string> args) {
 inline void print_usage(std::ostream& out) {
     out << "usage: salun-demo COMMAND [options]   (salun-demo COMMAND --help lists them)\n"
            "       salun-demo --version\n\n"
-           "  experiment  SalUn on ResNet-18 and VGG-16-BN, results JSON per model and the summary table\n"
-           "  unlearn     SalUn on one model\n"
+           "  experiment  SalUn (and --methods ft,ga,rl) on ResNet-18 and VGG-16-BN, results JSON per run, one table\n"
+           "  unlearn     SalUn (or --method ft|ga|rl|retrain) on one model\n"
            "  eval        accuracy of a checkpoint on CIFAR-10\n"
            "  train       train a model from scratch (or a retrain reference with --exclude-class)\n"
            "  convert     convert a checkpoint between .pth and .safetensors\n\n"
@@ -202,11 +214,24 @@ inline void check_checkpoint_name(const std::string& option, const std::string& 
 
 inline void add_unlearn_options(Args& a) {
     a.option("forget-class", "0", "class to forget, 0..9");
-    a.option("epochs", "5", "unlearning epochs");
-    a.option("lr", "0.1", "SGD learning rate");
-    a.option("batch-size", "128", "unlearning batch size");
-    a.option("momentum", "0.9", "SGD momentum");
-    a.option("weight-decay", "5e-4", "SGD weight decay");
+    a.option("epochs", "", "epochs of every method run (default: the method's: salun 5, ft 10, ga 7, rl 3)");
+    a.option("lr", "", "SGD learning rate of every method run (default: salun 0.1, ft 0.01, ga 1e-4, rl 1e-3)");
+    a.option("batch-size", "", "batch size of every method run (default: salun 128, ft 128, ga 256, rl 64)");
+    for (const char* m : {"ft", "ga", "rl"}) {
+        const std::string n = m;
+        a.option(n + "-epochs", "", n + " only: epochs (over --epochs)");
+        a.option(n + "-lr", "", n + " only: learning rate (over --lr)");
+        a.option(n + "-batch-size", "", n + " only: batch size (over --batch-size)");
+    }
+    a.option("retrain-epochs", "", "retrained reference: epochs (default: the checkpoints' recipe, resnet18 6, vgg16_bn 7)");
+    a.option("retrain-lr", "0.1", "retrained reference: OneCycleLR maximum learning rate");
+    a.option("retrain-batch-size", "128", "retrained reference: batch size");
+    a.option("retrain-reference", "", "checkpoint retrained without the forget class: adds PS and the gap to retrain");
+    a.option("cache-dir", "", "where retrained references are cached (default: beside the checkpoints if writable, "
+                              "else $XDG_CACHE_HOME/salun or ~/.cache/salun)");
+    a.flag("no-reference", "no retrained reference: no PS, no gap (and none is trained)");
+    a.option("momentum", "0.9", "SGD momentum (salun)");
+    a.option("weight-decay", "5e-4", "SGD weight decay (salun)");
     a.option("threshold", "0.75", "fraction of weights in the saliency mask, in (0, 1]");
     a.option("saliency-batches", "5", "forget batches used for the saliency mask");
     a.option("grad-clip", "100", "global gradient-norm clip");
@@ -226,25 +251,86 @@ inline std::string check_arch(const Args& a) {
     throw UsageError("--arch must be one of " + known + ", got '" + arch + "'");
 }
 
+/// A method's epochs / lr / batch size: its own option, else the generic one, else its default.
+struct MethodKnobs {
+    int* epochs;
+    double* lr;
+    std::size_t* batch_size;
+};
+
+inline void apply_knobs(const Args& a, const std::string& prefix, MethodKnobs k) {
+    auto name = [&](const char* n) {
+        const std::string own = prefix.empty() ? std::string(n) : prefix + "-" + n;
+        return a.has(own) ? own : std::string(n);
+    };
+    if (const std::string n = name("epochs"); a.has(n)) {
+        const long e = a.integer(n);
+        if (e <= 0) throw UsageError("--" + n + " must be positive, got " + a.str(n));
+        *k.epochs = to_int(a, n, e);
+    }
+    if (const std::string n = name("lr"); a.has(n)) {
+        const double lr = a.real(n);
+        if (!(lr > 0)) throw UsageError("--" + n + " must be positive, got " + a.str(n));
+        *k.lr = lr;
+    }
+    if (const std::string n = name("batch-size"); a.has(n)) {
+        const long bs = a.integer(n);
+        if (bs <= 0) throw UsageError("--" + n + " must be positive, got " + a.str(n));
+        *k.batch_size = static_cast<std::size_t>(bs);
+    }
+}
+
+inline salun::unlearn::Method parse_method(const std::string& s, const char* option) {
+    using salun::unlearn::Method;
+    if (s == "salun") return Method::SalUn;
+    if (s == "ft") return Method::FT;
+    if (s == "ga") return Method::GA;
+    if (s == "rl") return Method::RL;
+    if (s == "retrain") return Method::Retrain;
+    throw UsageError(std::string("--") + option + ": unknown method '" + s + "' (salun, ft, ga, rl, retrain)");
+}
+
+inline ReferenceOptions reference_options(const Args& a) {
+    ReferenceOptions r;
+    r.file = a.str("retrain-reference");
+    r.cache_dir = a.str("cache-dir");
+    r.none = a.flag_set("no-reference");
+    if (r.none && !r.file.empty()) throw UsageError("--no-reference and --retrain-reference exclude each other");
+    if (a.has("retrain-epochs")) {
+        const long e = a.integer("retrain-epochs");
+        if (e <= 0) throw UsageError("--retrain-epochs must be positive, got " + a.str("retrain-epochs"));
+        r.retrain_epochs = to_int(a, "retrain-epochs", e);
+    }
+    return r;
+}
+
 inline salun::unlearn::ExperimentOptions experiment_options(const Args& a) {
     salun::unlearn::ExperimentOptions o;
-    const long fc = a.integer("forget-class"), epochs = a.integer("epochs"), bs = a.integer("batch-size");
+    const long fc = a.integer("forget-class");
     const long sb = a.integer("saliency-batches"), subset = a.integer("subset");
-    const double thr = a.real("threshold"), clip = a.real("grad-clip"), lr = a.real("lr");
+    const double thr = a.real("threshold"), clip = a.real("grad-clip");
     const double momentum = a.real("momentum"), weight_decay = a.real("weight-decay");
     if (fc < 0 || fc >= long(kClasses)) throw UsageError("--forget-class must be in 0..9, got " + a.str("forget-class"));
-    if (epochs <= 0) throw UsageError("--epochs must be positive, got " + a.str("epochs"));
-    if (bs <= 0) throw UsageError("--batch-size must be positive, got " + a.str("batch-size"));
+    apply_knobs(a, "", {&o.salun.epochs, &o.salun.lr, &o.batch_size});
+    apply_knobs(a, "ft", {&o.ft.epochs, &o.ft.lr, &o.ft.batch_size});
+    apply_knobs(a, "ga", {&o.ga.epochs, &o.ga.lr, &o.ga.batch_size});
+    apply_knobs(a, "rl", {&o.rl.epochs, &o.rl.lr, &o.rl.batch_size});
+    // The reference keeps its recipe whatever --epochs/--lr/--batch-size say; its epochs depend on
+    // the architecture (ReferenceOptions::retrain_epochs).
+    const double retrain_lr = a.real("retrain-lr");
+    if (!(retrain_lr > 0)) throw UsageError("--retrain-lr must be positive, got " + a.str("retrain-lr"));
+    o.retrain.max_lr = retrain_lr;
+    if (const long rbs = a.integer("retrain-batch-size"); rbs <= 0)
+        throw UsageError("--retrain-batch-size must be positive, got " + a.str("retrain-batch-size"));
+    else
+        o.retrain.batch_size = static_cast<std::size_t>(rbs);
     if (!(thr > 0 && thr <= 1)) throw UsageError("--threshold must be in (0, 1], got " + a.str("threshold"));
     if (!(clip > 0)) throw UsageError("--grad-clip must be positive, got " + a.str("grad-clip"));
-    if (!(lr > 0)) throw UsageError("--lr must be positive, got " + a.str("lr"));
     if (sb <= 0) throw UsageError("--saliency-batches must be positive");
     if (subset < 0) throw UsageError("--subset must be >= 0");
     // SGD checks these too, but only once the data and the model are loaded.
     if (momentum < 0) throw UsageError("--momentum must be >= 0, got " + a.str("momentum"));
     if (weight_decay < 0) throw UsageError("--weight-decay must be >= 0, got " + a.str("weight-decay"));
-    o.salun.epochs = to_int(a, "epochs", epochs);
-    o.salun.lr = lr;
     o.salun.momentum = momentum;
     o.salun.weight_decay = weight_decay;
     o.salun.grad_clip = clip;
@@ -252,7 +338,8 @@ inline salun::unlearn::ExperimentOptions experiment_options(const Args& a) {
     o.salun.freeze_masked = a.flag_set("freeze-masked");
     o.saliency.threshold = thr;
     o.saliency.max_batches = static_cast<std::size_t>(sb);
-    o.batch_size = static_cast<std::size_t>(bs);
+    o.rl.seed = o.salun.seed;
+    o.retrain.seed = o.salun.seed;
     o.subset_per_class = static_cast<std::size_t>(subset);
     o.attack = o.cka = !a.flag_set("no-extra-eval");
     return o;
@@ -281,12 +368,14 @@ inline Command parse_eval(const std::vector<std::string>& argv, std::ostream& ou
 }
 
 inline Command parse_unlearn(const std::vector<std::string>& argv, std::ostream& out) {
-    Args a("unlearn", "Run SalUn on one model: saliency mask, two-phase unlearning, evaluation.\n"
+    Args a("unlearn", "Run SalUn (or a baseline) on one model: saliency mask, two-phase unlearning, evaluation.\n"
                       "Writes DIR/NAME.json (results; its path is printed on stdout) and DIR/NAME.safetensors\n"
-                      "(unlearned weights); NAME is --name, else a random 4-hex-digit ID.");
+                      "(unlearned weights); NAME is --name, else a random 4-hex-digit ID. With a retrained\n"
+                      "reference (--retrain-reference, or cached by 'experiment') also PS and the gap.");
     a.required_option("arch", "resnet18, vgg16_bn (CIFAR layout) or vgg16_bn_timm (timm's, with pre_logits)").required_option("weights", "checkpoint of the original model (.safetensors or .pth)");
     a.required_option("out-dir", "output folder");
     a.option("name", "", "output file name stem (default: a random ID)");
+    a.option("method", "salun", "salun, ft (fine-tune), ga (gradient ascent), rl (random labels), retrain (from scratch)");
     add_unlearn_options(a);
     add_common(a);
     if (!a.parse(argv, out)) return HelpShown{};
@@ -296,6 +385,8 @@ inline Command parse_unlearn(const std::vector<std::string>& argv, std::ostream&
     c.out_dir = a.required("out-dir");
     c.name = check_name(a);
     c.options = experiment_options(a);
+    c.options.method = parse_method(a.str("method"), "method");
+    c.reference = reference_options(a);
     c.forget_class = a.integer("forget-class");
     c.normalize = normalize_override(a);
     c.common = common_options(a);
@@ -303,18 +394,33 @@ inline Command parse_unlearn(const std::vector<std::string>& argv, std::ostream&
 }
 
 inline Command parse_experiment(const std::vector<std::string>& argv, std::ostream& out) {
-    Args a("experiment", "The reference's experiment (the Machine Unlearning Comparator's SalUn notebook): SalUn on\n"
-                         "ResNet-18 and VGG-16-BN (forget class 0 by default), a results JSON and unlearned weights per\n"
-                         "model (paths printed on stdout), and the summary table.");
+    Args a("experiment", "The reference's experiment (the Machine Unlearning Comparator's SalUn notebook): SalUn (and\n"
+                         "the --methods baselines) on ResNet-18 and VGG-16-BN (forget class 0 by default), a results\n"
+                         "JSON and weights per run (paths printed on stdout), and one summary table. With --methods\n"
+                         "beyond salun every run is judged against a model retrained without the forget class (PS,\n"
+                         "Gap), trained once per model and forget class and cached (see --cache-dir).");
     a.option("models", "", "folder with <arch>_cifar10.safetensors (or .pth) per architecture (else $SALUN_MODELS)");
     a.option("out-dir", "results", "output folder");
     a.option("name", "", "output file name stems NAME-<arch> (default: a random ID per model)");
     a.option("archs", "resnet18,vgg16_bn", "comma-separated architectures to run");
+    a.option("methods", "salun", "comma-separated methods to run on each: salun, ft, ga, rl, retrain (the reference "
+                                 "itself: trained and cached when missing, unless --no-reference)");
     add_unlearn_options(a);
     add_common(a);
     if (!a.parse(argv, out)) return HelpShown{};
     ExperimentCommand c;
     c.options = experiment_options(a);
+    c.reference = reference_options(a);
+    {
+        std::stringstream ms(a.str("methods"));
+        for (std::string s; std::getline(ms, s, ',');) {
+            const auto m = parse_method(s, "methods");
+            if (std::find(c.methods.begin(), c.methods.end(), m) != c.methods.end())
+                throw UsageError("--methods: '" + s + "' given twice");
+            c.methods.push_back(m);
+        }
+        if (c.methods.empty()) throw UsageError("--methods: no method given");
+    }
     c.forget_class = a.integer("forget-class");
     c.models = a.str("models");
     if (c.models.empty())
@@ -327,6 +433,8 @@ inline Command parse_experiment(const std::vector<std::string>& argv, std::ostre
         if (!known) throw UsageError("--archs: unknown architecture '" + s + "'");
         c.archs.push_back(s);
     }
+    if (!c.reference.file.empty() && c.archs.size() != 1)
+        throw UsageError("--retrain-reference fits one architecture: pass --archs too");
     c.out_dir = a.str("out-dir");
     c.name = check_name(a);
     c.normalize = normalize_override(a);

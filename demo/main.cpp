@@ -1,9 +1,9 @@
 // salun-demo: the SalUn machine-unlearning experiment on CIFAR-10 from the command line.
 //
 //   salun-demo eval       --arch A --weights FILE [--split test|train] [--json OUT]
-//   salun-demo unlearn    --arch A --weights FILE --forget-class C --out-dir DIR [--name N] [...]
+//   salun-demo unlearn    --arch A --weights FILE --forget-class C --out-dir DIR [--name N] [--method M] [...]
 //   salun-demo train      --arch A --out FILE [--exclude-class C] [...]
-//   salun-demo experiment [--models DIR] [--out-dir DIR] [--name N]
+//   salun-demo experiment [--models DIR] [--out-dir DIR] [--name N] [--methods salun,ft,ga,rl]
 //   salun-demo convert    IN OUT
 //   salun-demo --version
 // With no command it prints the usage and exits 2. Checkpoints are .safetensors or .pth (by
@@ -12,8 +12,14 @@
 // This file only wires the library together, shows progress and prints results; the command line
 // is parsed and checked in cli.hpp, the algorithm lives in include/salun (unlearn/experiment.hpp
 // and below).
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <iomanip>
 #include <iostream>
 #include <optional>
@@ -144,55 +150,99 @@ int run_eval(const demo::EvalCommand& c) {
 }
 
 // ---- unlearn ------------------------------------------------------------------------------------
-struct UnlearnOutcome {
-    salun::unlearn::RunReport report;
+using salun::unlearn::Method;
+using Reference = salun::unlearn::RetrainReference<float>;
+
+/// A retrained reference with the model that backs it (kept alive beside the reference's pointer).
+struct LoadedReference {
+    std::shared_ptr<Model> model;
+    Reference ref;
+    std::optional<salun::unlearn::RunReport> report;  ///< its own run (trained now or read from the cache)
 };
 
+struct UnlearnOutcome {
+    salun::unlearn::RunReport report;
+    std::shared_ptr<Model> model;
+};
+
+/// Training images that `o`'s pool holds: all, or the first K of every class.
+std::size_t pool_size(const salun::data::ImageDataset& train, const salun::unlearn::ExperimentOptions& o) {
+    std::size_t n = train.size();
+    // The first K images per class, at most all of them (K * classes may not fit a size_t).
+    if (o.subset_per_class > 0 && o.subset_per_class <= n / kClasses) n = o.subset_per_class * kClasses;
+    return n;
+}
+
+/// Images one run of the method trains on (for the progress bar's total).
+double method_images(const salun::unlearn::ExperimentOptions& o, std::size_t pool) {
+    const double all = double(pool), forget = all / double(kClasses), retain = all - forget;
+    const auto ms = salun::unlearn::method_settings(o);
+    switch (o.method) {
+    case Method::SalUn:
+    case Method::RL: return all * ms.epochs;
+    case Method::FT:
+    case Method::Retrain: return retain * ms.epochs;
+    case Method::GA: return forget * ms.epochs;
+    }
+    return 0;
+}
+
+/// Runs `o.method` on `model` (loaded from `weights`; for retrain a fresh one), evaluates, writes
+/// DIR/<ID>.json and DIR/<ID>.safetensors.
 UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, const std::string& out_dir,
                            const std::string& out_name, const salun::data::ImageDataset& train,
                            const salun::data::ImageDataset& test, salun::unlearn::ExperimentOptions o,
-                           const demo::NormalizeOverride& normalize, std::int64_t forget_class, bool quiet) {
+                           const demo::NormalizeOverride& normalize, std::int64_t forget_class, bool quiet,
+                           Reference* reference = nullptr) {
+    // The original: the model to unlearn, or for retrain the source of the normalisation and of the
+    // cka field's "before" (retrain starts from a fresh model).
     const auto loaded = load_model(arch, weights, normalize, quiet);
-    auto model = loaded.model;
     o.normalize = loaded.normalize;
+    std::shared_ptr<Model> model = loaded.model;
+    if (o.method == Method::Retrain) {
+        salun::Generator init(o.retrain.seed);
+        model = salun::models::make_model<float>(arch, kClasses, init);
+    }
     // the original stays beside the unlearned model for the cka field
-    auto original = o.cka ? salun::models::clone_model<float>(arch, *model, kClasses) : nullptr;
+    std::shared_ptr<Model> original;
+    if (o.cka) original = o.method == Method::Retrain ? loaded.model
+                                                      : salun::models::clone_model<float>(arch, *model, kClasses);
     demo::Progress progress(quiet);
-    std::size_t train_images = train.size();
-    // The first K images per class, at most all of them (K * classes may not fit a size_t).
-    if (o.subset_per_class > 0 && o.subset_per_class <= train_images / kClasses) train_images = o.subset_per_class * kClasses;
+    const std::size_t train_images = pool_size(train, o);
     const std::string name = salun::models::display_name(arch);
+    const std::string method = salun::unlearn::method_name(o.method);
+    const int epochs = salun::unlearn::method_settings(o).epochs;
     auto on_stage = [&](const std::string& s) {
         progress.finish();
         if (s == "unlearn")
-            progress.start(name + " SalUn", double(train_images) * o.salun.epochs);
+            progress.start(name + " " + method, method_images(o, train_images));
         else if (s == "eval-train")
-            progress.start(name + " evaluating train", double(train_images));
+            progress.start(name + " " + method + " evaluating train", double(train_images));
         else if (s == "eval-test")
-            progress.start(name + " evaluating test", double(test.size()));
+            progress.start(name + " " + method + " evaluating test", double(test.size()));
         else if (s == "cka")
             progress.start(name + " CKA, both models", 0);  // the total depends on the sets: no ETA
         else if (!quiet)
-            std::fprintf(stderr, "%s: %s\n", name.c_str(), s.c_str());
+            std::fprintf(stderr, "%s %s: %s\n", name.c_str(), method.c_str(), s.c_str());
     };
     auto on_step = [&](const salun::unlearn::StepInfo& s) {
         std::ostringstream what;
-        what << "epoch " << s.epoch + 1 << "/" << o.salun.epochs << " " << salun::unlearn::phase_name(s.phase) << " "
+        what << "epoch " << s.epoch + 1 << "/" << epochs << " " << salun::unlearn::phase_name(s.phase) << " "
              << s.batch + 1 << "/" << s.num_batches << " loss " << std::fixed << std::setprecision(4) << s.loss;
         progress.advance(double(s.batch_size), what.str(), s.batch + 1 == s.num_batches);
     };
     auto on_eval = [&](std::size_t n) { progress.advance(double(n), "evaluating"); };
     auto result = salun::unlearn::run_salun_experiment(*model, train, test, forget_class, o, on_step, on_stage, on_eval,
-                                                       original.get());
+                                                       original.get(), reference);
     progress.finish();
     if (!quiet)
-        std::fprintf(stderr, "%s: unlearning %.1f s, evaluation %.1f s, extra evaluation (attack, cka) %.1f s\n",
-                     name.c_str(), result.report.seconds, result.eval_seconds, result.extra_seconds);
+        std::fprintf(stderr, "%s %s: training %.1f s, evaluation %.1f s, extra evaluation (attack, cka, PS) %.1f s\n",
+                     name.c_str(), method.c_str(), result.report.seconds, result.eval_seconds, result.extra_seconds);
 
     auto& rep = result.report;
     rep.id = out_name.empty() ? random_id() : out_name;
     rep.model = name;
-    rep.base = fs::path(weights).filename().string();
+    rep.base = o.method == Method::Retrain ? "-" : fs::path(weights).filename().string();
     fs::create_directories(out_dir);
     const std::string stem = (fs::path(out_dir) / rep.id).string();
     auto weights_out = model->state_dict();
@@ -204,21 +254,176 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
             salun::Tensor<float>::from_data({3}, o.normalize->std.data())));
     }
     salun::io::save_safetensors(stem + ".safetensors", weights_out,
-                                {{"arch", arch}, {"method", "SalUn"}, {"forget_class", std::to_string(forget_class)},
+                                {{"arch", arch}, {"method", method}, {"forget_class", std::to_string(forget_class)},
                                  {"base", rep.base}});
     salun::unlearn::write_report(stem + ".json", rep);
     std::printf("wrote %s.json and %s.safetensors\n", stem.c_str(), stem.c_str());
     std::fflush(stdout);
-    return {rep};
+    return {rep, model};
+}
+
+// ---- the retrained reference --------------------------------------------------------------------
+// Cached as <cache>/<arch>_cifar10.retrain-fc<C>-e<E>-lr<LR>-bs<B>-s<seed>[-sub<K>].safetensors
+// plus .json beside it (the reference's own results JSON with its unrounded per-class accuracies
+// under "reference_metrics"): everything that changes the reference is in the name.
+
+/// Writable for us, and not marked read-only: root passes access(W_OK) on an r-x folder, but a
+/// folder without any write bit (such as ../shared/models) is meant to stay as it is.
+bool writable_folder(const std::string& dir) {
+    std::error_code ec;
+    const auto st = fs::status(dir, ec);
+    if (ec || !fs::is_directory(st)) return false;
+    const auto w = fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write;
+    return (st.permissions() & w) != fs::perms::none && access(dir.c_str(), W_OK) == 0;
+}
+
+std::string cache_dir(const demo::ReferenceOptions& r, const std::string& models_dir) {
+    if (!r.cache_dir.empty()) return r.cache_dir;
+    if (!models_dir.empty() && writable_folder(models_dir)) return models_dir;  // beside the checkpoints
+    if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return (fs::path(x) / "salun").string();
+    if (const char* h = std::getenv("HOME"); h && *h) return (fs::path(h) / ".cache" / "salun").string();
+    return ".salun-cache";
+}
+
+std::string reference_stem(const std::string& dir, const std::string& arch, std::int64_t fc,
+                           const salun::unlearn::ExperimentOptions& o) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%s_cifar10.retrain-fc%lld-e%d-lr%g-bs%zu-s%llu", arch.c_str(), (long long)fc,
+                  o.retrain.epochs, o.retrain.max_lr, o.retrain.batch_size, (unsigned long long)o.retrain.seed);
+    std::string s = buf;
+    if (o.subset_per_class > 0) s += "-sub" + std::to_string(o.subset_per_class);
+    return (fs::path(dir) / s).string();
+}
+
+nlohmann::ordered_json metrics_json(const salun::unlearn::ClassMetrics& m) {
+    return {{"accs", m.accs}, {"counts", m.counts}};
+}
+
+salun::unlearn::ClassMetrics metrics_from_json(const nlohmann::json& j) {
+    salun::unlearn::ClassMetrics m;
+    m.accs = j.at("accs").get<std::vector<double>>();
+    m.counts = j.at("counts").get<std::vector<std::size_t>>();
+    SALUN_CHECK(m.accs.size() == kClasses && m.counts.size() == kClasses, "reference metrics: expected ", kClasses,
+                " classes");
+    return m;
+}
+
+/// The reference's metrics from <stem>.json, or nothing when there is none.
+bool read_reference_json(const std::string& json_path, LoadedReference& lr, const std::string& arch) {
+    if (!fs::exists(json_path)) return false;
+    std::ifstream f(json_path);
+    const auto j = nlohmann::json::parse(f);
+    if (!j.contains("reference_metrics")) return false;
+    lr.ref.train = metrics_from_json(j["reference_metrics"]["train"]);
+    lr.ref.test = metrics_from_json(j["reference_metrics"]["test"]);
+    salun::unlearn::RunReport r;
+    r.model = salun::models::display_name(arch);
+    r.method = "Retrain";
+    r.forget_class = j.value("FC", 0);
+    r.train = lr.ref.train;
+    r.test = lr.ref.test;
+    r.fqs = j.value("FQS", 0.0);
+    r.seconds = j.value("RTE", 0.0);
+    lr.report = r;
+    return true;
+}
+
+/// Trains the reference (progress bar, measured time), writes its run to `out_dir` and caches it.
+LoadedReference train_reference(const std::string& arch, const std::string& weights, const std::string& out_dir,
+                                const std::string& stem, const salun::data::ImageDataset& train,
+                                const salun::data::ImageDataset& test, salun::unlearn::ExperimentOptions o,
+                                std::int64_t fc, bool quiet) {
+    o.method = Method::Retrain;
+    const std::string name = salun::models::display_name(arch);
+    if (!quiet)
+        std::fprintf(stderr, "%s: training the retrained reference (forget class %lld, %d epochs) -> %s.safetensors\n",
+                     name.c_str(), (long long)fc, o.retrain.epochs, stem.c_str());
+    UnlearnOutcome out = unlearn_one(arch, weights, out_dir, "", train, test, o, demo::NormalizeOverride{}, fc, quiet);
+    if (!quiet)
+        std::fprintf(stderr, "%s: retrained reference trained in %s (%.1f s)\n", name.c_str(),
+                     demo::Progress::duration(out.report.seconds).c_str(), out.report.seconds);
+    fs::create_directories(fs::path(stem).parent_path());
+    salun::io::save_safetensors(stem + ".safetensors", out.model->state_dict(),
+                                {{"arch", arch}, {"method", "Retrain"}, {"forget_class", std::to_string(fc)}});
+    auto j = salun::unlearn::to_json(out.report);
+    j["reference_metrics"] = {{"train", metrics_json(out.report.train)}, {"test", metrics_json(out.report.test)}};
+    salun::io::write_file_atomic(stem + ".json", j.dump(2) + "\n");
+    LoadedReference lr;
+    lr.model = out.model;
+    lr.ref.model = lr.model.get();
+    lr.ref.train = out.report.train;
+    lr.ref.test = out.report.test;
+    lr.ref.name = fs::path(stem + ".safetensors").filename().string();
+    lr.report = out.report;
+    return lr;
+}
+
+/// Loads `file` as the reference; its metrics from <file stem>.json when there, else evaluated now.
+LoadedReference load_reference(const std::string& arch, const std::string& file, const salun::data::ImageDataset& train,
+                               const salun::data::ImageDataset& test, const salun::unlearn::ExperimentOptions& o,
+                               bool quiet) {
+    LoadedReference lr;
+    const auto loaded = load_model(arch, file, demo::NormalizeOverride{}, quiet);
+    lr.model = loaded.model;
+    lr.ref.model = lr.model.get();
+    lr.ref.name = fs::path(file).filename().string();
+    const std::string json = (fs::path(file).parent_path() / fs::path(file).stem()).string() + ".json";
+    if (read_reference_json(json, lr, arch)) return lr;
+    const std::string name = salun::models::display_name(arch);
+    salun::data::Subset pool = salun::data::all(train);
+    if (o.subset_per_class > 0) pool = salun::data::first_k_per_class(pool, o.subset_per_class);
+    demo::Progress progress(quiet);
+    progress.start(name + " evaluating the retrained reference", double(pool.size() + test.size()));
+    auto on = [&](std::size_t n) { progress.advance(double(n), "evaluating"); };
+    lr.ref.train = salun::unlearn::class_metrics(
+        salun::unlearn::predict_subset(*lr.model, pool, o.eval_batch_size, kClasses, on, loaded.normalize));
+    lr.ref.test = salun::unlearn::class_metrics(
+        salun::unlearn::predict_subset(*lr.model, salun::data::all(test), o.eval_batch_size, kClasses, on, loaded.normalize));
+    progress.finish();
+    return lr;
+}
+
+/// The reference for (arch, forget class): --retrain-reference, else the cache, else trained
+/// (when `train_if_missing`) or none.
+std::optional<LoadedReference> obtain_reference(const std::string& arch, const std::string& weights,
+                                                const std::string& out_dir, const demo::ReferenceOptions& r,
+                                                const std::string& models_dir, const salun::data::ImageDataset& train,
+                                                const salun::data::ImageDataset& test,
+                                                salun::unlearn::ExperimentOptions o, std::int64_t fc, bool quiet,
+                                                bool train_if_missing) {
+    if (r.none) return std::nullopt;
+    o.retrain.epochs = r.retrain_epochs > 0 ? r.retrain_epochs : salun::unlearn::retrain_epochs_for(arch);
+    if (!r.file.empty()) return load_reference(arch, r.file, train, test, o, quiet);
+    const std::string stem = reference_stem(cache_dir(r, models_dir), arch, fc, o);
+    if (fs::exists(stem + ".safetensors")) {
+        if (!quiet) std::fprintf(stderr, "%s: retrained reference from the cache: %s.safetensors\n",
+                                 salun::models::display_name(arch).c_str(), stem.c_str());
+        return load_reference(arch, stem + ".safetensors", train, test, o, quiet);
+    }
+    if (!train_if_missing) {
+        if (!quiet) std::fprintf(stderr, "no retrained reference (none cached at %s.safetensors): no PS, no gap\n",
+                                 stem.c_str());
+        return std::nullopt;
+    }
+    return train_reference(arch, weights, out_dir, stem, train, test, o, fc, quiet);
+}
+
+std::string optional_cell(const std::optional<double>& v, int decimals) {
+    if (!v) return "-";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, *v);
+    return buf;
 }
 
 void print_summary(const std::vector<salun::unlearn::RunReport>& reports) {
-    std::printf("%-16s %8s %8s %8s %8s %8s %8s\n", "Model", "UA", "RA", "TUA", "TRA", "FQS", "Time");
+    std::printf("%-12s %-8s %7s %7s %7s %7s %7s %6s %7s %9s\n", "Model", "Method", "UA", "RA", "TUA", "TRA", "FQS", "PS",
+                "Gap", "Time");
     for (const auto& r : reports) {
         const auto fc = static_cast<std::size_t>(r.forget_class);
         const auto [ua, ra] = salun::unlearn::forget_retain_accuracy(r.train, fc);
         const auto [tua, tra] = salun::unlearn::forget_retain_accuracy(r.test, fc);
-        std::printf("%-16s %8.3f %8.3f %8.3f %8.3f %8.4f %7.1fs\n", r.model.c_str(), ua, ra, tua, tra, r.fqs, r.seconds);
+        std::printf("%-12s %-8s %7.3f %7.3f %7.3f %7.3f %7.4f %6s %7s %8.1fs\n", r.model.c_str(), r.method.c_str(), ua,
+                    ra, tua, tra, r.fqs, optional_cell(r.ps, 3).c_str(), optional_cell(r.avg_gap, 4).c_str(), r.seconds);
     }
 }
 
@@ -227,8 +432,20 @@ int run_unlearn(const demo::UnlearnCommand& c) {
     const std::string dir = data_dir(c.common);
     const auto train = salun::data::read_cifar10(dir, salun::data::Split::Train);
     const auto test = salun::data::read_cifar10(dir, salun::data::Split::Test);
-    const auto r = unlearn_one(c.arch, c.weights, c.out_dir, c.name, train, test, c.options, c.normalize, c.forget_class,
-                               c.common.quiet);
+    auto o = c.options;
+    if (o.method == Method::Retrain) {  // trains the reference itself, and caches it
+        o.retrain.epochs = c.reference.retrain_epochs > 0 ? c.reference.retrain_epochs
+                                                          : salun::unlearn::retrain_epochs_for(c.arch);
+        const std::string models_dir = fs::path(c.weights).parent_path().string();
+        const std::string stem = reference_stem(cache_dir(c.reference, models_dir), c.arch, c.forget_class, o);
+        const auto lr = train_reference(c.arch, c.weights, c.out_dir, stem, train, test, o, c.forget_class, c.common.quiet);
+        print_summary({*lr.report});
+        return 0;
+    }
+    auto ref = obtain_reference(c.arch, c.weights, c.out_dir, c.reference, fs::path(c.weights).parent_path().string(),
+                                train, test, o, c.forget_class, c.common.quiet, false);
+    const auto r = unlearn_one(c.arch, c.weights, c.out_dir, c.name, train, test, o, c.normalize, c.forget_class,
+                               c.common.quiet, ref ? &ref->ref : nullptr);
     print_summary({r.report});
     return 0;
 }
@@ -249,17 +466,34 @@ int run_experiment(const demo::ExperimentCommand& c) {
     const auto& archs = c.archs;
     const auto& models = c.models;
     for (const auto& arch : archs) experiment_checkpoint(models, arch);
+    if (!c.reference.file.empty() && !fs::exists(c.reference.file))
+        salun::detail::throw_error("retrained reference ", c.reference.file, " not found");
     apply_threads(c.common);
     const std::string dir = data_dir(c.common);
     const auto train = salun::data::read_cifar10(dir, salun::data::Split::Train);
     const auto test = salun::data::read_cifar10(dir, salun::data::Split::Test);
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<salun::unlearn::RunReport> reports;
+    const bool with_retrain_row = std::find(c.methods.begin(), c.methods.end(), Method::Retrain) != c.methods.end();
+    const bool train_reference_if_missing = c.methods.size() > 1 || c.methods.front() != Method::SalUn;
     for (const auto& arch : archs) {
-        const std::string name = c.name.empty() ? "" : c.name + "-" + arch;
-        reports.push_back(unlearn_one(arch, experiment_checkpoint(models, arch), c.out_dir, name, train, test, c.options,
-                                      c.normalize, c.forget_class, c.common.quiet)
-                              .report);
+        const auto w = experiment_checkpoint(models, arch);
+        // A comparison (--methods beyond salun) trains the reference once per model and forget class
+        // (then cached); SalUn alone uses a cached or given reference but does not train one.
+        auto ref = obtain_reference(arch, w, c.out_dir, c.reference, models, train, test, c.options, c.forget_class,
+                                    c.common.quiet, train_reference_if_missing);
+        if (with_retrain_row && ref && ref->report) reports.push_back(*ref->report);
+        for (const Method m : c.methods) {
+            if (m == Method::Retrain) continue;  // the reference's own row, above
+            auto o = c.options;
+            o.method = m;
+            std::string name;
+            if (!c.name.empty())
+                name = c.name + "-" + arch + (c.methods.size() > 1 ? std::string("-") + salun::unlearn::method_name(m) : std::string());
+            reports.push_back(unlearn_one(arch, w, c.out_dir, name, train, test, o, c.normalize, c.forget_class,
+                                          c.common.quiet, ref ? &ref->ref : nullptr)
+                                  .report);
+        }
     }
     print_summary(reports);
     const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

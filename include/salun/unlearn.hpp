@@ -1,12 +1,14 @@
-// Machine unlearning: the SalUn saliency mask, the two-phase loop, metrics, CKA and attack
-// curves, and the results JSON.
+// Machine unlearning: the SalUn saliency mask, the two-phase loop, the baselines (retrain, FT,
+// GA, RL), metrics, CKA, attack curves, the privacy score, and the results JSON.
 #pragma once
 
 #include "salun/unlearn/attack.hpp"
 #include "salun/unlearn/cka.hpp"
 #include "salun/unlearn/experiment.hpp"
 #include "salun/unlearn/loss.hpp"
+#include "salun/unlearn/methods.hpp"
 #include "salun/unlearn/metrics.hpp"
+#include "salun/unlearn/privacy.hpp"
 #include "salun/unlearn/randperm.hpp"
 #include "salun/unlearn/results.hpp"
 #include "salun/unlearn/saliency.hpp"

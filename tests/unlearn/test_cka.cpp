@@ -9,6 +9,7 @@
 
 #include "salun/models.hpp"
 #include "salun/unlearn.hpp"
+#include "tiny_fixture.hpp"
 
 using namespace salun;
 using namespace salun::unlearn;
@@ -24,19 +25,7 @@ const nlohmann::json& golden() {
     return j;
 }
 
-/// `per_class` 8x8 RGB noise images per class (classes interleaved: label = index % 10).
-data::ImageDataset noise_images(std::size_t per_class, std::uint64_t seed) {
-    data::ImageDataset ds;
-    ds.channels = 3;
-    ds.height = ds.width = 8;
-    for (int c = 0; c < 10; ++c) ds.classes.push_back("c" + std::to_string(c));
-    Generator g(seed);
-    for (std::size_t i = 0; i < per_class * 10; ++i) {
-        for (std::size_t k = 0; k < 192; ++k) ds.pixels.push_back(static_cast<std::uint8_t>(g.randint(256)));
-        ds.labels.push_back(int(i % 10));
-    }
-    return ds;
-}
+using testing::noise_images;
 
 }  // namespace
 

@@ -8,46 +8,14 @@
 #include "salun/models.hpp"
 #include "salun/optim.hpp"
 #include "salun/unlearn.hpp"
+#include "tiny_fixture.hpp"
 
 using namespace salun;
 
 namespace {
 
-/// 10 classes of 8x8 RGB images: each class a distinct colour and stripe pattern plus noise.
-data::ImageDataset synthetic(std::size_t per_class, std::uint64_t seed) {
-    data::ImageDataset ds;
-    ds.channels = 3;
-    ds.height = ds.width = 8;
-    for (int c = 0; c < 10; ++c) ds.classes.push_back("class" + std::to_string(c));
-    Generator g(seed);
-    for (std::size_t i = 0; i < per_class; ++i)
-        for (int c = 0; c < 10; ++c) {
-            for (std::size_t ch = 0; ch < 3; ++ch)
-                for (std::size_t y = 0; y < 8; ++y)
-                    for (std::size_t x = 0; x < 8; ++x) {
-                        // A colour of its own (10 points on a circle in RGB) plus a stripe direction.
-                        const double colour = 128 + 80 * std::sin(0.628 * c + 2.1 * double(ch));
-                        const double stripes = 30 * std::sin(0.9 * double(c % 2 == 0 ? x : y) + c);
-                        const double v = colour + stripes + 15 * g.normal();
-                        ds.pixels.push_back(static_cast<std::uint8_t>(std::clamp(v, 0.0, 255.0)));
-                    }
-            ds.labels.push_back(c);
-        }
-    return ds;
-}
-
-std::shared_ptr<models::ResNet<float>> trained_model(const data::ImageDataset& train) {
-    Generator init(5);
-    auto model = models::resnet18<float>(10, 4, init);
-    data::LoaderOptions lo;
-    lo.batch_size = 32;
-    lo.shuffle = true;
-    lo.seed = 1;
-    data::DataLoader<float> loader(data::all(train), lo);
-    optim::SGD<float> sgd(model->parameters(), {0.05, 0.9, 0.0, 5e-4, false});
-    for (int e = 0; e < 12; ++e) optim::train_epoch<float>(*model, loader, sgd);
-    return model;
-}
+using testing::striped_images;
+using testing::trained_narrow_resnet;
 
 unlearn::ExperimentOptions quick_options() {
     unlearn::ExperimentOptions o;
@@ -61,8 +29,8 @@ unlearn::ExperimentOptions quick_options() {
 }  // namespace
 
 TEST_CASE("one SalUn epoch on a narrow ResNet forgets the class and keeps the rest") {
-    const auto train = synthetic(30, 1), test = synthetic(10, 2);
-    auto model = trained_model(train);
+    const auto train = striped_images(30, 1), test = striped_images(10, 2);
+    auto model = trained_narrow_resnet(train);
     const auto before = unlearn::class_metrics(unlearn::predict_subset(*model, data::all(test), 50, 10));
     REQUIRE(before.accuracy() > 0.8);
 
@@ -83,9 +51,9 @@ TEST_CASE("one SalUn epoch on a narrow ResNet forgets the class and keeps the re
 }
 
 TEST_CASE("the same seed and thread count reproduce the results JSON") {
-    const auto train = synthetic(10, 3), test = synthetic(4, 4);
+    const auto train = striped_images(10, 3), test = striped_images(4, 4);
     auto run = [&] {
-        auto model = trained_model(train);
+        auto model = trained_narrow_resnet(train);
         auto r = unlearn::run_salun_experiment(*model, train, test, 3, quick_options());
         auto j = unlearn::to_json(r.report);
         j.erase("CreatedAt");
@@ -97,8 +65,8 @@ TEST_CASE("the same seed and thread count reproduce the results JSON") {
 }
 
 TEST_CASE("the experiment rejects bad settings before doing any work") {
-    const auto train = synthetic(2, 5), test = synthetic(1, 6);
-    auto model = models::resnet18<float>(10, 4);
+    const auto train = striped_images(2, 5), test = striped_images(1, 6);
+    auto model = testing::narrow_resnet();
     auto o = quick_options();
     CHECK_THROWS_WITH_AS(unlearn::run_salun_experiment(*model, train, test, 10, o), doctest::Contains("forget class"), Error);
     o.saliency.threshold = 0;

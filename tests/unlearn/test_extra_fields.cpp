@@ -5,33 +5,15 @@
 #include "salun/models.hpp"
 #include "salun/optim.hpp"
 #include "salun/unlearn.hpp"
+#include "tiny_fixture.hpp"
 
 using namespace salun;
 
-namespace {
-data::ImageDataset blobs(std::size_t per_class, std::uint64_t seed) {
-    data::ImageDataset ds;
-    ds.channels = 3;
-    ds.height = ds.width = 8;
-    for (int c = 0; c < 10; ++c) ds.classes.push_back("c" + std::to_string(c));
-    Generator g(seed);
-    for (std::size_t i = 0; i < per_class * 10; ++i) {
-        const int c = int(i % 10);
-        for (std::size_t k = 0; k < 192; ++k)
-            ds.pixels.push_back(static_cast<std::uint8_t>(std::clamp(128 + 90 * std::sin(0.628 * c + 2.1 * double(k / 64)) +
-                                                                         20 * g.normal(), 0.0, 255.0)));
-        ds.labels.push_back(c);
-    }
-    return ds;
-}
-}  // namespace
 
 TEST_CASE("run_salun_experiment writes attack and cka (layout of the design note), and can skip them") {
-    const auto train = blobs(8, 1), test = blobs(3, 2);
-    Generator init(5);
-    auto model = models::resnet18<float>(10, 4, init);
-    auto original = std::make_shared<models::ResNet<float>>(10, 4, init);
-    original->copy_from(*model);
+    const auto train = testing::striped_images(8, 1), test = testing::striped_images(3, 2);
+    auto model = testing::narrow_resnet();
+    auto original = testing::copy_of(*model);
     unlearn::ExperimentOptions o;
     o.salun.epochs = 1;
     o.batch_size = 32;
@@ -70,13 +52,13 @@ TEST_CASE("run_salun_experiment writes attack and cka (layout of the design note
 
     // off by option, or without the original: no field
     o.attack = o.cka = false;
-    auto model2 = models::resnet18<float>(10, 4, init);
+    auto model2 = testing::narrow_resnet(6);
     const auto j2 = unlearn::to_json(unlearn::run_salun_experiment<float>(*model2, train, test, 2, o, {}, {}, {},
                                                                           original.get()).report);
     CHECK_FALSE(j2.contains("attack"));
     CHECK_FALSE(j2.contains("cka"));
     o.attack = o.cka = true;
-    auto model3 = models::resnet18<float>(10, 4, init);
+    auto model3 = testing::narrow_resnet(7);
     const auto j3 = unlearn::to_json(unlearn::run_salun_experiment<float>(*model3, train, test, 2, o).report);
     CHECK(j3.contains("attack"));
     CHECK_FALSE(j3.contains("cka"));

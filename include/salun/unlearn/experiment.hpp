@@ -5,6 +5,9 @@
 // the evaluation. By default the report also gets the helper's `attack` curves (from the
 // training-set evaluation pass, no extra forward) and, when the caller passes the original
 // model, `cka` (one more streaming pass of the CKA sets through both models).
+// `ExperimentOptions::method` swaps the SalUn loop for a baseline (methods.hpp: FT, GA, RL, or
+// retraining from scratch); given a retrained reference, the report also gets the privacy score
+// (privacy.hpp) and the average gap of UA, RA, TUA, TRA to the reference.
 #pragma once
 
 #include <chrono>
@@ -17,16 +20,23 @@
 #include "salun/data/subset.hpp"
 #include "salun/unlearn/attack.hpp"
 #include "salun/unlearn/cka.hpp"
+#include "salun/unlearn/methods.hpp"
 #include "salun/unlearn/metrics.hpp"
+#include "salun/unlearn/privacy.hpp"
 #include "salun/unlearn/results.hpp"
 #include "salun/unlearn/salun.hpp"
 
 namespace salun::unlearn {
 
 struct ExperimentOptions {
+    Method method = Method::SalUn;      // which loop runs; the options below of the others are unused
     SalUnOptions salun;                 // epochs, lr, momentum, weight decay, clip, seed, ...
     SaliencyOptions saliency;           // threshold, batches
-    std::size_t batch_size = 128;       // unlearning loaders
+    std::size_t batch_size = 128;       // SalUn's loaders (the baselines carry their own)
+    FineTuneOptions ft;
+    GradientAscentOptions ga;
+    RandomLabelOptions rl;
+    RetrainOptions retrain;             // Method::Retrain: the model passed in must be freshly initialised
     std::size_t eval_batch_size = 100;  // evaluation loaders (no shuffle)
     std::size_t subset_per_class = 0;   // >0: keep only the first K training images of each class
     bool attack = true;                 // write the `attack` field
@@ -36,6 +46,28 @@ struct ExperimentOptions {
     std::optional<data::Normalize> normalize = data::cifar10_normalize();
 };
 
+/// A model retrained without the forget class, to judge an unlearned model against: its
+/// metrics (evaluated once, e.g. cached beside its weights) and, for the privacy score, the model
+/// itself or its values on the privacy subset (`values`, computed from `model` when empty).
+template <class T>
+struct RetrainReference {
+    nn::Module<T>* model = nullptr;
+    ClassMetrics train, test;  // on the same training pool and test set as the run
+    PrivacyValues values;
+    std::string name;          // written to the JSON as retrain_reference
+};
+
+/// Mean of |UA - UA_ref|, |RA - RA_ref|, |TUA - TUA_ref|, |TRA - TRA_ref| (the SalUn paper's
+/// "Avg. Gap"), from unrounded fractions.
+inline double average_gap(const ClassMetrics& train, const ClassMetrics& test, const ClassMetrics& ref_train,
+                          const ClassMetrics& ref_test, std::size_t forget_class) {
+    const auto [ua, ra] = forget_retain_accuracy(train, forget_class);
+    const auto [tua, tra] = forget_retain_accuracy(test, forget_class);
+    const auto [rua, rra] = forget_retain_accuracy(ref_train, forget_class);
+    const auto [rtua, rtra] = forget_retain_accuracy(ref_test, forget_class);
+    return (std::abs(ua - rua) + std::abs(ra - rra) + std::abs(tua - rtua) + std::abs(tra - rtra)) / 4.0;
+}
+
 template <class T>
 struct ExperimentResult {
     RunReport report;
@@ -44,6 +76,29 @@ struct ExperimentResult {
     double eval_seconds = 0;   // the train and test evaluation passes
     double extra_seconds = 0;  // attack curves + CKA: the evaluation the seed's helper adds
 };
+
+/// The settings of the chosen method that the loaders and the report need.
+struct MethodSettings {
+    int epochs = 0;
+    double lr = 0, momentum = 0, weight_decay = 0, grad_clip = 0;
+    std::size_t batch_size = 0;
+    std::uint64_t seed = 0;
+};
+
+inline MethodSettings method_settings(const ExperimentOptions& o) {
+    switch (o.method) {
+    case Method::FT: return {o.ft.epochs, o.ft.lr, o.ft.momentum, o.ft.weight_decay, 0.0, o.ft.batch_size, o.salun.seed};
+    case Method::GA:
+        return {o.ga.epochs, o.ga.lr, o.ga.momentum, o.ga.weight_decay, o.ga.grad_clip, o.ga.batch_size, o.salun.seed};
+    case Method::RL:
+        return {o.rl.epochs, o.rl.lr, o.rl.momentum, o.rl.weight_decay, o.rl.grad_clip, o.rl.batch_size, o.rl.seed};
+    case Method::Retrain:
+        return {o.retrain.epochs, o.retrain.max_lr, o.retrain.momentum, o.retrain.weight_decay, 0.0, o.retrain.batch_size,
+                o.retrain.seed};
+    case Method::SalUn: break;
+    }
+    return {o.salun.epochs, o.salun.lr, o.salun.momentum, o.salun.weight_decay, o.salun.grad_clip, o.batch_size, o.salun.seed};
+}
 
 /// Predictions of `model` on `subset`, in index order, without augmentation.
 template <class T>
@@ -62,17 +117,21 @@ Predictions predict_subset(nn::Module<T>& model, const data::Subset& subset, std
 /// the images of a batch that went through both models).
 /// `original`: a copy of the model before unlearning (models::clone_model), for `cka`; without
 /// it there is no `cka` field. It is only read (eval mode), never trained.
+/// `reference`: a retrained model (stage "privacy"): adds `PS`, the four privacy-score curves in
+/// `attack.results` and `avg_gap`.
 template <class T>
 ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::ImageDataset& train,
                                          const data::ImageDataset& test, std::int64_t forget_class,
                                          const ExperimentOptions& o, const StepCallback& on_step = {},
                                          const std::function<void(const std::string&)>& on_stage = {},
                                          const std::function<void(std::size_t)>& on_eval_batch = {},
-                                         nn::Module<T>* original = nullptr) {
+                                         nn::Module<T>* original = nullptr,
+                                         RetrainReference<T>* reference = nullptr) {
     const std::size_t C = o.salun.num_classes;
     SALUN_CHECK(forget_class >= 0 && static_cast<std::size_t>(forget_class) < C, "salun: forget class ", forget_class,
                 " outside 0..", C - 1);
-    SALUN_CHECK(o.batch_size > 0 && o.eval_batch_size > 0, "salun: batch sizes must be positive");
+    SALUN_CHECK(o.batch_size > 0 && o.eval_batch_size > 0 && method_settings(o).batch_size > 0,
+                "salun: batch sizes must be positive");
     check_threshold(o.saliency.threshold);
     auto stage = [&](const char* s) {
         if (on_stage) on_stage(s);
@@ -85,23 +144,50 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     SALUN_CHECK(forget.size() > 0, "salun: no training images of the forget class ", forget_class);
     SALUN_CHECK(retain.size() > 0, "salun: no training images outside the forget class");
 
+    // Each method's own batch size and seed; the same seed offsets for the three loaders as SalUn.
+    const MethodSettings ms = method_settings(o);
     data::LoaderOptions lo;
-    lo.batch_size = o.batch_size;
+    lo.batch_size = ms.batch_size;
     lo.shuffle = true;
-    lo.seed = o.salun.seed;
+    lo.seed = ms.seed;
     lo.normalize = o.normalize;
     data::DataLoader<T> mask_loader(forget, lo);
-    lo.seed = o.salun.seed + 1;
+    lo.seed = ms.seed + 1;
     data::DataLoader<T> forget_loader(forget, lo);
-    lo.seed = o.salun.seed + 2;
+    lo.seed = ms.seed + 2;
+    if (o.method == Method::Retrain) {  // the checkpoints' recipe trains on augmented images
+        lo.seed = ms.seed;
+        lo.augment.random_crop = true;
+        lo.augment.horizontal_flip = true;
+    }
     data::DataLoader<T> retain_loader(retain, lo);
 
     ExperimentResult<T> r;
     const auto t0 = std::chrono::steady_clock::now();
-    stage("saliency");
-    r.mask = compute_saliency_mask(model, mask_loader, o.saliency);
-    stage("unlearn");
-    salun_train(model, forget_loader, retain_loader, forget_class, r.mask, o.salun, on_step);
+    switch (o.method) {
+    case Method::SalUn:
+        stage("saliency");
+        r.mask = compute_saliency_mask(model, mask_loader, o.saliency);
+        stage("unlearn");
+        salun_train(model, forget_loader, retain_loader, forget_class, r.mask, o.salun, on_step);
+        break;
+    case Method::FT:
+        stage("unlearn");
+        fine_tune(model, retain_loader, o.ft, on_step);
+        break;
+    case Method::GA:
+        stage("unlearn");
+        gradient_ascent(model, forget_loader, o.ga, on_step);
+        break;
+    case Method::RL:
+        stage("unlearn");
+        random_label(model, forget_loader, retain_loader, forget_class, o.rl, on_step, C);
+        break;
+    case Method::Retrain:
+        stage("unlearn");
+        retrain(model, retain_loader, forget_class, o.retrain, on_step);
+        break;
+    }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     const auto t1 = std::chrono::steady_clock::now();
@@ -124,27 +210,55 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
         const CkaSets sets = cka_sets(pool, data::all(test), static_cast<int>(forget_class), o.salun.seed);
         r.report.cka = cka_json(compute_cka(*original, model, layers, sets, o.eval_batch_size, on_eval_batch, o.normalize));
     }
-    r.extra_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count();
-
     RunReport& rep = r.report;
-    rep.created_at = now_string();
-    rep.forget_class = forget_class;
-    rep.epochs = o.salun.epochs;
-    rep.batch_size = o.batch_size;
-    rep.lr = o.salun.lr;
-    rep.seconds = seconds;
     rep.train = class_metrics(r.train);
     rep.test = class_metrics(r.test);
+    if (reference) {
+        stage("privacy");
+        const data::Subset ps_set = privacy_subset(pool, static_cast<int>(forget_class), o.salun.seed);
+        if (reference->values.size() == 0 && reference->model)
+            reference->values = privacy_values(*reference->model, ps_set, o.eval_batch_size, o.normalize);
+        const PrivacyResult ps = privacy_score(privacy_values(model, ps_set, o.eval_batch_size, o.normalize), reference->values);
+        rep.ps = ps.score;
+        if (rep.attack.is_null()) rep.attack = nlohmann::ordered_json::object();
+        const nlohmann::ordered_json curves = privacy_curves_json(ps);  // named: items() must not outlive it
+        for (const auto& [k, v] : curves.items()) rep.attack["results"][k] = v;
+        rep.avg_gap = average_gap(rep.train, rep.test, reference->train, reference->test,
+                                  static_cast<std::size_t>(forget_class));
+    }
+    r.extra_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count();
+
+    rep.created_at = now_string();
+    rep.forget_class = forget_class;
+    rep.method = method_name(o.method);
+    rep.epochs = ms.epochs;
+    rep.batch_size = ms.batch_size;
+    rep.lr = ms.lr;
+    rep.seconds = seconds;
     rep.fqs = forgetting_quality(r.train, forget_class);
-    rep.saliency_threshold = o.saliency.threshold;
-    rep.extra["saliency_selected_fraction"] = round_to(r.mask.selected_fraction(), 4);
-    rep.extra["momentum"] = o.salun.momentum;
-    rep.extra["weight_decay"] = o.salun.weight_decay;
-    rep.extra["grad_clip"] = o.salun.grad_clip;
-    rep.extra["seed"] = o.salun.seed;
-    rep.extra["freeze_masked"] = o.salun.freeze_masked;
+    if (o.method == Method::SalUn) {
+        rep.saliency_threshold = o.saliency.threshold;
+        rep.extra["saliency_selected_fraction"] = round_to(r.mask.selected_fraction(), 4);
+    } else if (o.method == Method::RL) {
+        rep.saliency_threshold = 1.0;  // SalUn with every weight in the mask
+    }
+    rep.extra["momentum"] = ms.momentum;
+    rep.extra["weight_decay"] = ms.weight_decay;
+    if (ms.grad_clip > 0) rep.extra["grad_clip"] = ms.grad_clip;
+    rep.extra["seed"] = ms.seed;
+    if (o.method == Method::SalUn) rep.extra["freeze_masked"] = o.salun.freeze_masked;
+    if (o.method == Method::FT) rep.extra["lr_schedule"] = o.ft.cosine ? "CosineAnnealingLR" : "constant";
+    if (o.method == Method::Retrain) {
+        rep.extra["lr_schedule"] = "OneCycleLR";
+        rep.extra["nesterov"] = true;
+        rep.extra["augmentation"] = "RandomCrop(32, 4) + horizontal flip";
+    }
     rep.extra["train_images"] = pool.size();
-    rep.extra["rte_includes_saliency"] = true;
+    if (o.method == Method::SalUn) rep.extra["rte_includes_saliency"] = true;
+    if (reference) {
+        rep.extra["avg_gap"] = round_to(*rep.avg_gap, 4);
+        rep.extra["retrain_reference"] = reference->name;
+    }
     return r;
 }
 

@@ -2,12 +2,14 @@
 // the comparison tool expects; see docs/salun.md): CreatedAt, ID, FC, Type, Model, Base, Method,
 // Epoch, BS, LR, UA, RA, TUA, TRA, RTE, FQS, accs, t_accs, label_dist, conf_dist, t_label_dist,
 // t_conf_dist, then the optional points, attack, cka (when set), then method-specific fields.
+// With a retrained reference `PS` (the comparison tool's privacy score) follows FQS.
 // label_dist and conf_dist are rounded to 4 and conf_dist has the helper's definition (the seed's
 // own output; metrics.hpp). Last comes salun_version, the library that wrote it. Written atomically.
 #pragma once
 
 #include <cmath>
 #include <ctime>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,7 +39,9 @@ struct RunReport {
     double seconds = 0;      // RTE: saliency + unlearning wall time
     ClassMetrics train, test;
     double fqs = 0;
-    double saliency_threshold = 0;
+    std::optional<double> ps;       // privacy score against a retrained reference
+    std::optional<double> avg_gap;  // mean |UA, RA, TUA, TRA - the reference's|
+    double saliency_threshold = 0;  // 0: not a masked method, no field
     // the reference layout's optional fields, written after t_conf_dist when not null
     nlohmann::ordered_json points, attack, cka;
     nlohmann::ordered_json extra = nlohmann::ordered_json::object();  // more method-specific fields
@@ -85,6 +89,7 @@ inline nlohmann::ordered_json to_json(const RunReport& r) {
     j["TRA"] = round_to(tra, 3);
     j["RTE"] = round_to(r.seconds, 1);
     j["FQS"] = round_to(r.fqs, 4);
+    if (r.ps) j["PS"] = round_to(*r.ps, 3);
     j["accs"] = rounded(r.train.accs, 3);
     j["t_accs"] = rounded(r.test.accs, 3);
     j["label_dist"] = dist_json(r.train.label_dist);
@@ -94,7 +99,7 @@ inline nlohmann::ordered_json to_json(const RunReport& r) {
     if (!r.points.is_null()) j["points"] = r.points;
     if (!r.attack.is_null()) j["attack"] = r.attack;
     if (!r.cka.is_null()) j["cka"] = r.cka;
-    j["saliency_threshold"] = r.saliency_threshold;
+    if (r.saliency_threshold > 0) j["saliency_threshold"] = r.saliency_threshold;
     for (const auto& [k, v] : r.extra.items()) j[k] = v;
     j["salun_version"] = SALUN_VERSION_STRING;  // results from different library versions can differ
     return j;

@@ -53,6 +53,7 @@ struct StepInfo {
     double masked_grad_norm = 0;     // after masking, before clipping
     double clipped_grad_norm = 0;    // after clipping
     double lr = 0;
+    const std::vector<std::int64_t>* labels = nullptr;  // what this step trained on (after relabelling)
 };
 using StepCallback = std::function<void(const StepInfo&)>;
 
@@ -167,6 +168,7 @@ private:
             SALUN_CHECK(std::isfinite(info.loss), "salun: the loss became ", info.loss, " at epoch ", epoch + 1, ", ",
                         phase_name(phase), " batch ", info.batch + 1, " (try a smaller --lr)");
             info.batch_size = labels.size();
+            info.labels = &labels;
             info.lr = optimizer_.lr();
             masked_step(params_, optimizer_, mask_, loss, options_.grad_clip, info);
             if (on_step) on_step(info);

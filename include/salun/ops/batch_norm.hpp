@@ -21,6 +21,8 @@ template <class T>
 Tensor<T> batch_norm_impl(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> running_var, const Tensor<T>& weight,
                           const Tensor<T>& bias, bool training, double momentum, double eps, bool relu) {
     SALUN_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: need input [N,C] or [N,C,H,W], got ", shape_str(x.shape()));
+    const Device dev = common_device("batch_norm", {&x, &running_mean, &running_var, &weight, &bias});
+    if (dev != Device::cpu) not_on_device(relu ? "batch_norm_relu" : "batch_norm", dev);
     const std::size_t N = x.shape()[0], C = x.shape()[1], HW = x.dim() == 4 ? x.shape()[2] * x.shape()[3] : 1;
     for (const Tensor<T>* t : std::initializer_list<const Tensor<T>*>{&running_mean, &running_var, &weight, &bias})
         SALUN_CHECK(!t->defined() || t->shape() == Shape{C}, "batch_norm: per-channel tensor ", shape_str(t->shape()),

@@ -26,6 +26,7 @@ inline kernels::Pool2dParams pool_params(const Shape& s, std::size_t kernel, std
 template <class T>
 Tensor<T> max_pool2d(const Tensor<T>& x, std::size_t kernel, std::size_t stride = 0, std::size_t padding = 0) {
     const auto p = detail::pool_params(x.shape(), kernel, stride ? stride : kernel, padding, "max_pool2d");
+    if (x.device() != Device::cpu) detail::not_on_device("max_pool2d", x.device());
     const Shape out_shape{p.N, p.C, p.OH(), p.OW()};
     Tensor<T> out = Tensor<T>::empty(out_shape);
     auto argmax = std::make_shared<std::vector<std::int64_t>>(numel_of(out_shape));
@@ -43,6 +44,7 @@ Tensor<T> max_pool2d(const Tensor<T>& x, std::size_t kernel, std::size_t stride 
 template <class T>
 Tensor<T> avg_pool2d(const Tensor<T>& x, std::size_t kernel, std::size_t stride = 0, std::size_t padding = 0) {
     const auto p = detail::pool_params(x.shape(), kernel, stride ? stride : kernel, padding, "avg_pool2d");
+    if (x.device() != Device::cpu) detail::not_on_device("avg_pool2d", x.device());
     Tensor<T> out = Tensor<T>::empty({p.N, p.C, p.OH(), p.OW()});
     kernels::backend::avg_pool2d_forward<T>(p, x.data(), out.data());
     if (autograd::needs_grad(x)) {
@@ -58,6 +60,7 @@ Tensor<T> avg_pool2d(const Tensor<T>& x, std::size_t kernel, std::size_t stride 
 template <class T>
 Tensor<T> adaptive_avg_pool2d(const Tensor<T>& x, std::size_t out_h, std::size_t out_w) {
     SALUN_CHECK(x.dim() == 4, "adaptive_avg_pool2d: need input [N,C,H,W], got ", shape_str(x.shape()));
+    if (x.device() != Device::cpu) detail::not_on_device("adaptive_avg_pool2d", x.device());
     SALUN_CHECK(out_h > 0 && out_w > 0, "adaptive_avg_pool2d: output size must be positive");
     const std::size_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
     Tensor<T> out = Tensor<T>::empty({N, C, out_h, out_w});

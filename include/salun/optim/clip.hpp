@@ -17,6 +17,10 @@ double grad_norm(const std::vector<Tensor<T>>& params) {
     for (const auto& p : params) {
         const Tensor<T> g = p.grad();
         if (!g.defined()) continue;
+        if (g.device() != Device::cpu) {
+            ss += kernels::device::sum_squares<T>(g.device_data(), std::int64_t(g.numel()));
+            continue;
+        }
         for (const T v : g) ss += double(v) * double(v);
     }
     return std::sqrt(ss);
@@ -31,6 +35,10 @@ double clip_grad_norm(const std::vector<Tensor<T>>& params, double max_norm) {
         for (const auto& p : params) {
             Tensor<T> g = p.grad();
             if (!g.defined()) continue;
+            if (g.device() != Device::cpu) {
+                kernels::device::scale_inplace<T>(g.device_data(), T(coef), std::int64_t(g.numel()));
+                continue;
+            }
             for (T& v : g) v = T(v * coef);
         }
     }

@@ -1,0 +1,59 @@
+// The CUDA backend's kernels behind plain pointers: what ops call for tensors on Device::cuda
+// (through kernels/device.hpp). Every pointer is device memory; every function is float32 and
+// queues its work on salun's one stream (runtime.hpp), so calls are ordered and return at once,
+// except those documented as returning a host value (they synchronise). Row-major, NCHW, as
+// on the CPU. Defined in src/cuda/*.cu; this header includes no CUDA header.
+#pragma once
+
+#include <cstdint>
+
+#include "salun/kernels/elementwise.hpp"
+#include "salun/kernels/params.hpp"
+
+namespace salun::cuda {
+
+using index_t = std::int64_t;
+
+// ---- element-wise (src/cuda/elementwise.cu; bodies from kernels/elementwise.hpp) -------------
+void fill(float* y, float value, index_t n);
+void relu_forward(const float* x, float* y, index_t n);
+void relu_backward(const float* y, const float* g, float* dx, index_t n);
+void binary(kernels::ew::Binary op, const float* a, const float* b, float* y, index_t n);
+void affine(const float* x, float* y, float s, float t, index_t n);
+void add_inplace(float* y, const float* x, index_t n);                 ///< y += x
+void scale_inplace(float* y, float s, index_t n);                      ///< y *= s
+void mask_multiply(float* g, const float* mask, index_t n);            ///< g *= mask
+void abs_accumulate(float* acc, const float* g, index_t n);            ///< acc += |g| (saliency)
+void broadcast_rows(const float* row, float* y, index_t rows, index_t cols);  ///< y[r, :] = row
+void sgd_update(float* w, const float* g, float* buf, const float* mask, index_t n,
+                const kernels::ew::SgdStep<float>& step);              ///< mask may be null; buf too
+
+// ---- reductions (src/cuda/reduce.cu) --------------------------------------------------------
+void sum(const float* x, float* out, index_t n, float scale);          ///< out[0] = scale * sum(x)
+void expand_scalar(const float* s, float* y, float scale, index_t n);  ///< y[i] = scale * s[0]
+void column_sums(const float* x, float* y, index_t rows, index_t cols);///< y[c] = sum_r x[r, c]
+double sum_squares(const float* x, index_t n);                         ///< synchronises
+
+// ---- softmax family and the loss (src/cuda/softmax.cu) --------------------------------------
+void softmax_rows(const float* x, float* y, index_t N, index_t C);
+void log_softmax_rows(const float* x, float* y, index_t N, index_t C);
+void softmax_backward_rows(const float* y, const float* g, float* dx, index_t N, index_t C);
+void log_softmax_backward_rows(const float* y, const float* g, float* dx, index_t N, index_t C);
+/// logp = log_softmax(logits); loss[0] = mean_n -logp[n, t_n]. `targets` is device memory.
+void cross_entropy_forward(const float* logits, const std::int64_t* targets, float* logp, float* loss,
+                           index_t N, index_t C);
+/// dx = (exp(logp) - onehot(t)) * g[0] / N, with g the loss's gradient (device memory, one value).
+void cross_entropy_backward(const float* logp, const std::int64_t* targets, const float* g, float* dx,
+                            index_t N, index_t C);
+
+// ---- cuBLAS (src/cuda/blas.cu) ------------------------------------------------------------------
+/// C = alpha * op(A) op(B) + beta * C on row-major matrices, the contract of kernels::cpu::gemm.
+void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
+          const float* B, index_t ldb, float beta, float* C, index_t ldc);
+
+// ---- cuDNN (src/cuda/dnn.cu): same parameters as the CPU kernels (kernels/params.hpp) ----------
+void conv2d_forward(const float* x, const float* w, const float* bias, float* y, const kernels::Conv2dParams& p);
+void conv2d_backward_data(const float* w, const float* gy, float* gx, const kernels::Conv2dParams& p);
+void conv2d_backward_weight(const float* x, const float* gy, float* gw, float* gbias, const kernels::Conv2dParams& p);
+
+}  // namespace salun::cuda

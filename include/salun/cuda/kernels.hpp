@@ -56,4 +56,28 @@ void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
 void conv2d_backward_data(const float* w, const float* gy, float* gx, const kernels::Conv2dParams& p);
 void conv2d_backward_weight(const float* x, const float* gy, float* gw, float* gbias, const kernels::Conv2dParams& p);
 
+
+// ---- batch norm over [N,C,HW] (src/cuda/batch_norm.cu: cuDNN, plus an own eval-mode backward) --
+/// Batch statistics; running_mean/var (may both be null) updated with the unbiased variance.
+/// save_mean / save_invstd [C] are what the backward pass needs. gamma/beta may be null (1 / 0).
+void batch_norm_forward_training(const float* x, const float* gamma, const float* beta, float* y, float* running_mean,
+                                 float* running_var, float* save_mean, float* save_invstd, index_t N, index_t C,
+                                 index_t HW, double momentum, double eps);
+void batch_norm_forward_inference(const float* x, const float* gamma, const float* beta, const float* running_mean,
+                                  const float* running_var, float* y, index_t N, index_t C, index_t HW, double eps);
+void batch_norm_backward_training(const float* x, const float* gy, const float* gamma, const float* save_mean,
+                                  const float* save_invstd, float* gx, float* ggamma, float* gbeta, index_t N,
+                                  index_t C, index_t HW, double eps);
+/// Eval mode: the running statistics are constants. gx may be null.
+void batch_norm_backward_eval(const float* x, const float* gy, const float* gamma, const float* running_mean,
+                              const float* running_var, float* gx, float* ggamma, float* gbeta, index_t N, index_t C,
+                              index_t HW, double eps);
+
+// ---- pooling (src/cuda/pool.cu) ---------------------------------------------------------------
+/// argmax: index within the input plane (h * W + w) of each output, as the CPU kernels.
+void max_pool2d_forward(const float* x, float* y, std::int64_t* argmax, const kernels::Pool2dParams& p);
+void max_pool2d_backward(const float* dy, const std::int64_t* argmax, float* dx, const kernels::Pool2dParams& p);
+void adaptive_avg_pool2d_forward(const float* x, float* y, index_t NC, index_t H, index_t W, index_t OH, index_t OW);
+void adaptive_avg_pool2d_backward(const float* dy, float* dx, index_t NC, index_t H, index_t W, index_t OH, index_t OW);
+
 }  // namespace salun::cuda

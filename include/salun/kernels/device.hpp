@@ -80,6 +80,30 @@ SALUN_DEVICE_FN(conv2d_forward, (const F* x, const F* w, const F* b, F* y, const
 SALUN_DEVICE_FN(conv2d_backward_data, (const F* w, const F* gy, F* gx, const Conv2dParams& p), (w, gy, gx, p))
 SALUN_DEVICE_FN(conv2d_backward_weight, (const F* x, const F* gy, F* gw, F* gb, const Conv2dParams& p),
                 (x, gy, gw, gb, p))
+SALUN_DEVICE_FN(batch_norm_forward_training,
+                (const F* x, const F* g, const F* b, F* y, F* rm, F* rv, F* sm, F* si, index_t N, index_t C, index_t HW,
+                 double momentum, double eps),
+                (x, g, b, y, rm, rv, sm, si, N, C, HW, momentum, eps))
+SALUN_DEVICE_FN(batch_norm_forward_inference,
+                (const F* x, const F* g, const F* b, const F* rm, const F* rv, F* y, index_t N, index_t C, index_t HW,
+                 double eps),
+                (x, g, b, rm, rv, y, N, C, HW, eps))
+SALUN_DEVICE_FN(batch_norm_backward_training,
+                (const F* x, const F* gy, const F* g, const F* sm, const F* si, F* gx, F* gg, F* gb, index_t N,
+                 index_t C, index_t HW, double eps),
+                (x, gy, g, sm, si, gx, gg, gb, N, C, HW, eps))
+SALUN_DEVICE_FN(batch_norm_backward_eval,
+                (const F* x, const F* gy, const F* g, const F* rm, const F* rv, F* gx, F* gg, F* gb, index_t N,
+                 index_t C, index_t HW, double eps),
+                (x, gy, g, rm, rv, gx, gg, gb, N, C, HW, eps))
+SALUN_DEVICE_FN(max_pool2d_forward, (const F* x, F* y, std::int64_t* am, const Pool2dParams& p), (x, y, am, p))
+SALUN_DEVICE_FN(max_pool2d_backward, (const F* gy, const std::int64_t* am, F* gx, const Pool2dParams& p),
+                (gy, am, gx, p))
+SALUN_DEVICE_FN(adaptive_avg_pool2d_forward,
+                (const F* x, F* y, index_t NC, index_t H, index_t W, index_t OH, index_t OW), (x, y, NC, H, W, OH, OW))
+SALUN_DEVICE_FN(adaptive_avg_pool2d_backward,
+                (const F* gy, F* gx, index_t NC, index_t H, index_t W, index_t OH, index_t OW),
+                (gy, gx, NC, H, W, OH, OW))
 /// Sum of squares as a host value (synchronises): the global gradient norm.
 template <class F>
 double sum_squares(const F* x, index_t n) {

@@ -48,6 +48,7 @@ Predictions predict_subset(nn::Module<T>& model, const data::Subset& subset, std
                            std::size_t num_classes, const std::function<void(std::size_t)>& on_batch = {}) {
     data::LoaderOptions lo;
     lo.batch_size = batch_size;
+    lo.device = model.device();  // batches go where the model is
     data::DataLoader<T> loader(subset, lo);
     return predict(model, loader, num_classes, on_batch);
 }
@@ -84,6 +85,7 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     lo.batch_size = o.batch_size;
     lo.shuffle = true;
     lo.seed = o.salun.seed;
+    lo.device = model.device();  // the whole experiment runs where the model is
     data::DataLoader<T> mask_loader(forget, lo);
     lo.seed = o.salun.seed + 1;
     data::DataLoader<T> forget_loader(forget, lo);

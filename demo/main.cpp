@@ -38,11 +38,18 @@ void apply_threads(const demo::CommonOptions& c) {
         salun::set_num_threads(c.threads);
     else
         salun::init_threads_from_env();
+    // --device cuda in a CPU-only build or without a GPU: the error (exit status 1) comes before
+    // any data is read.
+    salun::require_device(c.device, "--device cuda");
+#if defined(SALUN_WITH_CUDA)
+    if (c.device == salun::Device::cuda && !c.quiet)
+        std::fprintf(stderr, "salun-demo: running on cuda: %s\n", salun::cuda::device_status().c_str());
+#endif
 }
 
 std::string data_dir(const demo::CommonOptions& c) { return salun::data::find_cifar10(c.data); }
 
-std::shared_ptr<Model> load_model(const std::string& arch, const std::string& weights) {
+std::shared_ptr<Model> load_model(const std::string& arch, const std::string& weights, salun::Device device) {
     if (!fs::exists(weights)) salun::detail::throw_error("weights file '", weights, "' does not exist");
     auto model = salun::models::make_model<float>(arch, kClasses);
     const auto file = salun::io::load_safetensors(weights);
@@ -52,6 +59,7 @@ std::shared_ptr<Model> load_model(const std::string& arch, const std::string& we
         salun::detail::throw_error("'", weights, "' does not fit ", arch, ": ", e.what());
     }
     model->eval();
+    model->to(device);
     return model;
 }
 
@@ -68,7 +76,7 @@ int run_eval(const demo::EvalCommand& c) {
     const std::string dir = data_dir(c.common);
     const std::string& arch = c.arch;
     const std::string& split = c.split;
-    auto model = load_model(arch, c.weights);
+    auto model = load_model(arch, c.weights, c.common.device);
     const auto ds = salun::data::read_cifar10(dir, split == "test" ? salun::data::Split::Test : salun::data::Split::Train);
     const auto t0 = std::chrono::steady_clock::now();
     demo::Progress progress(c.common.quiet);
@@ -108,10 +116,12 @@ struct UnlearnOutcome {
 
 UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, const std::string& out_dir,
                            const salun::data::ImageDataset& train, const salun::data::ImageDataset& test,
-                           const salun::unlearn::ExperimentOptions& o, std::int64_t forget_class, bool quiet) {
-    auto model = load_model(arch, weights);
+                           const salun::unlearn::ExperimentOptions& o, std::int64_t forget_class, bool quiet,
+                           salun::Device device) {
+    auto model = load_model(arch, weights, device);
     // the original stays beside the unlearned model for the cka field
     auto original = o.cka ? salun::models::clone_model<float>(arch, *model, kClasses) : nullptr;
+    if (original) original->to(device);
     demo::Progress progress(quiet);
     std::size_t train_images = train.size();
     // The first K images per class, at most all of them (K * classes may not fit a size_t).
@@ -173,7 +183,8 @@ int run_unlearn(const demo::UnlearnCommand& c) {
     const std::string dir = data_dir(c.common);
     const auto train = salun::data::read_cifar10(dir, salun::data::Split::Train);
     const auto test = salun::data::read_cifar10(dir, salun::data::Split::Test);
-    const auto r = unlearn_one(c.arch, c.weights, c.out_dir, train, test, c.options, c.forget_class, c.common.quiet);
+    const auto r = unlearn_one(c.arch, c.weights, c.out_dir, train, test, c.options, c.forget_class, c.common.quiet,
+                                c.common.device);
     print_summary({r.report});
     return 0;
 }
@@ -194,7 +205,8 @@ int run_experiment(const demo::ExperimentCommand& c) {
     std::vector<salun::unlearn::RunReport> reports;
     for (const auto& arch : archs) {
         const auto w = (fs::path(models) / (arch + "_cifar10.safetensors")).string();
-        reports.push_back(unlearn_one(arch, w, c.out_dir, train, test, c.options, c.forget_class, c.common.quiet).report);
+        reports.push_back(unlearn_one(arch, w, c.out_dir, train, test, c.options, c.forget_class, c.common.quiet,
+                                  c.common.device).report);
     }
     print_summary(reports);
     const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -215,6 +227,7 @@ int run_train(const demo::TrainCommand& c) {
     const std::uint64_t seed = c.seed;
     salun::Generator init(seed);
     auto model = salun::models::make_model<float>(arch, kClasses, init);
+    model->to(c.common.device);  // before the optimiser, whose momentum buffers follow the parameters
     salun::data::Subset pool = salun::data::all(train);
     if (c.subset > 0) pool = salun::data::first_k_per_class(pool, c.subset);
     const salun::data::Subset used = exclude >= 0 ? salun::data::without_class(pool, static_cast<int>(exclude)) : pool;
@@ -224,6 +237,7 @@ int run_train(const demo::TrainCommand& c) {
     lo.seed = seed;
     lo.augment.random_crop = true;
     lo.augment.horizontal_flip = true;
+    lo.device = c.common.device;
     salun::data::DataLoader<float> loader(used, lo);
     salun::optim::SGD<float> sgd(model->parameters(), {lr, 0.9, 0.0, 5e-4, true});
     salun::optim::OneCycleLR<float>::Options oc;

@@ -262,7 +262,7 @@ public:
                 *s.counter = it->second.to_int64()[0];
             } else {
                 const Tensor<T> src = it->second.template to_tensor<T>();
-                std::copy_n(src.data(), src.numel(), s.tensor.data());
+                device_copy(s.tensor.device_data(), s.tensor.device(), src.data(), Device::cpu, src.numel() * sizeof(T));
             }
         }
     }

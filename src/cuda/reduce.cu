@@ -1,6 +1,8 @@
 // Reductions: whole-tensor sums (accumulated in double, like the CPU's, so a loss or a gradient
 // norm matches it closely), the sum of squares for clipping, and column sums (a linear layer's
 // bias gradient). One block per output keeps them deterministic: no atomics, fixed order.
+#include <algorithm>
+
 #include "common.cuh"
 #include "salun/cuda/kernels.hpp"
 
@@ -29,9 +31,28 @@ __global__ void sum_kernel(const float* x, float* out, std::int64_t n, float sca
     if (threadIdx.x == 0) out[0] = float(s * double(scale));
 }
 
-__global__ void sum_squares_kernel(const float* x, double* out, std::int64_t n) {
-    const double s = block_sum(x, n, [](float v) { return double(v) * double(v); });
-    if (threadIdx.x == 0) out[0] = s;
+// Block b of a multi-block pass writes the sum of squares of its grid-stride share to partial[b].
+__global__ void sum_squares_partial(const float* x, std::int64_t n, double* partial) {
+    __shared__ double part[kThreads];
+    double acc = 0;
+    for (std::int64_t i = blockIdx.x * std::int64_t(kThreads) + threadIdx.x; i < n; i += std::int64_t(kThreads) * gridDim.x)
+        acc += double(x[i]) * double(x[i]);
+    part[threadIdx.x] = acc;
+    __syncthreads();
+    for (int s = kThreads / 2; s > 0; s /= 2) {
+        if (threadIdx.x < s) part[threadIdx.x] += part[threadIdx.x + s];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) partial[blockIdx.x] = part[0];
+}
+
+// total[0] += the partials of one tensor, in a fixed order.
+__global__ void add_partials(const double* partial, int count, double* total) {
+    if (threadIdx.x == 0 && blockIdx.x == 0) {
+        double s = 0;
+        for (int i = 0; i < count; ++i) s += partial[i];
+        total[0] += s;
+    }
 }
 
 __global__ void expand_scalar_kernel(const float* s, float* y, float scale, std::int64_t n) {
@@ -70,14 +91,22 @@ void column_sums(const float* x, float* y, index_t rows, index_t cols) {
     check_launch("column_sums");
 }
 
-double sum_squares(const float* x, index_t n) {
-    double* d = nullptr;
-    SALUN_CUDA_CHECK(cudaMallocAsync(&d, sizeof(double), stream()));
-    sum_squares_kernel<<<1, kThreads, 0, stream()>>>(x, d, n);
-    check_launch("sum_squares");
+double sum_squares(const float* const* xs, const index_t* ns, index_t count) {
+    constexpr int kMaxBlocks = 256;
+    double* scratch = nullptr;  // [0]: the total, [1 ..]: one tensor's block partials
+    SALUN_CUDA_CHECK(cudaMallocAsync(&scratch, sizeof(double) * (1 + kMaxBlocks), stream()));
+    SALUN_CUDA_CHECK(cudaMemsetAsync(scratch, 0, sizeof(double), stream()));
+    for (index_t k = 0; k < count; ++k) {
+        if (ns[k] <= 0) continue;
+        const int blocks = int(std::min<index_t>(kMaxBlocks, (ns[k] + kThreads * 8 - 1) / (kThreads * 8)));
+        sum_squares_partial<<<blocks, kThreads, 0, stream()>>>(xs[k], ns[k], scratch + 1);
+        check_launch("sum_squares_partial");
+        add_partials<<<1, 32, 0, stream()>>>(scratch + 1, blocks, scratch);
+        check_launch("add_partials");
+    }
     double h = 0;
-    SALUN_CUDA_CHECK(cudaMemcpyAsync(&h, d, sizeof(double), cudaMemcpyDeviceToHost, stream()));
-    SALUN_CUDA_CHECK(cudaFreeAsync(d, stream()));
+    SALUN_CUDA_CHECK(cudaMemcpyAsync(&h, scratch, sizeof(double), cudaMemcpyDeviceToHost, stream()));
+    SALUN_CUDA_CHECK(cudaFreeAsync(scratch, stream()));
     SALUN_CUDA_CHECK(cudaStreamSynchronize(stream()));
     return h;
 }

@@ -32,7 +32,9 @@ void sgd_update(float* w, const float* g, float* buf, const float* mask, index_t
 void sum(const float* x, float* out, index_t n, float scale);          ///< out[0] = scale * sum(x)
 void expand_scalar(const float* s, float* y, float scale, index_t n);  ///< y[i] = scale * s[0]
 void column_sums(const float* x, float* y, index_t rows, index_t cols);///< y[c] = sum_r x[r, c]
-double sum_squares(const float* x, index_t n);                         ///< synchronises
+/// sum over k of sum(xs[k][i]^2, i < ns[k]): the global gradient norm's square over all parameters
+/// in one pass and one synchronisation (deterministic: fixed block partials, summed in order).
+double sum_squares(const float* const* xs, const index_t* ns, index_t count);
 
 // ---- softmax family and the loss (src/cuda/softmax.cu) --------------------------------------
 void softmax_rows(const float* x, float* y, index_t N, index_t C);

@@ -104,13 +104,13 @@ SALUN_DEVICE_FN(adaptive_avg_pool2d_forward,
 SALUN_DEVICE_FN(adaptive_avg_pool2d_backward,
                 (const F* gy, F* gx, index_t NC, index_t H, index_t W, index_t OH, index_t OW),
                 (gy, gx, NC, H, W, OH, OW))
-/// Sum of squares as a host value (synchronises): the global gradient norm.
+/// Sum of squares over several tensors as a host value (synchronises once): the global gradient norm.
 template <class F>
-double sum_squares(const F* x, index_t n) {
-    ignore(x, n);
+double sum_squares(const F* const* xs, const index_t* ns, index_t count) {
+    ignore(xs, ns, count);
     if constexpr (std::is_same_v<F, float>) {
 #if defined(SALUN_WITH_CUDA)
-        return ::salun::cuda::sum_squares(x, n);
+        return ::salun::cuda::sum_squares(xs, ns, count);
 #else
         ::salun::detail::backend_not_built(::salun::Device::cuda, "sum_squares");
 #endif

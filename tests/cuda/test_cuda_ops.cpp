@@ -114,8 +114,11 @@ TEST_CASE("batch norm on cuDNN: train and eval, with and without ReLU, running s
         oc.backward(w);
         og.backward(w.to(Device::cuda));
         for (std::size_t k = 0; k < 3; ++k) check_close(g[k].grad(), c[k].grad(), 1e-3, "train grad " + std::to_string(k));
-        // eval: running statistics, constants for the backward pass
-        check_op(fused ? "batch_norm_relu eval" : "batch_norm eval", op(rm_g, rv_g, false), {x, gamma, beta}, 1e-4, 1e-3);
+        // eval: running statistics (each device its own copy), constants for the backward pass
+        const auto eval_c = op(rm_c, rv_c, false), eval_g = op(rm_g, rv_g, false);
+        check_op(fused ? "batch_norm_relu eval" : "batch_norm eval",
+                 [=](const std::vector<TensorF>& in) { return in[0].is_cuda() ? eval_g(in) : eval_c(in); },
+                 {x, gamma, beta}, 1e-4, 1e-3);
     }
     // [N,C] input (BatchNorm1d), and no affine parameters
     const TensorF x2 = randn({8, 5}, 22);

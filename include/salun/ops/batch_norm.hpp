@@ -41,8 +41,10 @@ Tensor<T> batch_norm_on_device(const Tensor<T>& x, Tensor<T> running_mean, Tenso
         kernels::device::batch_norm_forward_inference<T>(x.device_data(), ptr(weight), ptr(bias),
                                                          running_mean.device_data(), running_var.device_data(),
                                                          out.device_data(), I(N), I(C), I(HW), eps);
-        stat_mean = running_mean.clone();  // constants of this forward pass, whatever happens later
-        stat_var = running_var.clone();
+        if (autograd::needs_grad(x, weight, bias)) {
+            stat_mean = running_mean.clone();  // constants of this forward pass, whatever happens later
+            stat_var = running_var.clone();
+        }
     }
     if (relu) kernels::device::relu_forward<T>(out.device_data(), out.device_data(), I(out.numel()));
     if (autograd::needs_grad(x, weight, bias)) {

@@ -191,13 +191,13 @@ int run_unlearn(const demo::UnlearnCommand& c) {
 
 // ---- experiment ---------------------------------------------------------------------------------
 int run_experiment(const demo::ExperimentCommand& c) {
+    apply_threads(c.common);  // first: an unusable --device is reported before anything else
     const auto& archs = c.archs;
     const auto& models = c.models;
     for (const auto& arch : archs) {
         const auto w = fs::path(models) / (arch + "_cifar10.safetensors");
         if (!fs::exists(w)) salun::detail::throw_error("checkpoint ", w.string(), " not found");
     }
-    apply_threads(c.common);
     const std::string dir = data_dir(c.common);
     const auto train = salun::data::read_cifar10(dir, salun::data::Split::Train);
     const auto test = salun::data::read_cifar10(dir, salun::data::Split::Test);

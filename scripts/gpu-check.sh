@@ -41,7 +41,7 @@ section "1. build the CUDA configuration"
 run configure cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DSALUN_BACKEND=cuda \
   -DCMAKE_CUDA_COMPILER="$CUDA_HOME/bin/nvcc" "-DCMAKE_CUDA_ARCHITECTURES=$CUDA_ARCHS" \
   -DSALUN_TEST_ISA_MATRIX=OFF -DSALUN_BUILD_BENCH=OFF
-run build cmake --build "$BUILD_DIR" -j "$JOBS" --target salun_cuda test_cuda salun-cuda-step salun-demo
+run build cmake --build "$BUILD_DIR" -j "$JOBS" --target salun_cuda test_cuda test_cuda_host salun-cuda-step salun-demo
 
 section "2. tests: ctest -L cuda, then test_cuda itself (must pass, not skip)"
 run ctest-cuda ctest --test-dir "$BUILD_DIR" --output-on-failure -L cuda

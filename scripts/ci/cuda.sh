@@ -3,7 +3,8 @@
 # the backend cannot rot on machines without a GPU. Builds only what the CUDA part needs
 # (salun::cuda, tests/cuda, salun-demo) and runs `ctest -L cuda` (the GPU tests report *skipped*
 # without a GPU, exit status 77; the GPU-free ones run: device-seam errors, the shared element-wise
-# bodies, the package's cuda component) plus the demo's --device tests.
+# bodies, the package's cuda component, and test_cuda_host: the same tests through every device
+# branch of the headers with a host stand-in for the CUDA library) plus the demo's --device tests.
 # Build folder: build-cuda-ci (BUILD_DIR overrides), JOBS parallel jobs (2). Needs the CUDA toolkit
 # with cuBLAS and cuDNN (CUDA_HOME, default /usr/local/cuda).
 set -euo pipefail
@@ -20,7 +21,7 @@ t0=$(date +%s)
 # No ISA matrix, no benchmarks: this part is about the CUDA backend. Architectures: the default 80;90.
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DSALUN_BACKEND=cuda \
   -DCMAKE_CUDA_COMPILER="$CUDA_HOME/bin/nvcc" -DSALUN_TEST_ISA_MATRIX=OFF -DSALUN_BUILD_BENCH=OFF
-cmake --build "$BUILD_DIR" -j "$JOBS" --target salun_cuda test_cuda salun-demo
+cmake --build "$BUILD_DIR" -j "$JOBS" --target salun_cuda test_cuda test_cuda_host salun-demo
 t1=$(date +%s)
 ctest --test-dir "$BUILD_DIR" --output-on-failure -L cuda
 ctest --test-dir "$BUILD_DIR" --output-on-failure -R '^cli_device_'

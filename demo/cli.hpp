@@ -33,6 +33,7 @@ struct CommonOptions {
     std::string data;  ///< CIFAR-10 folder; empty: $SALUN_DATA
     int threads = 0;   ///< 0: from the environment (salun::init_threads_from_env)
     bool quiet = false;
+    salun::Device device = salun::Device::cpu;  ///< where the model runs (--device)
 };
 
 /// --mean / --std: the input normalisation, overriding the checkpoint's and the CIFAR-10 default.
@@ -145,6 +146,7 @@ inline void add_common(Args& a) {
     a.option("data", "", "CIFAR-10 folder (else $SALUN_DATA); the folder with the .bin files or its parent");
     a.option("threads", "", "worker threads (else $SALUN_NUM_THREADS / $OMP_NUM_THREADS / physical cores)");
     a.flag("quiet", "no progress output");
+    a.option("device", "cpu", "cpu or cuda (cuda: a build with -DSALUN_BACKEND=cuda and an NVIDIA GPU)");
 }
 
 inline CommonOptions common_options(const Args& a) {
@@ -156,6 +158,9 @@ inline CommonOptions common_options(const Args& a) {
         c.threads = to_int(a, "threads", n);
     }
     c.quiet = a.flag_set("quiet");
+    const std::string device = a.str("device");
+    if (device != "cpu" && device != "cuda") throw UsageError("--device must be cpu or cuda, got '" + device + "'");
+    c.device = salun::parse_device(device);
     return c;
 }
 

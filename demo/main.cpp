@@ -49,6 +49,13 @@ void apply_threads(const demo::CommonOptions& c) {
         salun::set_num_threads(c.threads);
     else
         salun::init_threads_from_env();
+    // --device cuda in a CPU-only build or without a GPU: the error (exit status 1) comes before
+    // any data is read.
+    salun::require_device(c.device, "--device cuda");
+#if defined(SALUN_WITH_CUDA)
+    if (c.device == salun::Device::cuda && !c.quiet)
+        std::fprintf(stderr, "salun-demo: running on cuda: %s\n", salun::cuda::device_status().c_str());
+#endif
 }
 
 std::string data_dir(const demo::CommonOptions& c) { return salun::data::find_cifar10(c.data); }
@@ -61,9 +68,10 @@ struct LoadedModel {
 
 /// Loads a checkpoint of either format into a new model. DataParallel's "module." prefix is
 /// dropped; normalize.mean / normalize.std (official SalUn checkpoints) become the run's input
-/// normalisation unless --mean / --std (`override`) say otherwise; else CIFAR-10's.
+/// normalisation unless --mean / --std (`override`) say otherwise; else CIFAR-10's. The model ends
+/// up on `device`, in eval mode.
 LoadedModel load_model(const std::string& arch, const std::string& weights, const demo::NormalizeOverride& override,
-                       bool quiet) {
+                       bool quiet, salun::Device device) {
     if (!fs::exists(weights)) salun::detail::throw_error("weights file '", weights, "' does not exist");
     LoadedModel m;
     m.model = salun::models::make_model<float>(arch, kClasses);
@@ -76,6 +84,7 @@ LoadedModel load_model(const std::string& arch, const std::string& weights, cons
         salun::detail::throw_error("'", weights, "' does not fit ", arch, ": ", e.what());
     }
     m.model->eval();
+    m.model->to(device);
     m.normalize = salun::data::cifar10_normalize();
     if (override) {
         m.normalize = override;
@@ -114,7 +123,7 @@ int run_eval(const demo::EvalCommand& c) {
     const std::string dir = data_dir(c.common);
     const std::string& arch = c.arch;
     const std::string& split = c.split;
-    const auto loaded = load_model(arch, c.weights, c.normalize, c.common.quiet);
+    const auto loaded = load_model(arch, c.weights, c.normalize, c.common.quiet, c.common.device);
     auto& model = loaded.model;
     const auto ds = salun::data::read_cifar10(dir, split == "test" ? salun::data::Split::Test : salun::data::Split::Train);
     const auto t0 = std::chrono::steady_clock::now();
@@ -193,20 +202,22 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
                            const std::string& out_name, const salun::data::ImageDataset& train,
                            const salun::data::ImageDataset& test, salun::unlearn::ExperimentOptions o,
                            const demo::NormalizeOverride& normalize, std::int64_t forget_class, bool quiet,
-                           Reference* reference = nullptr) {
+                           salun::Device device, Reference* reference = nullptr) {
     // The original: the model to unlearn, or for retrain the source of the normalisation and of the
     // cka field's "before" (retrain starts from a fresh model).
-    const auto loaded = load_model(arch, weights, normalize, quiet);
+    const auto loaded = load_model(arch, weights, normalize, quiet, device);
     o.normalize = loaded.normalize;
     std::shared_ptr<Model> model = loaded.model;
     if (o.method == Method::Retrain) {
         salun::Generator init(o.retrain.seed);
         model = salun::models::make_model<float>(arch, kClasses, init);
+        model->to(device);
     }
     // the original stays beside the unlearned model for the cka field
     std::shared_ptr<Model> original;
     if (o.cka) original = o.method == Method::Retrain ? loaded.model
                                                       : salun::models::clone_model<float>(arch, *model, kClasses);
+    if (original) original->to(device);
     demo::Progress progress(quiet);
     const std::size_t train_images = pool_size(train, o);
     const std::string name = salun::models::display_name(arch);
@@ -332,13 +343,13 @@ bool read_reference_json(const std::string& json_path, LoadedReference& lr, cons
 LoadedReference train_reference(const std::string& arch, const std::string& weights, const std::string& out_dir,
                                 const std::string& stem, const salun::data::ImageDataset& train,
                                 const salun::data::ImageDataset& test, salun::unlearn::ExperimentOptions o,
-                                std::int64_t fc, bool quiet) {
+                                std::int64_t fc, bool quiet, salun::Device device) {
     o.method = Method::Retrain;
     const std::string name = salun::models::display_name(arch);
     if (!quiet)
         std::fprintf(stderr, "%s: training the retrained reference (forget class %lld, %d epochs) -> %s.safetensors\n",
                      name.c_str(), (long long)fc, o.retrain.epochs, stem.c_str());
-    UnlearnOutcome out = unlearn_one(arch, weights, out_dir, "", train, test, o, demo::NormalizeOverride{}, fc, quiet);
+    UnlearnOutcome out = unlearn_one(arch, weights, out_dir, "", train, test, o, demo::NormalizeOverride{}, fc, quiet, device);
     if (!quiet)
         std::fprintf(stderr, "%s: retrained reference trained in %s (%.1f s)\n", name.c_str(),
                      demo::Progress::duration(out.report.seconds).c_str(), out.report.seconds);
@@ -361,9 +372,9 @@ LoadedReference train_reference(const std::string& arch, const std::string& weig
 /// Loads `file` as the reference; its metrics from <file stem>.json when there, else evaluated now.
 LoadedReference load_reference(const std::string& arch, const std::string& file, const salun::data::ImageDataset& train,
                                const salun::data::ImageDataset& test, const salun::unlearn::ExperimentOptions& o,
-                               bool quiet) {
+                               bool quiet, salun::Device device) {
     LoadedReference lr;
-    const auto loaded = load_model(arch, file, demo::NormalizeOverride{}, quiet);
+    const auto loaded = load_model(arch, file, demo::NormalizeOverride{}, quiet, device);
     lr.model = loaded.model;
     lr.ref.model = lr.model.get();
     lr.ref.name = fs::path(file).filename().string();
@@ -390,22 +401,22 @@ std::optional<LoadedReference> obtain_reference(const std::string& arch, const s
                                                 const std::string& models_dir, const salun::data::ImageDataset& train,
                                                 const salun::data::ImageDataset& test,
                                                 salun::unlearn::ExperimentOptions o, std::int64_t fc, bool quiet,
-                                                bool train_if_missing) {
+                                                bool train_if_missing, salun::Device device) {
     if (r.none) return std::nullopt;
     o.retrain.epochs = r.retrain_epochs > 0 ? r.retrain_epochs : salun::unlearn::retrain_epochs_for(arch);
-    if (!r.file.empty()) return load_reference(arch, r.file, train, test, o, quiet);
+    if (!r.file.empty()) return load_reference(arch, r.file, train, test, o, quiet, device);
     const std::string stem = reference_stem(cache_dir(r, models_dir), arch, fc, o);
     if (fs::exists(stem + ".safetensors")) {
         if (!quiet) std::fprintf(stderr, "%s: retrained reference from the cache: %s.safetensors\n",
                                  salun::models::display_name(arch).c_str(), stem.c_str());
-        return load_reference(arch, stem + ".safetensors", train, test, o, quiet);
+        return load_reference(arch, stem + ".safetensors", train, test, o, quiet, device);
     }
     if (!train_if_missing) {
         if (!quiet) std::fprintf(stderr, "no retrained reference (none cached at %s.safetensors): no PS, no gap\n",
                                  stem.c_str());
         return std::nullopt;
     }
-    return train_reference(arch, weights, out_dir, stem, train, test, o, fc, quiet);
+    return train_reference(arch, weights, out_dir, stem, train, test, o, fc, quiet, device);
 }
 
 std::string optional_cell(const std::optional<double>& v, int decimals) {
@@ -438,14 +449,15 @@ int run_unlearn(const demo::UnlearnCommand& c) {
                                                           : salun::unlearn::retrain_epochs_for(c.arch);
         const std::string models_dir = fs::path(c.weights).parent_path().string();
         const std::string stem = reference_stem(cache_dir(c.reference, models_dir), c.arch, c.forget_class, o);
-        const auto lr = train_reference(c.arch, c.weights, c.out_dir, stem, train, test, o, c.forget_class, c.common.quiet);
+        const auto lr = train_reference(c.arch, c.weights, c.out_dir, stem, train, test, o, c.forget_class, c.common.quiet,
+                                        c.common.device);
         print_summary({*lr.report});
         return 0;
     }
     auto ref = obtain_reference(c.arch, c.weights, c.out_dir, c.reference, fs::path(c.weights).parent_path().string(),
-                                train, test, o, c.forget_class, c.common.quiet, false);
+                                train, test, o, c.forget_class, c.common.quiet, false, c.common.device);
     const auto r = unlearn_one(c.arch, c.weights, c.out_dir, c.name, train, test, o, c.normalize, c.forget_class,
-                               c.common.quiet, ref ? &ref->ref : nullptr);
+                               c.common.quiet, c.common.device, ref ? &ref->ref : nullptr);
     print_summary({r.report});
     return 0;
 }
@@ -463,12 +475,12 @@ std::string experiment_checkpoint(const std::string& models, const std::string& 
 }
 
 int run_experiment(const demo::ExperimentCommand& c) {
+    apply_threads(c.common);  // first: an unusable --device is reported before anything else
     const auto& archs = c.archs;
     const auto& models = c.models;
     for (const auto& arch : archs) experiment_checkpoint(models, arch);
     if (!c.reference.file.empty() && !fs::exists(c.reference.file))
         salun::detail::throw_error("retrained reference ", c.reference.file, " not found");
-    apply_threads(c.common);
     const std::string dir = data_dir(c.common);
     const auto train = salun::data::read_cifar10(dir, salun::data::Split::Train);
     const auto test = salun::data::read_cifar10(dir, salun::data::Split::Test);
@@ -481,7 +493,7 @@ int run_experiment(const demo::ExperimentCommand& c) {
         // A comparison (--methods beyond salun) trains the reference once per model and forget class
         // (then cached); SalUn alone uses a cached or given reference but does not train one.
         auto ref = obtain_reference(arch, w, c.out_dir, c.reference, models, train, test, c.options, c.forget_class,
-                                    c.common.quiet, train_reference_if_missing);
+                                    c.common.quiet, train_reference_if_missing, c.common.device);
         if (with_retrain_row && ref && ref->report) reports.push_back(*ref->report);
         for (const Method m : c.methods) {
             if (m == Method::Retrain) continue;  // the reference's own row, above
@@ -491,7 +503,7 @@ int run_experiment(const demo::ExperimentCommand& c) {
             if (!c.name.empty())
                 name = c.name + "-" + arch + (c.methods.size() > 1 ? std::string("-") + salun::unlearn::method_name(m) : std::string());
             reports.push_back(unlearn_one(arch, w, c.out_dir, name, train, test, o, c.normalize, c.forget_class,
-                                          c.common.quiet, ref ? &ref->ref : nullptr)
+                                          c.common.quiet, c.common.device, ref ? &ref->ref : nullptr)
                                   .report);
         }
     }
@@ -514,6 +526,7 @@ int run_train(const demo::TrainCommand& c) {
     const std::uint64_t seed = c.seed;
     salun::Generator init(seed);
     auto model = salun::models::make_model<float>(arch, kClasses, init);
+    model->to(c.common.device);  // before the optimiser, whose momentum buffers follow the parameters
     salun::data::Subset pool = salun::data::all(train);
     if (c.subset > 0) pool = salun::data::first_k_per_class(pool, c.subset);
     const salun::data::Subset used = exclude >= 0 ? salun::data::without_class(pool, static_cast<int>(exclude)) : pool;
@@ -523,6 +536,7 @@ int run_train(const demo::TrainCommand& c) {
     lo.seed = seed;
     lo.augment.random_crop = true;
     lo.augment.horizontal_flip = true;
+    lo.device = c.common.device;
     salun::data::DataLoader<float> loader(used, lo);
     salun::optim::SGD<float> sgd(model->parameters(), {lr, 0.9, 0.0, 5e-4, true});
     salun::optim::OneCycleLR<float>::Options oc;

@@ -74,6 +74,21 @@ salun_cli_test(momentum_not_negative 2 "--momentum must be >= 0, got -0.5"
   unlearn --arch vgg16_bn --weights w.safetensors --momentum -0.5 --out-dir ${out} NO_OUTPUT_DIR ${out})
 salun_cli_test(weight_decay_not_negative 2 "--weight-decay must be >= 0, got -1e-4"
   unlearn --arch vgg16_bn --weights w.safetensors --weight-decay -1e-4 --out-dir ${out} NO_OUTPUT_DIR ${out})
+# --device cuda where it cannot run: a clear error and exit status 1 before any data is read, for
+# every command (a CPU-only build; in a CUDA build without a GPU, the "no CUDA device" error).
+salun_cli_test(device_unknown 2 "--device must be cpu or cuda, got 'tpu'" eval --arch resnet18 --weights w.safetensors --device tpu)
+if(TARGET salun_cuda)
+  set(no_cuda "(--device cuda: no CUDA device is available|download_cifar10)")  # with a GPU: no data here
+else()
+  set(no_cuda "--device cuda: salun was built without the cuda backend; configure with -DSALUN_BACKEND=cuda")
+endif()
+salun_cli_test(device_cuda_eval 1 "${no_cuda}" eval --arch resnet18 --weights w.safetensors --device cuda --data ${out}/none)
+salun_cli_test(device_cuda_train 1 "${no_cuda}"
+  train --arch resnet18 --out ${out}/r.safetensors --device cuda --data ${out}/none NO_OUTPUT_DIR ${out})
+salun_cli_test(device_cuda_unlearn 1 "${no_cuda}"
+  unlearn --arch resnet18 --weights w.safetensors --out-dir ${out} --device cuda --data ${out}/none NO_OUTPUT_DIR ${out})
+salun_cli_test(device_cuda_experiment 1 "${no_cuda}"
+  experiment --models m --out-dir ${out} --device cuda --data ${out}/none NO_OUTPUT_DIR ${out})
 
 # These need the real data (and checkpoints) to get past the data check.
 if(EXISTS ${SALUN_DATA_ARCHIVE} AND EXISTS ${SALUN_SHARED_DIR}/models/vgg16_bn_cifar10.safetensors)

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "salun/core/tensor.hpp"
+#include "salun/kernels/device.hpp"
 
 namespace salun {
 
@@ -80,7 +81,8 @@ namespace detail {
 /// True when nothing else can see t's memory: the only handle on the only view of its storage.
 template <class T>
 bool exclusively_owned(const Tensor<T>& t) {
-    return t.impl_ptr().use_count() == 1 && t.impl().storage.use_count() == 1 && t.impl().offset == 0;
+    const long storage_users = t.impl().storage ? t.impl().storage.use_count() : t.impl().device_storage.use_count();
+    return t.impl_ptr().use_count() == 1 && storage_users == 1 && t.impl().offset == 0;
 }
 
 /// a + b for two gradients flowing into the same tensor. Written into whichever operand is
@@ -88,6 +90,14 @@ bool exclusively_owned(const Tensor<T>& t) {
 /// both inputs), else into a new tensor. Same values either way: float addition commutes.
 template <class T>
 Tensor<T> sum_gradients(Tensor<T> a, Tensor<T> b) {
+    SALUN_CHECK(a.device() == b.device(), "backward: gradients on ", device_name(a.device()), " and ",
+                device_name(b.device()), " flow into one tensor");
+    if (a.device() != Device::cpu) {
+        Tensor<T> out = exclusively_owned(a) ? a : exclusively_owned(b) ? b : a.clone();
+        kernels::device::add_inplace<T>(out.device_data(), (out.same(b) ? a : b).device_data(),
+                                        static_cast<std::int64_t>(a.numel()));
+        return out;
+    }
     Tensor<T> out = exclusively_owned(a) ? a : exclusively_owned(b) ? b : Tensor<T>::empty(a.shape());
     const T* pa = a.data();
     const T* pb = b.data();
@@ -110,7 +120,7 @@ void backward(const Tensor<T>& root, Tensor<T> grad = Tensor<T>()) {
     if (!grad.defined()) {
         SALUN_CHECK(root.numel() == 1, "backward: implicit gradient needs a one-element output, shape is ",
                     shape_str(root.shape()));
-        grad = Tensor<T>::ones(root.shape());
+        grad = Tensor<T>::full(root.shape(), T(1), root.device());
     }
     SALUN_CHECK(grad.shape() == root.shape(), "backward: gradient shape ", shape_str(grad.shape()),
                 " does not match output shape ", shape_str(root.shape()));
@@ -144,10 +154,10 @@ void backward(const Tensor<T>& root, Tensor<T> grad = Tensor<T>()) {
 
         if (!impl->grad_fn) {  // a leaf: accumulate into .grad, owned by the leaf
             if (!impl->grad) {
-                impl->grad = (g.impl_ptr().use_count() == 1 && g.impl().offset == 0 &&
-                              g.impl().storage.use_count() == 1)
-                                 ? g.impl_ptr()
-                                 : g.clone().impl_ptr();
+                impl->grad = detail::exclusively_owned(g) ? g.impl_ptr() : g.clone().impl_ptr();
+            } else if (impl->device != Device::cpu) {
+                Tensor<T> acc(impl->grad);
+                kernels::device::add_inplace<T>(acc.device_data(), g.device_data(), static_cast<std::int64_t>(g.numel()));
             } else {
                 T* dst = impl->grad->storage->data() + impl->grad->offset;
                 const T* src = g.data();
@@ -188,5 +198,7 @@ using autograd::NoGradGuard;
 
 }  // namespace salun
 
-// The differentiable view ops behind Tensor::reshape/flatten/slice (they need autograd::record).
+// The differentiable view ops behind Tensor::reshape/flatten/slice and Tensor::to (they need
+// autograd::record).
 #include "salun/ops/shape.hpp"
+#include "salun/ops/device.hpp"

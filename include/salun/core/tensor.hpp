@@ -4,6 +4,9 @@
 // always contiguous row-major (NCHW for images) in an xtensor container (xt::uvector, 64-byte
 // aligned); views made by reshape/flatten/slice share the storage with an offset and a new shape.
 // `array()` exposes the data as an xtensor expression; hot kernels work on `data()` directly.
+// A tensor on another device (Device::cuda, core/device.hpp) keeps its data in a DeviceBuffer
+// instead: `data()` refuses it (the host cannot read device memory), `device_data()` is the raw
+// device pointer the backend's kernels take, and `to(device)` / `cpu()` copy between devices.
 #pragma once
 
 #include <algorithm>
@@ -24,6 +27,7 @@
 #include <xtensor/xstorage.hpp>
 
 #include "salun/core/allocator.hpp"
+#include "salun/core/device.hpp"
 #include "salun/core/error.hpp"
 #include "salun/core/random.hpp"
 
@@ -44,7 +48,9 @@ template <class T>
 struct TensorImpl {
     using storage_type = xt::uvector<T, caching_allocator<T>>;
 
-    std::shared_ptr<storage_type> storage;
+    std::shared_ptr<storage_type> storage;       // CPU data (null on another device)
+    std::shared_ptr<DeviceBuffer> device_storage;  // device data (null on the CPU)
+    Device device = Device::cpu;
     std::size_t offset = 0;
     Shape shape;
     bool requires_grad = false;
@@ -71,6 +77,22 @@ public:
         impl->shape = shape;
         impl->requires_grad = requires_grad;
         return Tensor(std::move(impl));
+    }
+    /// Uninitialised storage on `device` (a clear error if this build or machine lacks it).
+    static Tensor empty(const Shape& shape, Device device, bool requires_grad = false) {
+        if (device == Device::cpu) return empty(shape, requires_grad);
+        require_device(device, "Tensor::empty");
+        auto impl = std::make_shared<Impl>();
+        impl->device_storage = std::make_shared<DeviceBuffer>(device, numel_of(shape) * sizeof(T));
+        impl->device = device;
+        impl->shape = shape;
+        impl->requires_grad = requires_grad;
+        return Tensor(std::move(impl));
+    }
+    /// `value` everywhere, on `device` (defined in ops/device.hpp, which has the fill kernel).
+    static Tensor full(const Shape& shape, T value, Device device, bool requires_grad = false);
+    static Tensor zeros(const Shape& shape, Device device, bool requires_grad = false) {
+        return full(shape, T(0), device, requires_grad);
     }
     static Tensor full(const Shape& shape, T value, bool requires_grad = false) {
         Tensor t = empty(shape, requires_grad);
@@ -114,8 +136,25 @@ public:
         return shape()[d];
     }
     std::size_t numel() const { return numel_of(shape()); }
-    T* data() { return impl().storage->data() + impl().offset; }
-    const T* data() const { return impl().storage->data() + impl().offset; }
+    /// Host pointer to the data; an error for a tensor on another device (use `device_data()`).
+    T* data() { return impl().storage ? impl().storage->data() + impl().offset : host_data_error(); }
+    const T* data() const { return impl().storage ? impl().storage->data() + impl().offset : host_data_error(); }
+
+    // ---- device -----------------------------------------------------------------------------
+    Device device() const { return impl().device; }
+    bool is_cuda() const { return device() == Device::cuda; }
+    /// The raw pointer the tensor's backend works on: host memory on the CPU, device memory else.
+    T* device_data() {
+        return impl().device_storage ? static_cast<T*>(impl().device_storage->ptr) + impl().offset : data();
+    }
+    const T* device_data() const {
+        return impl().device_storage ? static_cast<const T*>(impl().device_storage->ptr) + impl().offset : data();
+    }
+    /// This tensor on `device`: itself if already there, else a copy that autograd sees through
+    /// (the gradient is copied back), like torch.Tensor.to (defined in ops/device.hpp).
+    Tensor to(Device device) const;
+    Tensor cpu() const { return to(Device::cpu); }
+    Tensor cuda() const { return to(Device::cuda); }
     T* begin() { return data(); }
     T* end() { return data() + numel(); }
     const T* begin() const { return data(); }
@@ -129,10 +168,19 @@ public:
     T item() const {
         SALUN_CHECK(defined() && numel() == 1, "Tensor::item: needs exactly one element, shape is ",
                     defined() ? shape_str(shape()) : std::string("undefined"));
-        return data()[0];
+        if (device() == Device::cpu) return data()[0];
+        T v;
+        device_copy(&v, Device::cpu, device_data(), device(), sizeof(T));  // waits for the value
+        return v;
     }
 
-    std::vector<T> to_vector() const { return std::vector<T>(begin(), end()); }
+    /// The values, copied to the host whatever the device.
+    std::vector<T> to_vector() const {
+        if (device() == Device::cpu) return std::vector<T>(begin(), end());
+        std::vector<T> v(numel());
+        device_copy(v.data(), Device::cpu, device_data(), device(), numel() * sizeof(T));
+        return v;
+    }
 
     // ---- autograd state -------------------------------------------------------------------
     bool requires_grad() const { return impl().requires_grad; }
@@ -157,13 +205,20 @@ public:
     Tensor detach() const {
         auto impl = std::make_shared<Impl>();
         impl->storage = this->impl().storage;
+        impl->device_storage = this->impl().device_storage;
+        impl->device = device();
         impl->offset = this->impl().offset;
         impl->shape = shape();
         return Tensor(std::move(impl));
     }
 
-    /// A deep copy without history.
-    Tensor clone() const { return from_data(shape(), data(), false); }
+    /// A deep copy without history, on the same device.
+    Tensor clone() const {
+        if (device() == Device::cpu) return from_data(shape(), data(), false);
+        Tensor t = empty(shape(), device());
+        device_copy(t.device_data(), device(), device_data(), device(), numel() * sizeof(T));
+        return t;
+    }
 
     // ---- views (defined in ops/shape.hpp so they are differentiable) -----------------------
     /// New shape over the same data; one entry may be -1 and is inferred.
@@ -187,6 +242,12 @@ public:
     bool same(const Tensor& other) const { return impl_ == other.impl_; }
 
 private:
+    [[noreturn]] T* host_data_error() const {
+        detail::throw_error("Tensor::data: the tensor is on ", device_name(device()),
+                            "; the host cannot read it (use .cpu() first, or device_data() in a ",
+                            device_name(device()), " kernel)");
+    }
+
     std::shared_ptr<Impl> impl_;
 };
 
@@ -195,10 +256,12 @@ template <class T>
 std::ostream& operator<<(std::ostream& os, const Tensor<T>& t) {
     if (!t.defined()) return os << "tensor(undefined)";
     const std::size_t n = t.numel(), shown = std::min<std::size_t>(n, 16);
+    const std::vector<T> v = t.device() == Device::cpu ? std::vector<T>(t.begin(), t.begin() + shown) : t.to_vector();
     os << "tensor([";
-    for (std::size_t i = 0; i < shown; ++i) os << (i ? ", " : "") << t.data()[i];
+    for (std::size_t i = 0; i < shown; ++i) os << (i ? ", " : "") << v[i];
     if (shown < n) os << ", ...";
     os << "], shape=" << shape_str(t.shape());
+    if (t.device() != Device::cpu) os << ", device='" << device_name(t.device()) << "'";
     if (t.requires_grad()) os << ", requires_grad=True";
     return os << ")";
 }

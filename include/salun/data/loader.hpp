@@ -46,6 +46,9 @@ struct LoaderOptions {
     std::optional<Normalize> normalize = cifar10_normalize();  ///< nullopt: pixels / 255 only
     Augment augment{};                                          ///< crop / flip, off by default
     bool drop_last = false;
+    /// Where batches are delivered: images are decoded and normalised on the CPU, then copied
+    /// to this device once per batch (labels stay on the host: losses take them as a vector).
+    Device device = Device::cpu;
 };
 
 namespace detail {
@@ -167,6 +170,7 @@ public:
             Generator gen(detail::mix_seed(aug_seed_, b));
             assemble_batch<T>(*loader_->subset_.dataset, order_.data() + start, n, loader_->table_, o.augment,
                               &gen, batch_, scratch_);
+            if (o.device != Device::cpu) batch_.images = batch_.images.to(o.device);
             built_ = b;
             return batch_;
         }

@@ -218,7 +218,8 @@ struct TensorData {
         d.shape = t.shape();
         const std::size_t n = t.numel();
         d.bytes.resize(n * dtype_size(dtype));
-        const T* src = t.data();
+        const Tensor<T> host = t.detach().cpu();  // a device tensor is saved from a host copy
+        const T* src = host.data();
         std::uint8_t* p = d.bytes.data();
         switch (dtype) {
             case DType::F16:

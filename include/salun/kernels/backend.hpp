@@ -1,7 +1,6 @@
-// The compute backend, chosen at build time (ggml-style): ops call `kernels::backend::f(...)`
-// and never name a device. The CPU backend is always compiled; another backend (CUDA, Metal)
-// would provide the same functions under its own namespace and be selected here by the
-// SALUN_BACKEND_* macro that CMake's SALUN_BACKEND option defines.
+// The CPU backend's kernels, as ops call them: `kernels::backend::f(...)` for tensors on the CPU.
+// Tensors on another device (CUDA, built with -DSALUN_BACKEND=cuda) reach that backend's kernels
+// through kernels/device.hpp instead; docs/architecture.md, "Backends and devices".
 #pragma once
 
 #include "salun/kernels/params.hpp"
@@ -11,9 +10,5 @@
 #include "salun/kernels/cpu/pool.hpp"
 
 namespace salun::kernels {
-#if defined(SALUN_BACKEND_CUDA)
-#error "SALUN_BACKEND_CUDA: the CUDA backend is not implemented yet"
-#else
 namespace backend = cpu;
-#endif
 }  // namespace salun::kernels

@@ -155,6 +155,22 @@ public:
         for (auto& [name, t] : named_parameters()) t.zero_grad();
     }
 
+    // ---- device ---------------------------------------------------------------------------------
+    /// Moves every parameter and buffer to `device` in place, like PyTorch's module.to(device):
+    /// handles taken earlier (an optimiser's parameter list) see the move. Gradients are dropped;
+    /// build an optimiser after the move so its momentum buffers are created on the device.
+    Module& to(Device device) {
+        require_device(device, "Module::to");
+        for (auto& slot : slots())
+            if (!slot.counter) salun::detail::move_in_place(slot.tensor, device);
+        return *this;
+    }
+    /// Where the parameters are (the CPU for a module without any).
+    Device device() const {
+        const auto ps = named_parameters();
+        return ps.empty() ? Device::cpu : ps.front().second.device();
+    }
+
     // ---- copies ---------------------------------------------------------------------------------
     /// Copies every parameter, buffer and counter of `src`, and its training mode, into this
     /// module, which must have the same entries (names and shapes; checked before anything is
@@ -177,8 +193,9 @@ public:
             Slot d = dst_slots[i], s = src_slots[i];
             if (d.counter)
                 *d.counter = *s.counter;
-            else if (d.tensor.data() != s.tensor.data())
-                std::copy_n(s.tensor.data(), s.tensor.numel(), d.tensor.data());
+            else if (d.tensor.device_data() != s.tensor.device_data())  // across devices too
+                device_copy(d.tensor.device_data(), d.tensor.device(), s.tensor.device_data(), s.tensor.device(),
+                            s.tensor.numel() * sizeof(T));
         }
         copy_training_mode(src);
     }
@@ -245,7 +262,7 @@ public:
                 *s.counter = it->second.to_int64()[0];
             } else {
                 const Tensor<T> src = it->second.template to_tensor<T>();
-                std::copy_n(src.data(), src.numel(), s.tensor.data());
+                device_copy(s.tensor.device_data(), s.tensor.device(), src.data(), Device::cpu, src.numel() * sizeof(T));
             }
         }
     }

@@ -6,26 +6,36 @@
 #include <cmath>
 
 #include "salun/core/tensor.hpp"
+#include "salun/kernels/elementwise.hpp"
 
 namespace salun {
 
 template <class T>
 Tensor<T> relu(const Tensor<T>& x) {
-    Tensor<T> out = Tensor<T>::empty(x.shape());
-    const T* px = x.data();
-    T* py = out.data();
+    const Device dev = x.device();
+    Tensor<T> out = Tensor<T>::empty(x.shape(), dev);
     const std::size_t n = x.numel();
+    if (dev != Device::cpu) {
+        kernels::device::relu_forward<T>(x.device_data(), out.device_data(), std::int64_t(n));
+    } else {
+        const T* px = x.data();
+        T* py = out.data();
 #pragma omp parallel for simd if (n > (1u << 16))
-    for (std::size_t i = 0; i < n; ++i) py[i] = px[i] < T(0) ? T(0) : px[i];  // NaN passes through, as in PyTorch
+        for (std::size_t i = 0; i < n; ++i) py[i] = kernels::ew::relu(px[i]);  // NaN passes through, as in PyTorch
+    }
     if (autograd::needs_grad(x)) {
         autograd::record<T>(out, "relu", {x}, [y = out.detach()](const Tensor<T>& g) {
-            Tensor<T> dx = Tensor<T>::empty(g.shape());
+            Tensor<T> dx = Tensor<T>::empty(g.shape(), g.device());
+            const std::size_t m = g.numel();
+            if (g.device() != Device::cpu) {
+                kernels::device::relu_backward<T>(y.device_data(), g.device_data(), dx.device_data(), std::int64_t(m));
+                return std::vector<Tensor<T>>{dx};
+            }
             const T* pg = g.data();
             const T* pyv = y.data();
             T* pd = dx.data();
-            const std::size_t m = g.numel();
 #pragma omp parallel for simd if (m > (1u << 16))
-            for (std::size_t i = 0; i < m; ++i) pd[i] = pyv[i] <= T(0) ? T(0) : pg[i];  // threshold_backward: NaN outputs pass
+            for (std::size_t i = 0; i < m; ++i) pd[i] = kernels::ew::relu_backward(pyv[i], pg[i]);  // NaN outputs pass
             return std::vector<Tensor<T>>{dx};
         });
     }
@@ -76,11 +86,19 @@ template <class T>
 Tensor<T> log_softmax(const Tensor<T>& x, std::size_t dim = 1) {
     detail::check_rows(x.shape(), dim, "log_softmax");
     const std::size_t N = x.shape()[0], C = x.shape()[1];
-    Tensor<T> out = Tensor<T>::empty(x.shape());
-    detail::log_softmax_rows(x.data(), out.data(), N, C);
+    Tensor<T> out = Tensor<T>::empty(x.shape(), x.device());
+    if (x.device() != Device::cpu)
+        kernels::device::log_softmax_rows<T>(x.device_data(), out.device_data(), std::int64_t(N), std::int64_t(C));
+    else
+        detail::log_softmax_rows(x.data(), out.data(), N, C);
     if (autograd::needs_grad(x)) {
         autograd::record<T>(out, "log_softmax", {x}, [y = out.detach(), N, C](const Tensor<T>& g) {
-            Tensor<T> dx = Tensor<T>::empty(g.shape());  // dx = g - softmax * sum(g)
+            Tensor<T> dx = Tensor<T>::empty(g.shape(), g.device());  // dx = g - softmax * sum(g)
+            if (g.device() != Device::cpu) {
+                kernels::device::log_softmax_backward_rows<T>(y.device_data(), g.device_data(), dx.device_data(),
+                                                              std::int64_t(N), std::int64_t(C));
+                return std::vector<Tensor<T>>{dx};
+            }
             for (std::size_t n = 0; n < N; ++n) {
                 double s = 0;
                 for (std::size_t c = 0; c < C; ++c) s += g.data()[n * C + c];
@@ -97,11 +115,19 @@ template <class T>
 Tensor<T> softmax(const Tensor<T>& x, std::size_t dim = 1) {
     detail::check_rows(x.shape(), dim, "softmax");
     const std::size_t N = x.shape()[0], C = x.shape()[1];
-    Tensor<T> out = Tensor<T>::empty(x.shape());
-    detail::softmax_rows(x.data(), out.data(), N, C);
+    Tensor<T> out = Tensor<T>::empty(x.shape(), x.device());
+    if (x.device() != Device::cpu)
+        kernels::device::softmax_rows<T>(x.device_data(), out.device_data(), std::int64_t(N), std::int64_t(C));
+    else
+        detail::softmax_rows(x.data(), out.data(), N, C);
     if (autograd::needs_grad(x)) {
         autograd::record<T>(out, "softmax", {x}, [y = out.detach(), N, C](const Tensor<T>& g) {
-            Tensor<T> dx = Tensor<T>::empty(g.shape());  // dx = y * (g - sum(g * y))
+            Tensor<T> dx = Tensor<T>::empty(g.shape(), g.device());  // dx = y * (g - sum(g * y))
+            if (g.device() != Device::cpu) {
+                kernels::device::softmax_backward_rows<T>(y.device_data(), g.device_data(), dx.device_data(),
+                                                          std::int64_t(N), std::int64_t(C));
+                return std::vector<Tensor<T>>{dx};
+            }
             for (std::size_t n = 0; n < N; ++n) {
                 double s = 0;
                 for (std::size_t c = 0; c < C; ++c) s += double(g.data()[n * C + c]) * y.data()[n * C + c];

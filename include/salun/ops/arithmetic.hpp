@@ -4,12 +4,15 @@
 // gradient over broadcast dimensions (`sum_to`).
 #pragma once
 
+#include <functional>
+
 #include <xtensor/xarray.hpp>
 #include <xtensor/xbroadcast.hpp>
 #include <xtensor/xmath.hpp>
 #include <xtensor/xreducer.hpp>
 
 #include "salun/core/tensor.hpp"
+#include "salun/kernels/elementwise.hpp"
 
 namespace salun {
 
@@ -31,6 +34,7 @@ inline Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
 template <class T>
 Tensor<T> sum_to(const Tensor<T>& g, const Shape& shape) {
     if (g.shape() == shape) return g;
+    if (g.device() != Device::cpu) detail::not_on_device("broadcasting backward (sum_to)", g.device());
     const std::size_t lead = g.dim() - shape.size();
     std::vector<std::size_t> axes;
     for (std::size_t i = 0; i < g.dim(); ++i)
@@ -43,9 +47,18 @@ Tensor<T> sum_to(const Tensor<T>& g, const Shape& shape) {
 
 namespace detail {
 
-/// out = f(a, b) elementwise with broadcasting.
+/// out = f(a, b) elementwise with broadcasting (`code` names f for a device kernel).
 template <class T, class F>
-Tensor<T> binary_forward(const Tensor<T>& a, const Tensor<T>& b, const char* op, F f) {
+Tensor<T> binary_forward(const Tensor<T>& a, const Tensor<T>& b, const char* op, F f,
+                         kernels::ew::Binary code) {
+    const Device dev = common_device(op, a, b);
+    if (dev != Device::cpu) {
+        SALUN_CHECK(a.shape() == b.shape(), op, ": broadcasting ", shape_str(a.shape()), " and ", shape_str(b.shape()),
+                    " is not implemented on ", device_name(dev), " (same shapes only)");
+        Tensor<T> out = Tensor<T>::empty(a.shape(), dev);
+        kernels::device::binary<T>(code, a.device_data(), b.device_data(), out.device_data(), std::int64_t(a.numel()));
+        return out;
+    }
     if (a.shape() == b.shape()) {
         Tensor<T> out = Tensor<T>::empty(a.shape());
         const T* pa = a.data();
@@ -66,7 +79,7 @@ Tensor<T> binary_forward(const Tensor<T>& a, const Tensor<T>& b, const char* op,
 
 template <class T>
 Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
-    Tensor<T> out = detail::binary_forward(a, b, "add", [](const auto& x, const auto& y) { return x + y; });
+    Tensor<T> out = detail::binary_forward(a, b, "add", [](const auto& x, const auto& y) { return x + y; }, kernels::ew::Binary::add);
     if (autograd::needs_grad(a, b)) {
         autograd::record<T>(out, "add", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor<T>& g) {
             return std::vector<Tensor<T>>{sum_to(g, sa), sum_to(g, sb)};
@@ -77,11 +90,14 @@ Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <class T>
 Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
-    Tensor<T> out = detail::binary_forward(a, b, "sub", [](const auto& x, const auto& y) { return x - y; });
+    Tensor<T> out = detail::binary_forward(a, b, "sub", [](const auto& x, const auto& y) { return x - y; }, kernels::ew::Binary::sub);
     if (autograd::needs_grad(a, b)) {
         autograd::record<T>(out, "sub", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor<T>& g) {
-            Tensor<T> neg = Tensor<T>::empty(g.shape());
-            neg.array() = -g.array();
+            Tensor<T> neg = Tensor<T>::empty(g.shape(), g.device());
+            if (g.device() != Device::cpu)
+                kernels::device::affine<T>(g.device_data(), neg.device_data(), T(-1), T(0), std::int64_t(g.numel()));
+            else
+                neg.array() = -g.array();
             return std::vector<Tensor<T>>{sum_to(g, sa), sum_to(neg, sb)};
         });
     }
@@ -90,12 +106,12 @@ Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <class T>
 Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
-    Tensor<T> out = detail::binary_forward(a, b, "mul", [](const auto& x, const auto& y) { return x * y; });
+    Tensor<T> out = detail::binary_forward(a, b, "mul", [](const auto& x, const auto& y) { return x * y; }, kernels::ew::Binary::mul);
     if (autograd::needs_grad(a, b)) {
         const Tensor<T> ad = a.detach(), bd = b.detach();
         autograd::record<T>(out, "mul", {a, b}, [ad, bd](const Tensor<T>& g) {
             auto mulg = [&](const Tensor<T>& other) {
-                return detail::binary_forward(g, other, "mul", [](const auto& x, const auto& y) { return x * y; });
+                return detail::binary_forward(g, other, "mul", [](const auto& x, const auto& y) { return x * y; }, kernels::ew::Binary::mul);
             };
             return std::vector<Tensor<T>>{sum_to(mulg(bd), ad.shape()), sum_to(mulg(ad), bd.shape())};
         });
@@ -105,14 +121,24 @@ Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <class T>
 Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
-    Tensor<T> out = detail::binary_forward(a, b, "div", [](const auto& x, const auto& y) { return x / y; });
+    Tensor<T> out = detail::binary_forward(a, b, "div", [](const auto& x, const auto& y) { return x / y; }, kernels::ew::Binary::div);
     if (autograd::needs_grad(a, b)) {
         const Tensor<T> ad = a.detach(), bd = b.detach();
         autograd::record<T>(out, "div", {a, b}, [ad, bd](const Tensor<T>& g) {
-            Tensor<T> da = detail::binary_forward(g, bd, "div", [](const auto& x, const auto& y) { return x / y; });
+            Tensor<T> da = detail::binary_forward(g, bd, "div", [](const auto& x, const auto& y) { return x / y; }, kernels::ew::Binary::div);
             // d(a/b)/db = -a / b^2
-            Tensor<T> q = detail::binary_forward(ad, bd, "div", [](const auto& x, const auto& y) { return x / (y * y); });
-            Tensor<T> db = detail::binary_forward(g, q, "div", [](const auto& x, const auto& y) { return -(x * y); });
+            Tensor<T> db;
+            if (g.device() != Device::cpu) {  // -(g * (a / b) / b), from the device's binary kernels
+                const Tensor<T> q = detail::binary_forward(detail::binary_forward(ad, bd, "div", std::divides<>(), kernels::ew::Binary::div),
+                                                           bd, "div", std::divides<>(), kernels::ew::Binary::div);
+                db = detail::binary_forward(g, q, "div", std::multiplies<>(), kernels::ew::Binary::mul);
+                kernels::device::scale_inplace<T>(db.device_data(), T(-1), std::int64_t(db.numel()));
+            } else {
+                Tensor<T> q = detail::binary_forward(ad, bd, "div", [](const auto& x, const auto& y) { return x / (y * y); },
+                                                     kernels::ew::Binary::div);
+                db = detail::binary_forward(g, q, "div", [](const auto& x, const auto& y) { return -(x * y); },
+                                            kernels::ew::Binary::div);
+            }
             return std::vector<Tensor<T>>{sum_to(da, ad.shape()), sum_to(db, bd.shape())};
         });
     }
@@ -122,12 +148,16 @@ Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
 /// a * s + t for a scalar s and t: the one primitive behind the scalar operators.
 template <class T>
 Tensor<T> affine(const Tensor<T>& a, T s, T t) {
-    Tensor<T> out = Tensor<T>::empty(a.shape());
-    const T* pa = a.data();
-    T* po = out.data();
+    Tensor<T> out = Tensor<T>::empty(a.shape(), a.device());
     const std::size_t n = a.numel();
+    if (a.device() != Device::cpu) {
+        kernels::device::affine<T>(a.device_data(), out.device_data(), s, t, std::int64_t(n));
+    } else {
+        const T* pa = a.data();
+        T* po = out.data();
 #pragma omp parallel for simd if (n > (1u << 16))
-    for (std::size_t i = 0; i < n; ++i) po[i] = pa[i] * s + t;
+        for (std::size_t i = 0; i < n; ++i) po[i] = kernels::ew::affine(pa[i], s, t);
+    }
     if (autograd::needs_grad(a)) {
         autograd::record<T>(out, "affine", {a}, [s](const Tensor<T>& g) {
             return std::vector<Tensor<T>>{affine(g.detach(), s, T(0))};

@@ -17,10 +17,78 @@
 namespace salun {
 
 namespace detail {
+/// batch_norm(_relu) of checked inputs on a device (cuDNN's batch norm; the ReLU as a separate
+/// pass over the output, and its mask applied to the gradient before the batch-norm backward).
+template <class T>
+Tensor<T> batch_norm_on_device(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> running_var, const Tensor<T>& weight,
+                               const Tensor<T>& bias, bool training, double momentum, double eps, bool relu) {
+    using I = std::int64_t;
+    const Device dev = x.device();
+    const std::size_t N = x.shape()[0], C = x.shape()[1], HW = x.dim() == 4 ? x.shape()[2] * x.shape()[3] : 1;
+    const bool running = running_mean.defined() && running_var.defined();
+    auto ptr = [](const Tensor<T>& t) { return t.defined() ? t.device_data() : nullptr; };
+    Tensor<T> out = Tensor<T>::empty(x.shape(), dev);
+    Tensor<T> save_mean, save_invstd, stat_mean, stat_var;
+    if (training) {
+        save_mean = Tensor<T>::empty({C}, dev);
+        save_invstd = Tensor<T>::empty({C}, dev);
+        kernels::device::batch_norm_forward_training<T>(x.device_data(), ptr(weight), ptr(bias), out.device_data(),
+                                                        running ? running_mean.device_data() : nullptr,
+                                                        running ? running_var.device_data() : nullptr,
+                                                        save_mean.device_data(), save_invstd.device_data(), I(N), I(C),
+                                                        I(HW), momentum, eps);
+    } else {
+        kernels::device::batch_norm_forward_inference<T>(x.device_data(), ptr(weight), ptr(bias),
+                                                         running_mean.device_data(), running_var.device_data(),
+                                                         out.device_data(), I(N), I(C), I(HW), eps);
+        if (autograd::needs_grad(x, weight, bias)) {
+            stat_mean = running_mean.clone();  // constants of this forward pass, whatever happens later
+            stat_var = running_var.clone();
+        }
+    }
+    if (relu) kernels::device::relu_forward<T>(out.device_data(), out.device_data(), I(out.numel()));
+    if (autograd::needs_grad(x, weight, bias)) {
+        const Tensor<T> xd = x.detach(), wd = weight.defined() ? weight.detach() : Tensor<T>();
+        const Tensor<T> yd = relu ? out.detach() : Tensor<T>();
+        const bool gx = x.requires_grad(), gw = weight.defined() && weight.requires_grad(),
+                   gb = bias.defined() && bias.requires_grad();
+        std::vector<Tensor<T>> inputs{x};
+        if (weight.defined()) inputs.push_back(weight);
+        if (bias.defined()) inputs.push_back(bias);
+        autograd::record<T>(out, relu ? "batch_norm_relu" : "batch_norm", inputs,
+                            [=, has_w = weight.defined(), has_b = bias.defined()](const Tensor<T>& g) {
+            Tensor<T> gin = g;
+            if (relu) {
+                gin = Tensor<T>::empty(g.shape(), g.device());
+                kernels::device::relu_backward<T>(yd.device_data(), g.device_data(), gin.device_data(), I(g.numel()));
+            }
+            Tensor<T> dx = Tensor<T>::empty(xd.shape(), g.device());  // cuDNN always writes it
+            Tensor<T> dw = Tensor<T>::empty({C}, g.device()), db = Tensor<T>::empty({C}, g.device());
+            const T* gamma = has_w ? wd.device_data() : nullptr;
+            if (training)
+                kernels::device::batch_norm_backward_training<T>(xd.device_data(), gin.device_data(), gamma,
+                                                                 save_mean.device_data(), save_invstd.device_data(),
+                                                                 dx.device_data(), dw.device_data(), db.device_data(),
+                                                                 I(N), I(C), I(HW), eps);
+            else
+                kernels::device::batch_norm_backward_eval<T>(xd.device_data(), gin.device_data(), gamma,
+                                                             stat_mean.device_data(), stat_var.device_data(),
+                                                             gx ? dx.device_data() : nullptr, dw.device_data(),
+                                                             db.device_data(), I(N), I(C), I(HW), eps);
+            std::vector<Tensor<T>> grads{gx ? dx : Tensor<T>()};
+            if (has_w) grads.push_back(gw ? dw : Tensor<T>());
+            if (has_b) grads.push_back(gb ? db : Tensor<T>());
+            return grads;
+        });
+    }
+    return out;
+}
+
 template <class T>
 Tensor<T> batch_norm_impl(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> running_var, const Tensor<T>& weight,
                           const Tensor<T>& bias, bool training, double momentum, double eps, bool relu) {
     SALUN_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: need input [N,C] or [N,C,H,W], got ", shape_str(x.shape()));
+    const Device dev = common_device<T>("batch_norm", {&x, &running_mean, &running_var, &weight, &bias});
     const std::size_t N = x.shape()[0], C = x.shape()[1], HW = x.dim() == 4 ? x.shape()[2] * x.shape()[3] : 1;
     for (const Tensor<T>* t : std::initializer_list<const Tensor<T>*>{&running_mean, &running_var, &weight, &bias})
         SALUN_CHECK(!t->defined() || t->shape() == Shape{C}, "batch_norm: per-channel tensor ", shape_str(t->shape()),
@@ -30,6 +98,8 @@ Tensor<T> batch_norm_impl(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> 
     const std::size_t M = N * HW;
     SALUN_CHECK(!training || M > 1, "batch_norm: training needs more than one value per channel, input ",
                 shape_str(x.shape()));
+    if (dev != Device::cpu)
+        return batch_norm_on_device(x, running_mean, running_var, weight, bias, training, momentum, eps, relu);
 
     Tensor<T> mean = Tensor<T>::empty({C}), invstd = Tensor<T>::empty({C});
     if (training) {

@@ -22,8 +22,13 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
                 shape_str(weight.shape()), " larger than padded input ", shape_str(x.shape()));
     SALUN_CHECK(!bias.defined() || bias.shape() == Shape{p.OC}, "conv2d: bias ", shape_str(bias.shape()),
                 " does not match ", p.OC, " output channels");
-    Tensor<T> out = Tensor<T>::empty({p.N, p.OC, p.OH(), p.OW()});
-    kernels::backend::conv2d_forward<T>(p, x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, out.data());
+    const Device dev = detail::common_device("conv2d", x, weight, bias);
+    Tensor<T> out = Tensor<T>::empty({p.N, p.OC, p.OH(), p.OW()}, dev);
+    if (dev != Device::cpu)  // cuDNN
+        kernels::device::conv2d_forward<T>(x.device_data(), weight.device_data(),
+                                           bias.defined() ? bias.device_data() : nullptr, out.device_data(), p);
+    else
+        kernels::backend::conv2d_forward<T>(p, x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, out.data());
     if (autograd::needs_grad(x, weight, bias)) {
         const Tensor<T> xd = x.detach(), wd = weight.detach();
         const bool gx = x.requires_grad(), gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
@@ -31,15 +36,23 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& b
         if (bias.defined()) inputs.push_back(bias);
         autograd::record<T>(out, "conv2d", inputs, [xd, wd, gx, gw, gb, p, has_bias = bias.defined()](const Tensor<T>& g) {
             std::vector<Tensor<T>> grads(has_bias ? 3 : 2);
+            const Device d = g.device();
             if (gx) {
-                grads[0] = Tensor<T>::empty(xd.shape());
-                kernels::backend::conv2d_backward_input<T>(p, g.data(), wd.data(), grads[0].data());
+                grads[0] = Tensor<T>::empty(xd.shape(), d);
+                if (d != Device::cpu)
+                    kernels::device::conv2d_backward_data<T>(wd.device_data(), g.device_data(), grads[0].device_data(), p);
+                else
+                    kernels::backend::conv2d_backward_input<T>(p, g.data(), wd.data(), grads[0].data());
             }
             if (gw || gb) {
-                Tensor<T> dw = Tensor<T>::empty(wd.shape());
-                Tensor<T> db = has_bias ? Tensor<T>::empty({p.OC}) : Tensor<T>();
-                kernels::backend::conv2d_backward_weight<T>(p, xd.data(), g.data(), dw.data(),
-                                                            has_bias ? db.data() : nullptr);
+                Tensor<T> dw = Tensor<T>::empty(wd.shape(), d);
+                Tensor<T> db = has_bias ? Tensor<T>::empty({p.OC}, d) : Tensor<T>();
+                if (d != Device::cpu)
+                    kernels::device::conv2d_backward_weight<T>(xd.device_data(), g.device_data(), dw.device_data(),
+                                                               has_bias ? db.device_data() : nullptr, p);
+                else
+                    kernels::backend::conv2d_backward_weight<T>(p, xd.data(), g.data(), dw.data(),
+                                                                has_bias ? db.data() : nullptr);
                 if (gw) grads[1] = dw;
                 if (gb) grads[2] = db;
             }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "salun/ops/activation.hpp"
@@ -19,12 +20,35 @@ inline void check_targets(const Shape& s, const std::vector<std::int64_t>& targe
         SALUN_CHECK(targets[n] >= 0 && static_cast<std::size_t>(targets[n]) < s[1], op, ": target ", targets[n],
                     " at index ", n, " is out of range [0, ", s[1], ")");
 }
+
+/// cross_entropy for logits on a device: the targets travel there once per call (N int64s).
+template <class T>
+Tensor<T> cross_entropy_on_device(const Tensor<T>& logits, const std::vector<std::int64_t>& targets, std::size_t N,
+                                  std::size_t C) {
+    const Device dev = logits.device();
+    auto t = std::make_shared<DeviceBuffer>(dev, N * sizeof(std::int64_t));
+    device_copy(t->ptr, dev, targets.data(), Device::cpu, N * sizeof(std::int64_t));
+    Tensor<T> logp = Tensor<T>::empty({N, C}, dev), out = Tensor<T>::empty({}, dev);
+    kernels::device::cross_entropy_forward<T>(logits.device_data(), static_cast<const std::int64_t*>(t->ptr),
+                                              logp.device_data(), out.device_data(), std::int64_t(N), std::int64_t(C));
+    if (autograd::needs_grad(logits)) {
+        autograd::record<T>(out, "cross_entropy", {logits}, [logp, t, N, C](const Tensor<T>& g) {
+            Tensor<T> dx = Tensor<T>::empty({N, C}, g.device());
+            kernels::device::cross_entropy_backward<T>(logp.device_data(), static_cast<const std::int64_t*>(t->ptr),
+                                                       g.device_data(), dx.device_data(), std::int64_t(N),
+                                                       std::int64_t(C));
+            return std::vector<Tensor<T>>{dx};
+        });
+    }
+    return out;
+}
 }  // namespace detail
 
 /// Mean negative log-likelihood of log-probabilities `logp` [N,C].
 template <class T>
 Tensor<T> nll_loss(const Tensor<T>& logp, const std::vector<std::int64_t>& targets) {
     detail::check_targets(logp.shape(), targets, "nll_loss");
+    if (logp.device() != Device::cpu) detail::not_on_device("nll_loss", logp.device());
     const std::size_t N = logp.shape()[0], C = logp.shape()[1];
     double s = 0;
     for (std::size_t n = 0; n < N; ++n) s -= logp.data()[n * C + static_cast<std::size_t>(targets[n])];
@@ -45,6 +69,7 @@ template <class T>
 Tensor<T> cross_entropy(const Tensor<T>& logits, const std::vector<std::int64_t>& targets) {
     detail::check_targets(logits.shape(), targets, "cross_entropy");
     const std::size_t N = logits.shape()[0], C = logits.shape()[1];
+    if (logits.device() != Device::cpu) return detail::cross_entropy_on_device(logits, targets, N, C);
     Tensor<T> logp = Tensor<T>::empty({N, C});
     detail::log_softmax_rows(logits.data(), logp.data(), N, C);
     double s = 0;

@@ -20,6 +20,24 @@ inline kernels::Pool2dParams pool_params(const Shape& s, std::size_t kernel, std
                 " larger than padded input ", shape_str(s));
     return {s[0], s[1], s[2], s[3], kernel, kernel, stride, stride, padding, padding};
 }
+
+/// max_pool2d of a tensor on a device: the argmax indices stay in device memory for the backward.
+template <class T>
+Tensor<T> max_pool2d_on_device(const Tensor<T>& x, const kernels::Pool2dParams& p, const Shape& out_shape) {
+    const Device dev = x.device();
+    Tensor<T> out = Tensor<T>::empty(out_shape, dev);
+    auto argmax = std::make_shared<DeviceBuffer>(dev, numel_of(out_shape) * sizeof(std::int64_t));
+    kernels::device::max_pool2d_forward<T>(x.device_data(), out.device_data(), static_cast<std::int64_t*>(argmax->ptr), p);
+    if (autograd::needs_grad(x)) {
+        autograd::record<T>(out, "max_pool2d", {x}, [p, argmax, in_shape = x.shape()](const Tensor<T>& g) {
+            Tensor<T> dx = Tensor<T>::empty(in_shape, g.device());
+            kernels::device::max_pool2d_backward<T>(g.device_data(), static_cast<const std::int64_t*>(argmax->ptr),
+                                                    dx.device_data(), p);
+            return std::vector<Tensor<T>>{dx};
+        });
+    }
+    return out;
+}
 }  // namespace detail
 
 /// stride 0 means stride = kernel (PyTorch's default).
@@ -27,6 +45,7 @@ template <class T>
 Tensor<T> max_pool2d(const Tensor<T>& x, std::size_t kernel, std::size_t stride = 0, std::size_t padding = 0) {
     const auto p = detail::pool_params(x.shape(), kernel, stride ? stride : kernel, padding, "max_pool2d");
     const Shape out_shape{p.N, p.C, p.OH(), p.OW()};
+    if (x.device() != Device::cpu) return detail::max_pool2d_on_device(x, p, out_shape);
     Tensor<T> out = Tensor<T>::empty(out_shape);
     auto argmax = std::make_shared<std::vector<std::int64_t>>(numel_of(out_shape));
     kernels::backend::max_pool2d_forward<T>(p, x.data(), out.data(), argmax->data());
@@ -43,6 +62,7 @@ Tensor<T> max_pool2d(const Tensor<T>& x, std::size_t kernel, std::size_t stride 
 template <class T>
 Tensor<T> avg_pool2d(const Tensor<T>& x, std::size_t kernel, std::size_t stride = 0, std::size_t padding = 0) {
     const auto p = detail::pool_params(x.shape(), kernel, stride ? stride : kernel, padding, "avg_pool2d");
+    if (x.device() != Device::cpu) detail::not_on_device("avg_pool2d", x.device());
     Tensor<T> out = Tensor<T>::empty({p.N, p.C, p.OH(), p.OW()});
     kernels::backend::avg_pool2d_forward<T>(p, x.data(), out.data());
     if (autograd::needs_grad(x)) {
@@ -60,7 +80,22 @@ Tensor<T> adaptive_avg_pool2d(const Tensor<T>& x, std::size_t out_h, std::size_t
     SALUN_CHECK(x.dim() == 4, "adaptive_avg_pool2d: need input [N,C,H,W], got ", shape_str(x.shape()));
     SALUN_CHECK(out_h > 0 && out_w > 0, "adaptive_avg_pool2d: output size must be positive");
     const std::size_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
-    Tensor<T> out = Tensor<T>::empty({N, C, out_h, out_w});
+    const Device dev = x.device();
+    Tensor<T> out = Tensor<T>::empty({N, C, out_h, out_w}, dev);
+    using I = std::int64_t;
+    if (dev != Device::cpu) {
+        kernels::device::adaptive_avg_pool2d_forward<T>(x.device_data(), out.device_data(), I(N * C), I(H), I(W),
+                                                        I(out_h), I(out_w));
+        if (autograd::needs_grad(x)) {
+            autograd::record<T>(out, "adaptive_avg_pool2d", {x}, [=, in_shape = x.shape()](const Tensor<T>& g) {
+                Tensor<T> dx = Tensor<T>::empty(in_shape, g.device());
+                kernels::device::adaptive_avg_pool2d_backward<T>(g.device_data(), dx.device_data(), I(N * C), I(H),
+                                                                 I(W), I(out_h), I(out_w));
+                return std::vector<Tensor<T>>{dx};
+            });
+        }
+        return out;
+    }
     kernels::backend::adaptive_avg_pool2d_forward<T>(N * C, H, W, out_h, out_w, x.data(), out.data());
     if (autograd::needs_grad(x)) {
         autograd::record<T>(out, "adaptive_avg_pool2d", {x}, [N, C, H, W, out_h, out_w, in_shape = x.shape()](const Tensor<T>& g) {

@@ -23,6 +23,20 @@ Tensor<T> expand_grad(const Tensor<T>& g, const Shape& kept, const Shape& full, 
 
 template <class T>
 Tensor<T> reduce_all(const Tensor<T>& x, bool mean, const char* name) {
+    if (x.device() != Device::cpu) {  // the value stays on the device: no synchronisation
+        const std::size_t n = x.numel();
+        const T scale = mean ? T(1) / static_cast<T>(n) : T(1);
+        Tensor<T> out = Tensor<T>::empty({}, x.device());
+        kernels::device::sum<T>(x.device_data(), out.device_data(), std::int64_t(n), scale);
+        if (autograd::needs_grad(x)) {
+            autograd::record<T>(out, name, {x}, [shape = x.shape(), scale](const Tensor<T>& g) {
+                Tensor<T> dx = Tensor<T>::empty(shape, g.device());
+                kernels::device::expand_scalar<T>(g.device_data(), dx.device_data(), scale, std::int64_t(dx.numel()));
+                return std::vector<Tensor<T>>{dx};
+            });
+        }
+        return out;
+    }
     double acc = 0;  // double accumulator: sums of many floats stay close to PyTorch's pairwise sums
     const T* p = x.data();
     const std::size_t n = x.numel();
@@ -41,6 +55,7 @@ Tensor<T> reduce_all(const Tensor<T>& x, bool mean, const char* name) {
 template <class T>
 Tensor<T> reduce_dim(const Tensor<T>& x, std::size_t dim, bool keepdim, bool mean, const char* name) {
     SALUN_CHECK(dim < x.dim(), name, ": dim ", dim, " out of range for shape ", shape_str(x.shape()));
+    if (x.device() != Device::cpu) not_on_device(name, x.device());
     Shape kept = x.shape();
     kept[dim] = 1;
     Shape out_shape = x.shape();

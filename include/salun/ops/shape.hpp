@@ -36,6 +36,8 @@ template <class T>
 Tensor<T> make_view(const Tensor<T>& x, std::size_t offset, const Shape& shape) {
     auto impl = std::make_shared<TensorImpl<T>>();
     impl->storage = x.impl().storage;
+    impl->device_storage = x.impl().device_storage;
+    impl->device = x.device();
     impl->offset = x.impl().offset + offset;
     impl->shape = shape;
     return Tensor<T>(std::move(impl));
@@ -79,8 +81,8 @@ Tensor<T> slice(const Tensor<T>& x, std::size_t start, std::size_t end) {
     if (autograd::needs_grad(x)) {
         const Shape in_shape = x.shape();
         autograd::record<T>(out, "slice", {x}, [in_shape, start, row](const Tensor<T>& g) {
-            Tensor<T> dx = Tensor<T>::zeros(in_shape);
-            std::copy_n(g.data(), g.numel(), dx.data() + start * row);
+            Tensor<T> dx = Tensor<T>::zeros(in_shape, g.device());
+            device_copy(dx.device_data() + start * row, g.device(), g.device_data(), g.device(), g.numel() * sizeof(T));
             return std::vector<Tensor<T>>{dx};
         });
     }

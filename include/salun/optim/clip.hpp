@@ -14,11 +14,20 @@ namespace salun::optim {
 template <class T>
 double grad_norm(const std::vector<Tensor<T>>& params) {
     double ss = 0;
+    std::vector<const T*> on_device;  // summed in one pass with one synchronisation
+    std::vector<std::int64_t> sizes;
     for (const auto& p : params) {
         const Tensor<T> g = p.grad();
         if (!g.defined()) continue;
+        if (g.device() != Device::cpu) {
+            on_device.push_back(g.device_data());
+            sizes.push_back(std::int64_t(g.numel()));
+            continue;
+        }
         for (const T v : g) ss += double(v) * double(v);
     }
+    if (!on_device.empty())
+        ss += kernels::device::sum_squares<T>(on_device.data(), sizes.data(), std::int64_t(on_device.size()));
     return std::sqrt(ss);
 }
 
@@ -31,6 +40,10 @@ double clip_grad_norm(const std::vector<Tensor<T>>& params, double max_norm) {
         for (const auto& p : params) {
             Tensor<T> g = p.grad();
             if (!g.defined()) continue;
+            if (g.device() != Device::cpu) {
+                kernels::device::scale_inplace<T>(g.device_data(), T(coef), std::int64_t(g.numel()));
+                continue;
+            }
             for (T& v : g) v = T(v * coef);
         }
     }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "salun/core/tensor.hpp"
+#include "salun/kernels/elementwise.hpp"
 
 namespace salun::optim {
 
@@ -59,25 +60,29 @@ public:
     }
 
     void step() {
-        const T lr = T(opt_.lr), mom = T(opt_.momentum), damp = T(1 - opt_.dampening), wd = T(opt_.weight_decay);
+        const T mom = T(opt_.momentum);
         for (std::size_t i = 0; i < params_.size(); ++i) {
             Tensor<T> grad = params_[i].grad();
             if (!grad.defined()) continue;
-            T* w = params_[i].data();
-            const T* g = grad.data();
-            const T* mask = masks_.empty() ? nullptr : masks_[i].data();
-            const std::size_t n = params_[i].numel();
+            const Device dev = params_[i].device();
+            SALUN_CHECK(grad.device() == dev && (masks_.empty() || masks_[i].device() == dev), "SGD::step: parameter ",
+                        i, " is on ", device_name(dev), " but its gradient or update mask is not");
             const bool first = !buffers_[i].defined();
-            if (mom != T(0) && first) buffers_[i] = Tensor<T>::zeros(params_[i].shape());
-            T* buf = mom != T(0) ? buffers_[i].data() : nullptr;
+            if (mom != T(0) && first) buffers_[i] = Tensor<T>::zeros(params_[i].shape(), dev);
+            const kernels::ew::SgdStep<T> st{T(opt_.lr), mom, T(1 - opt_.dampening), T(opt_.weight_decay),
+                                             opt_.nesterov, first};
+            T* w = params_[i].device_data();
+            const T* g = grad.device_data();
+            const T* mask = masks_.empty() ? nullptr : masks_[i].device_data();
+            T* buf = mom != T(0) ? buffers_[i].device_data() : nullptr;
+            const std::size_t n = params_[i].numel();
+            if (dev != Device::cpu) {
+                kernels::device::sgd_update<T>(w, g, buf, mask, std::int64_t(n), st);
+                continue;
+            }
             for (std::size_t k = 0; k < n; ++k) {
-                if (mask && mask[k] == T(0)) continue;
-                T d = g[k] + wd * w[k];
-                if (buf) {
-                    buf[k] = first ? d : mom * buf[k] + damp * d;
-                    d = opt_.nesterov ? d + mom * buf[k] : buf[k];
-                }
-                w[k] -= lr * d;
+                if (mask && mask[k] == T(0)) continue;  // neither the weight nor its momentum moves
+                kernels::ew::sgd_update(w[k], g[k], buf ? buf + k : nullptr, st);
             }
         }
     }

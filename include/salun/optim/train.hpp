@@ -49,8 +49,9 @@ EpochStats train_epoch(nn::Module<T>& model, Loader& loader, SGD<T>& opt,
         opt.step();
         if (after_step) after_step();
         const std::size_t C = logits.shape()[1];
+        const Tensor<T> host_logits = logits.detach().cpu();  // the accuracy is counted on the host
         for (std::size_t n = 0; n < batch.labels.size(); ++n) {
-            const T* row = logits.data() + n * C;
+            const T* row = host_logits.data() + n * C;
             correct += std::int64_t(std::max_element(row, row + C) - row) == batch.labels[n];
         }
         loss_sum += l * double(batch.labels.size());

@@ -220,6 +220,7 @@ std::vector<double> cka_scores(nn::Module<T>& original, nn::Module<T>& unlearned
     data::LoaderOptions lo;
     lo.batch_size = batch_size;
     lo.normalize = normalize;
+    lo.device = original.device();
     data::DataLoader<T> loader(images, lo);
     for (const auto& batch : loader.epoch()) {
         original(batch.images);
@@ -230,7 +231,8 @@ std::vector<double> cka_scores(nn::Module<T>& original, nn::Module<T>& unlearned
             SALUN_CHECK(x.defined() && y.defined(), "cka: layer ", layers[l], " did not run");
             SALUN_CHECK(x.shape() == y.shape() && x.dim() > 0 && x.shape()[0] == rows, "cka: layer ", layers[l],
                         " gives ", shape_str(x.shape()), " and ", shape_str(y.shape()), " for ", rows, " images");
-            acc[l].add(x.data(), y.data(), rows, x.numel() / rows);
+            const Tensor<T> xh = x.cpu(), yh = y.cpu();  // the accumulators are on the host
+            acc[l].add(xh.data(), yh.data(), rows, x.numel() / rows);
         }
         a.clear();  // frees the activations before the next batch
         b.clear();

@@ -108,6 +108,7 @@ Predictions predict_subset(nn::Module<T>& model, const data::Subset& subset, std
     data::LoaderOptions lo;
     lo.batch_size = batch_size;
     lo.normalize = normalize;
+    lo.device = model.device();  // batches go where the model is
     data::DataLoader<T> loader(subset, lo);
     return predict(model, loader, num_classes, on_batch);
 }
@@ -151,6 +152,7 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     lo.shuffle = true;
     lo.seed = ms.seed;
     lo.normalize = o.normalize;
+    lo.device = model.device();  // the whole experiment runs where the model is
     data::DataLoader<T> mask_loader(forget, lo);
     lo.seed = ms.seed + 1;
     data::DataLoader<T> forget_loader(forget, lo);

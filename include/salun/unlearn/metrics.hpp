@@ -44,7 +44,7 @@ Predictions predict(nn::Module<T>& model, Loader& loader, std::size_t num_classe
         const Tensor<T> logits = model(batch.images);
         SALUN_CHECK(logits.dim() == 2 && logits.shape()[1] == num_classes, "predict: the model gives logits of shape ",
                     shape_str(logits.shape()), ", expected [N, ", num_classes, "]");
-        const Tensor<T> probs = softmax(logits, 1);
+        const Tensor<T> probs = softmax(logits, 1).cpu();  // read on the host
         for (std::size_t n = 0; n < logits.shape()[0]; ++n) {
             const T* row = probs.data() + n * num_classes;
             p.preds.push_back(std::max_element(row, row + num_classes) - row);

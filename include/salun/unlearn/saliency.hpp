@@ -100,7 +100,7 @@ SaliencyMask<T> compute_saliency_mask(nn::Module<T>& model, Loader& forget_loade
     std::vector<Tensor<T>> saliency;
     for (const auto& [name, p] : named) {
         names.push_back(name);
-        saliency.push_back(Tensor<T>::zeros(p.shape()));
+        saliency.push_back(Tensor<T>::zeros(p.shape(), p.device()));  // accumulated where the gradients are
     }
     model.eval();
     std::size_t batches = 0;
@@ -114,16 +114,23 @@ SaliencyMask<T> compute_saliency_mask(nn::Module<T>& model, Loader& forget_loade
         for (std::size_t i = 0; i < named.size(); ++i) {
             const Tensor<T> g = named[i].second.grad();
             if (!g.defined()) continue;
+            if (g.device() != Device::cpu) {
+                kernels::device::abs_accumulate<T>(saliency[i].device_data(), g.device_data(), std::int64_t(g.numel()));
+                continue;
+            }
             T* s = saliency[i].data();
             for (std::size_t j = 0; j < g.numel(); ++j) s[j] += std::abs(g.data()[j]);
         }
         ++batches;
     }
     SALUN_CHECK(batches > 0, "saliency: the forget loader yielded no batch");
-    for (auto& s : saliency)
+    for (auto& s : saliency) {
+        s = s.cpu();  // the threshold (a k-th largest over all parameters) is found on the host, once
         for (T& v : s) v /= T(batches);
+    }
     model.zero_grad();
     SaliencyMask<T> m = mask_from_saliency(std::move(names), std::move(saliency), opt.threshold);
+    for (std::size_t i = 0; i < m.masks.size(); ++i) m.masks[i] = m.masks[i].to(named[i].second.device());
     m.batches = batches;
     return m;
 }
@@ -138,6 +145,12 @@ void apply_mask(const std::vector<Tensor<T>>& params, const SaliencyMask<T>& mas
         if (!g.defined()) continue;
         SALUN_CHECK(g.shape() == mask.masks[i].shape(), "apply_mask: parameter ", mask.names[i], " has shape ",
                     shape_str(g.shape()), ", mask has ", shape_str(mask.masks[i].shape()));
+        SALUN_CHECK(g.device() == mask.masks[i].device(), "apply_mask: gradient of ", mask.names[i], " is on ",
+                    device_name(g.device()), ", its mask on ", device_name(mask.masks[i].device()));
+        if (g.device() != Device::cpu) {
+            kernels::device::mask_multiply<T>(g.device_data(), mask.masks[i].device_data(), std::int64_t(g.numel()));
+            continue;
+        }
         const T* m = mask.masks[i].data();
         T* gp = g.data();
         for (std::size_t j = 0; j < g.numel(); ++j) gp[j] *= m[j];

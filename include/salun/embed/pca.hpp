@@ -150,19 +150,37 @@ std::vector<double> pca_scores(const T* x, std::size_t n, std::size_t d, std::si
         for (std::size_t f = 0; f < d; ++f) xc[i * d + f] = double(x[i * d + f]) - mean[f];
     const bool features = d <= n;  // eigen-decompose X^T X [d, d], else X X^T [n, n]
     const std::size_t m = features ? d : n;
-    std::vector<double> s(m * m);
+    std::vector<double> s(m * m, 0.0);
+    if (features) {
+        // X^T X, the lower triangle by blocks of 32 rows: row i of X is read contiguously for
+        // every block, and each entry is summed by one thread in row order (deterministic)
+        constexpr std::size_t kBlock = 32;
+        const std::size_t blocks = (m + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(dynamic, 1)
+        for (long lb = 0; lb < static_cast<long>(blocks); ++lb) {
+            const std::size_t a0 = static_cast<std::size_t>(lb) * kBlock, a1 = std::min(m, a0 + kBlock);
+            for (std::size_t i = 0; i < n; ++i) {
+                const double* r = xc.data() + i * d;
+                for (std::size_t a = a0; a < a1; ++a) {
+                    const double ra = r[a];
+                    double* row = s.data() + a * m;
+                    for (std::size_t b = 0; b <= a; ++b) row[b] += ra * r[b];
+                }
+            }
+        }
+    } else {
 #pragma omp parallel for schedule(dynamic, 8)
-    for (long la = 0; la < static_cast<long>(m); ++la) {
-        const auto a = static_cast<std::size_t>(la);
-        for (std::size_t b = 0; b <= a; ++b) {
-            double dot = 0;
-            if (features)
-                for (std::size_t i = 0; i < n; ++i) dot += xc[i * d + a] * xc[i * d + b];
-            else
+        for (long la = 0; la < static_cast<long>(m); ++la) {
+            const auto a = static_cast<std::size_t>(la);
+            for (std::size_t b = 0; b <= a; ++b) {
+                double dot = 0;
                 for (std::size_t f = 0; f < d; ++f) dot += xc[a * d + f] * xc[b * d + f];
-            s[a * m + b] = s[b * m + a] = dot;
+                s[a * m + b] = dot;
+            }
         }
     }
+    for (std::size_t a = 0; a < m; ++a)
+        for (std::size_t b = 0; b < a; ++b) s[b * m + a] = s[a * m + b];
     std::vector<double> v, lambda;
     detail::top_eigen(s, m, c, gen, v, lambda);
     for (std::size_t a = 0; a < c; ++a) {  // sign: largest-magnitude entry positive

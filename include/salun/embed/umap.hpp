@@ -195,8 +195,13 @@ inline void optimize_layout(std::vector<float>& embedding, std::size_t dim, cons
             float* current = embedding.data() + j * dim;
             float* other = embedding.data() + std::size_t(g.cols[e]) * dim;
             double d2 = rdist(current, other);
-            // attraction along the edge: d/dx of log(1 / (1 + a d^2b))
-            const double attract = d2 > 0 ? -2 * a * b * std::pow(d2, b - 1) / (a * std::pow(d2, b) + 1) : 0.0;
+            // attraction along the edge: d/dx of log(1 / (1 + a d^2b)); d^2(b-1) = d^2b / d^2
+            // saves a second pow, the costliest step of the loop
+            double attract = 0;
+            if (d2 > 0) {
+                const double pb = std::pow(d2, b);
+                attract = -2 * a * b * (pb / d2) / (a * pb + 1);
+            }
             for (std::size_t k = 0; k < dim; ++k) {
                 const double gk = detail::clip4(attract * (double(current[k]) - double(other[k])));
                 current[k] = float(double(current[k]) + gk * alpha);

@@ -135,7 +135,7 @@ inline void add_unlearn_options(Args& a) {
     a.option("seed", "2048", "random seed");
     a.option("subset", "0", "keep only the first K training images of every class (0: all)");
     a.flag("freeze-masked", "masked-out weights never move (the seed lets decay/momentum move them)");
-    a.flag("no-extra-eval", "skip the results' attack and cka fields (their extra evaluation passes)");
+    a.flag("no-extra-eval", "skip the results' points, attack and cka fields (their extra evaluation passes)");
 }
 
 inline std::string check_arch(const Args& a) {
@@ -173,7 +173,7 @@ inline salun::unlearn::ExperimentOptions experiment_options(const Args& a) {
     o.saliency.max_batches = static_cast<std::size_t>(sb);
     o.batch_size = static_cast<std::size_t>(bs);
     o.subset_per_class = static_cast<std::size_t>(subset);
-    o.attack = o.cka = !a.flag_set("no-extra-eval");
+    o.points = o.attack = o.cka = !a.flag_set("no-extra-eval");
     return o;
 }
 

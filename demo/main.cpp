@@ -125,6 +125,8 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
             progress.start(name + " evaluating train", double(train_images));
         else if (s == "eval-test")
             progress.start(name + " evaluating test", double(test.size()));
+        else if (s == "points")
+            progress.start(name + " points (subset + UMAP)", 0);  // UMAP follows the forwards: no ETA
         else if (s == "cka")
             progress.start(name + " CKA, both models", 0);  // the total depends on the sets: no ETA
         else if (!quiet)
@@ -141,8 +143,11 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
                                                        original.get());
     progress.finish();
     if (!quiet)
-        std::fprintf(stderr, "%s: unlearning %.1f s, evaluation %.1f s, extra evaluation (attack, cka) %.1f s\n",
-                     name.c_str(), result.report.seconds, result.eval_seconds, result.extra_seconds);
+        std::fprintf(stderr,
+                     "%s: unlearning %.1f s, evaluation %.1f s, extra evaluation (points, attack, cka) %.1f s "
+                     "(points: forward %.1f s, UMAP %.1f s)\n",
+                     name.c_str(), result.report.seconds, result.eval_seconds, result.extra_seconds,
+                     result.points_forward_seconds, result.points_umap_seconds);
 
     auto& rep = result.report;
     rep.id = random_id();

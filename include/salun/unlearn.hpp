@@ -1,5 +1,5 @@
-// Machine unlearning: the SalUn saliency mask, the two-phase loop, metrics, CKA and attack
-// curves, and the results JSON.
+// Machine unlearning: the SalUn saliency mask, the two-phase loop, metrics, the points map, CKA
+// and attack curves, and the results JSON.
 #pragma once
 
 #include "salun/unlearn/attack.hpp"
@@ -7,6 +7,7 @@
 #include "salun/unlearn/experiment.hpp"
 #include "salun/unlearn/loss.hpp"
 #include "salun/unlearn/metrics.hpp"
+#include "salun/unlearn/points.hpp"
 #include "salun/unlearn/randperm.hpp"
 #include "salun/unlearn/results.hpp"
 #include "salun/unlearn/saliency.hpp"

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "salun/models.hpp"
 #include "salun/unlearn/points.hpp"
 
 using namespace salun;
@@ -55,4 +56,54 @@ TEST_CASE("points_json: [gt, pred, dataset_index, is_forget, x, y, probs above 0
     CHECK(j[1].dump() == R"([1,2,3,1,0.0,10.0,{"0":0.2,"1":0.3,"2":0.5}])");
     CHECK(j[2].dump() == R"([2,2,11,0,3.3333,4.4445,{"0":0.001,"1":0.0011,"2":0.9979}])");
     CHECK_THROWS(points_json(f, embed::UmapResult{}, 1));
+}
+
+TEST_CASE("points_features: the penultimate features are the input of the last Linear, for ResNet and VGG") {
+    // 32x32 noise images (VGG's five max-pools), 3 per class
+    data::ImageDataset ds;
+    ds.channels = 3;
+    ds.height = ds.width = 32;
+    for (int c = 0; c < 10; ++c) ds.classes.push_back("c" + std::to_string(c));
+    Generator g(3);
+    for (std::size_t i = 0; i < 30; ++i) {
+        for (std::size_t k = 0; k < 3 * 32 * 32; ++k) ds.pixels.push_back(static_cast<std::uint8_t>(g.randint(256)));
+        ds.labels.push_back(int(i % 10));
+    }
+    auto resnet = models::resnet18<float>(10, 4, g);
+    auto vgg = models::vgg16_bn<float>(10, {4, 4, models::kMaxPool, 4, 4, models::kMaxPool, 4, 4, 4, models::kMaxPool,
+                                            4, 4, 4, models::kMaxPool, 8, 8, 8, models::kMaxPool}, g);
+    CHECK(points_feature_layer<float>(*resnet) == "flatten");
+    CHECK(points_feature_layer<float>(*vgg) == "head.flatten");
+    struct Case {
+        nn::Module<float>* model;
+        nn::Linear<float>* last;
+        std::size_t dim;
+    };
+    for (const Case& c : {Case{resnet.get(), resnet->fc.get(), 32}, Case{vgg.get(), vgg->head->fc.get(), 8}}) {
+        INFO(c.model->type_name());
+        const data::Subset s = points_subset(data::all(ds));
+        CHECK(s.size() == 30);
+        const PointsFeatures f = points_features(*c.model, s, points_feature_layer(*c.model), 10, 7);
+        REQUIRE(f.dim == c.dim);
+        REQUIRE(f.features.size() == 30 * c.dim);
+        const Predictions& p = f.predictions;
+        REQUIRE(p.size() == 30);
+        // softmax(W f + b) is the prediction the same pass made
+        const float* w = c.last->weight.data();
+        const float* b = c.last->bias.data();
+        for (std::size_t i = 0; i < 30; ++i) {
+            CHECK(p.labels[i] == s.label(i));
+            std::vector<double> logit(10);
+            for (std::size_t k = 0; k < 10; ++k) {
+                logit[k] = b[k];
+                for (std::size_t j = 0; j < c.dim; ++j) logit[k] += double(w[k * c.dim + j]) * f.features[i * c.dim + j];
+            }
+            const double mx = *std::max_element(logit.begin(), logit.end());
+            double z = 0;
+            for (double v : logit) z += std::exp(v - mx);
+            for (std::size_t k = 0; k < 10; ++k)
+                CHECK(p.prob(i)[k] == doctest::Approx(std::exp(logit[k] - mx) / z).epsilon(1e-4));
+            CHECK(p.preds[i] == std::max_element(logit.begin(), logit.end()) - logit.begin());
+        }
+    }
 }

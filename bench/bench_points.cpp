@@ -5,7 +5,8 @@
 //
 //   salun-bench-points ARCH WEIGHTS CIFAR_DIR OUT_DIR
 //   -> OUT_DIR/features.f32 [2000, D], labels.i64 [2000], indices.i64 [2000],
-//      ours_1t.f32 / ours_2t.f32 [2000, 2], meta.json (shape, timings, trustworthiness)
+//      ours_1t.f32 / ours_2t.f32 [2000, 2], meta.json (shape, timings, trustworthiness),
+//      points.json (the results' field for these features, forget class 0)
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -88,8 +89,11 @@ int main(int argc, char** argv) {
         meta["init_seconds_" + key] = init_s;
         meta["trustworthiness_" + key] = tw;
         write_raw(out + "/ours_" + key + ".f32", u.embedding);
-        if (first.empty())
+        if (first.empty()) {
             first = u.embedding;
+            // the field itself, forget class 0 (of the original model: nothing unlearned here)
+            std::ofstream(out + "/points.json") << salun::unlearn::points_json(f, u, 0).dump() << "\n";
+        }
         else
             meta["same_embedding_1t_2t"] = first == u.embedding;
     }

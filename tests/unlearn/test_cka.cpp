@@ -9,6 +9,7 @@
 
 #include "salun/models.hpp"
 #include "salun/unlearn.hpp"
+#include "images.hpp"
 
 using namespace salun;
 using namespace salun::unlearn;
@@ -24,19 +25,7 @@ const nlohmann::json& golden() {
     return j;
 }
 
-/// `per_class` 8x8 RGB noise images per class (classes interleaved: label = index % 10).
-data::ImageDataset noise_images(std::size_t per_class, std::uint64_t seed) {
-    data::ImageDataset ds;
-    ds.channels = 3;
-    ds.height = ds.width = 8;
-    for (int c = 0; c < 10; ++c) ds.classes.push_back("c" + std::to_string(c));
-    Generator g(seed);
-    for (std::size_t i = 0; i < per_class * 10; ++i) {
-        for (std::size_t k = 0; k < 192; ++k) ds.pixels.push_back(static_cast<std::uint8_t>(g.randint(256)));
-        ds.labels.push_back(int(i % 10));
-    }
-    return ds;
-}
+using testing::noise_images;
 
 }  // namespace
 
@@ -152,17 +141,11 @@ TEST_CASE("cka_scores: one streaming pass by layer name equals the dense score; 
     copy->copy_from(*a);
     for (double v : cka_scores<float>(*a, *copy, layers, all, 7)) CHECK(v == doctest::Approx(1.0).epsilon(1e-12));
 
-    auto vgg = models::vgg16_bn<float>(10, {4, 4, models::kMaxPool, 4, 4, models::kMaxPool, 4, 4, 4, models::kMaxPool,
-                                            4, 4, 4, models::kMaxPool, 4, 4, 4, models::kMaxPool}, g);
+    auto vgg = testing::narrow_vgg16_bn(g);
     const auto vl = cka_layer_names<float>(*vgg);
     CHECK(vl == std::vector<std::string>{"features.2", "features.5", "features.9", "features.12", "features.16",
                                          "features.19", "features.22", "features.26", "features.29", "head.fc"});
-    const auto big = noise_images(1, 6);
-    data::ImageDataset big32 = big;  // VGG needs 32x32 (five max-pools)
-    big32.height = big32.width = 32;
-    big32.pixels.assign(big32.size() * 3 * 32 * 32, 0);
-    Generator pg(1);
-    for (auto& p : big32.pixels) p = static_cast<std::uint8_t>(pg.randint(256));
+    const auto big32 = noise_images(1, 6, 32);  // VGG needs 32x32 (five max-pools)
     for (double v : cka_scores<float>(*vgg, *vgg, vl, data::all(big32), 4)) CHECK(v == doctest::Approx(1.0).epsilon(1e-12));
 }
 

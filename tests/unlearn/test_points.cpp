@@ -9,6 +9,7 @@
 
 #include "salun/models.hpp"
 #include "salun/unlearn/points.hpp"
+#include "images.hpp"
 
 using namespace salun;
 using namespace salun::unlearn;
@@ -59,19 +60,10 @@ TEST_CASE("points_json: [gt, pred, dataset_index, is_forget, x, y, probs above 0
 }
 
 TEST_CASE("points_features: the penultimate features are the input of the last Linear, for ResNet and VGG") {
-    // 32x32 noise images (VGG's five max-pools), 3 per class
-    data::ImageDataset ds;
-    ds.channels = 3;
-    ds.height = ds.width = 32;
-    for (int c = 0; c < 10; ++c) ds.classes.push_back("c" + std::to_string(c));
+    const data::ImageDataset ds = testing::noise_images(3, 3, 32);  // 32x32: VGG's five max-pools
     Generator g(3);
-    for (std::size_t i = 0; i < 30; ++i) {
-        for (std::size_t k = 0; k < 3 * 32 * 32; ++k) ds.pixels.push_back(static_cast<std::uint8_t>(g.randint(256)));
-        ds.labels.push_back(int(i % 10));
-    }
     auto resnet = models::resnet18<float>(10, 4, g);
-    auto vgg = models::vgg16_bn<float>(10, {4, 4, models::kMaxPool, 4, 4, models::kMaxPool, 4, 4, 4, models::kMaxPool,
-                                            4, 4, 4, models::kMaxPool, 8, 8, 8, models::kMaxPool}, g);
+    auto vgg = testing::narrow_vgg16_bn(g, 8);
     CHECK(points_feature_layer<float>(*resnet) == "flatten");
     CHECK(points_feature_layer<float>(*vgg) == "head.flatten");
     struct Case {

@@ -31,6 +31,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "salun/core/error.hpp"
@@ -173,7 +174,9 @@ inline void optimize_layout(std::vector<float>& embedding, std::size_t dim, cons
     std::vector<double> per_sample(ne), per_negative(ne), next_sample(ne), next_negative(ne);
     for (std::size_t e = 0; e < ne; ++e) {
         per_sample[e] = wmax / g.weights[e];
-        per_negative[e] = per_sample[e] / double(o.negative_sample_rate);
+        // no negative samples at rate 0 (an infinite period, never due)
+        per_negative[e] = o.negative_sample_rate > 0 ? per_sample[e] / double(o.negative_sample_rate)
+                                                     : std::numeric_limits<double>::infinity();
         next_sample[e] = per_sample[e];
         next_negative[e] = per_negative[e];
     }
@@ -208,7 +211,8 @@ inline void optimize_layout(std::vector<float>& embedding, std::size_t dim, cons
                 other[k] = float(double(other[k]) - gk * alpha);
             }
             next_sample[e] += per_sample[e];
-            const auto negatives = static_cast<long>((now - next_negative[e]) / per_negative[e]);
+            const auto negatives =
+                std::isinf(per_negative[e]) ? 0L : static_cast<long>((now - next_negative[e]) / per_negative[e]);
             for (long p = 0; p < negatives; ++p) {
                 const auto kk = std::size_t(gen.randint(n));
                 other = embedding.data() + kk * dim;

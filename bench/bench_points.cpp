@@ -1,5 +1,5 @@
 // The results' `points` on real data: the helper's 2,000-image subset of CIFAR-10, penultimate
-// features of a checkpoint, our UMAP at 1 and 2 threads (the cost the experiment pays), and the
+// features of a checkpoint, our UMAP (spectral initialisation) at 1 and 2 threads (the cost the experiment pays), and the
 // trustworthiness of the embedding at k = 9. Writes the features, labels and our embedding for
 // bench/umap_quality.py, which runs umap-learn on the same features.
 //
@@ -81,13 +81,15 @@ int main(int argc, char** argv) {
         salun::embed::initial_layout(f.features.data(), subset.size(), f.dim, 2, gen);
         const double init_s = std::chrono::duration<double>(clock::now() - tb).count();
         const double tw = salun::embed::trustworthiness(f.features.data(), f.dim, u.embedding.data(), 2, subset.size(), 9);
-        std::fprintf(stderr, "umap %d thread(s): %.2f s (knn %.2f s, pca init %.2f s), %zu edges, a %.6f b %.6f, "
-                     "trustworthiness(k=9) %.4f\n", threads, best, knn_s, init_s, u.edges, u.ab.a, u.ab.b, tw);
+        std::fprintf(stderr, "umap %d thread(s): %.2f s (knn %.2f s, pca %.2f s), %s init, %zu edges, a %.6f b %.6f, "
+                     "trustworthiness(k=9) %.4f\n", threads, best, knn_s, init_s,
+                     u.init == salun::embed::UmapInit::Spectral ? "spectral" : "pca", u.edges, u.ab.a, u.ab.b, tw);
         const std::string key = std::to_string(threads) + "t";
         meta["umap_seconds_" + key] = best;
         meta["knn_seconds_" + key] = knn_s;
         meta["init_seconds_" + key] = init_s;
         meta["trustworthiness_" + key] = tw;
+        meta["init"] = u.init == salun::embed::UmapInit::Spectral ? "spectral" : "pca";
         write_raw(out + "/ours_" + key + ".f32", u.embedding);
         if (first.empty()) {
             first = u.embedding;

@@ -5,7 +5,7 @@ trustworthiness at k = 9 for both embeddings, and both run times.
 Input: the folder salun-bench-points wrote (features.f32 [n, d], ours_1t.f32 / ours_2t.f32
 [n, 2], meta.json with our timings). umap-learn runs with the results' parameters
 (n_neighbors 9, min_dist 0.45, random_state 2048; otherwise its defaults: Euclidean,
-spectral initialisation) and, for the initialisation we use, init="pca". The first umap-learn
+spectral initialisation) and with init="pca" (our fallback for disconnected graphs). The first umap-learn
 call pays numba's JIT compilation; it is timed separately and left out of the comparison.
 
     build/bench/salun-bench-points resnet18 ../shared/models/resnet18_cifar10.safetensors DATA OUT
@@ -47,7 +47,7 @@ def main():
     rows = []
     for threads in ("1t", "2t"):
         y = np.fromfile(os.path.join(out, f"ours_{threads}.f32"), dtype=np.float32).reshape(n, 2)
-        rows.append((f"salun, PCA init ({threads[0]} thread{'s' if threads == '2t' else ''})", y,
+        rows.append((f"salun, {meta.get('init', 'pca')} init ({threads[0]} thread{'s' if threads == '2t' else ''})", y,
                      meta[f"umap_seconds_{threads}"]))
     for init in ("spectral", "pca"):
         y, s = run_umap(x, init)

@@ -1,6 +1,6 @@
-// UMAP (embed/): exact kNN, the fuzzy simplicial set against umap-learn, the a/b curve fit
-// against umap-learn, trustworthiness against scikit-learn, determinism, and an embedding that
-// keeps well-separated clusters apart. Goldens: tests/fixtures/umap_golden.json
+// UMAP (embed/): exact kNN, the fuzzy simplicial set against umap-learn, the spectral layout
+// against a dense eigen-decomposition, the a/b curve fit against umap-learn, trustworthiness
+// against scikit-learn, determinism, and an embedding that keeps well-separated clusters apart. Goldens: tests/fixtures/umap_golden.json
 // (tests/fixtures/gen_umap_fixtures.py, umap-learn 0.5.12, scikit-learn 1.9.1).
 #include <doctest/doctest.h>
 
@@ -129,6 +129,38 @@ TEST_CASE("fuzzy simplicial set: symmetric, weights in (0, 1], each point's memb
         for (std::size_t j = 0; j < n; ++j) REQUIRE(m[i * n + j] == m[j * n + i]);
 }
 
+TEST_CASE("spectral_layout: eigenvectors 2 and 3 of the normalised Laplacian; none for a disconnected graph") {
+    const std::size_t n = 60, d = 4;
+    const auto x = gaussian(n, d, 8);
+    const SparseGraph g = fuzzy_simplicial_set(knn(x.data(), n, d, 9));
+    REQUIRE(connected_components(g) == 1);
+    Generator gen(1);
+    const auto s = spectral_layout(g, 2, gen);
+    REQUIRE(s.size() == n * 2);
+    // the dense reference: all eigenpairs of M = D^-1/2 W D^-1/2 by Jacobi
+    const auto w = dense(g);
+    std::vector<double> deg(n, 0.0), m(n * n);
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < n; ++j) deg[i] += w[i * n + j];
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < n; ++j) m[i * n + j] = w[i * n + j] / std::sqrt(deg[i] * deg[j]);
+    std::vector<double> values, vectors;
+    embed::detail::jacobi_eigen(m, n, values, vectors);
+    CHECK(values[0] == doctest::Approx(1.0).epsilon(1e-10));  // the trivial one, skipped
+    REQUIRE(values[1] - values[2] > 1e-3);                     // distinct: the vectors are unique up to sign
+    REQUIRE(values[2] - values[3] > 1e-3);
+    for (std::size_t a = 0; a < 2; ++a) {
+        double dot = 0;
+        for (std::size_t i = 0; i < n; ++i) dot += s[i * 2 + a] * vectors[i * n + a + 1];
+        CHECK(std::fabs(dot) == doctest::Approx(1.0).epsilon(1e-8));
+    }
+    // two far-apart groups: two components, no spectral layout (umap falls back to PCA)
+    const auto two = clusters(2, 30, 4, 2);
+    const SparseGraph g2 = fuzzy_simplicial_set(knn(two.data(), 60, 4, 9));
+    CHECK(connected_components(g2) == 2);
+    CHECK(spectral_layout(g2, 2, gen).empty());
+}
+
 TEST_CASE("find_ab_params matches umap-learn's curve fit (min_dist 0.45 of the results, and others)") {
     for (const auto& c : golden()["ab"]) {
         const double spread = c["spread"], min_dist = c["min_dist"];
@@ -204,6 +236,7 @@ TEST_CASE("umap is deterministic for a seed, whatever the thread count; another 
     const UmapResult two = umap(x.data(), n, d, o);
     const UmapResult again = umap(x.data(), n, d, o);
     set_num_threads(before);
+    CHECK(one.init == UmapInit::Spectral);  // one Gaussian blob: a connected graph
     CHECK(one.embedding == two.embedding);
     CHECK(two.embedding == again.embedding);
     o.seed = 2049;
@@ -226,6 +259,7 @@ TEST_CASE("umap keeps well-separated clusters apart and neighbourhoods trustwort
     o.seed = 2048;
     const UmapResult u = umap(x.data(), n, d, o);
     CHECK(u.n_epochs == 500);
+    CHECK(u.init == UmapInit::Pca);  // five components: the spectral layout falls back to PCA
     // every point's 5 nearest embedded neighbours are of its own cluster
     const KnnGraph ge = knn(u.embedding.data(), n, 2, 6);
     std::size_t same = 0;

@@ -39,8 +39,15 @@
 #include "salun/embed/fuzzy_simplicial_set.hpp"
 #include "salun/embed/knn.hpp"
 #include "salun/embed/pca.hpp"
+#include "salun/embed/spectral.hpp"
 
 namespace salun::embed {
+
+/// How the SGD's starting layout is made.
+enum class UmapInit {
+    Spectral,  // umap-learn's default: Laplacian eigenvectors (spectral.hpp); PCA for a disconnected graph
+    Pca,       // the first principal components of the data (umap-learn's init="pca")
+};
 
 /// umap-learn's parameters, with its defaults (the results' `points` use n_neighbors 9,
 /// min_dist 0.45, seed 2048: unlearn::points_umap_options()).
@@ -53,7 +60,8 @@ struct UmapOptions {
     double learning_rate = 1.0;       // initial SGD step; decays linearly to 0
     double repulsion_strength = 1.0;  // gamma: weight of the negative samples in the loss
     int negative_sample_rate = 5;     // random (repelling) points per positive edge sample
-    std::uint64_t seed = 0;           // initial-layout noise, PCA start vectors, negative samples
+    std::uint64_t seed = 0;           // initial-layout noise, eigen-solver start vectors, negative samples
+    UmapInit init = UmapInit::Spectral;  // spectral as umap-learn; PCA where the graph is disconnected
 };
 
 struct CurveParams {
@@ -135,12 +143,10 @@ inline SparseGraph prune_edges(const SparseGraph& g, int n_epochs) {
     return out;
 }
 
-/// The starting layout [n, c] (float): PCA scores scaled to max |coordinate| 10, plus
+/// The starting layout [n, c] (float) from scores s [n, c] (spectral or PCA): scaled to max |coordinate| 10, plus
 /// N(0, 1e-4) noise (umap-learn's noisy_scale_coords), then every coordinate rescaled to [0, 10]
 /// (what umap-learn does to any initialisation before the SGD).
-template <class T>
-std::vector<float> initial_layout(const T* x, std::size_t n, std::size_t d, std::size_t c, Generator& gen) {
-    const std::vector<double> s = pca_scores(x, n, d, c, gen);
+inline std::vector<float> scale_layout(const std::vector<double>& s, std::size_t n, std::size_t c, Generator& gen) {
     double amax = 0;
     for (double v : s) amax = std::max(amax, std::fabs(v));
     const double expansion = amax > 0 ? 10 / amax : 1.0;
@@ -155,6 +161,12 @@ std::vector<float> initial_layout(const T* x, std::size_t n, std::size_t d, std:
         for (std::size_t i = 0; i < n; ++i) e[i * c + a] = hi > lo ? 10 * (e[i * c + a] - lo) / (hi - lo) : 0.0f;
     }
     return e;
+}
+
+/// initial_layout from the PCA scores of x.
+template <class T>
+std::vector<float> initial_layout(const T* x, std::size_t n, std::size_t d, std::size_t c, Generator& gen) {
+    return scale_layout(pca_scores(x, n, d, c, gen), n, c, gen);
 }
 
 namespace detail {
@@ -238,6 +250,7 @@ struct UmapResult {
     CurveParams ab;
     int n_epochs = 0;
     std::size_t edges = 0;  // directed edges the SGD samples (after pruning)
+    UmapInit init = UmapInit::Spectral;  // the initialisation actually used
     float x(std::size_t i) const { return embedding[i * dim]; }
     float y(std::size_t i) const { return embedding[i * dim + 1]; }
 };
@@ -258,7 +271,11 @@ UmapResult umap(const T* x, std::size_t n, std::size_t d, const UmapOptions& o =
     r.ab = find_ab_params(o.spread, o.min_dist);
     const SparseGraph graph = prune_edges(fuzzy_simplicial_set(knn(x, n, d, o.n_neighbors)), r.n_epochs);
     r.edges = graph.nnz();
-    r.embedding = initial_layout(x, n, d, r.dim, gen);
+    std::vector<double> start;
+    if (o.init == UmapInit::Spectral) start = spectral_layout(graph, r.dim, gen);
+    r.init = start.empty() ? UmapInit::Pca : UmapInit::Spectral;
+    if (start.empty()) start = pca_scores(x, n, d, r.dim, gen);
+    r.embedding = scale_layout(start, n, r.dim, gen);
     optimize_layout(r.embedding, r.dim, graph, r.ab, r.n_epochs, o, gen);
     return r;
 }

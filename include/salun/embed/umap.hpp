@@ -5,8 +5,9 @@
 //   1. exact k-nearest neighbours, itself included (knn.hpp)
 //   2. the fuzzy simplicial set: smooth-kNN memberships, symmetrised by fuzzy union
 //      (fuzzy_simplicial_set.hpp); edges below max weight / n_epochs are dropped
-//   3. an initial layout: PCA scores (pca.hpp), scaled to |coordinate| <= 10, plus N(0, 1e-4)
-//      noise, then each coordinate rescaled to [0, 10]
+//   3. an initial layout: the spectral layout of the graph (spectral.hpp), or PCA scores
+//      (pca.hpp), scaled to |coordinate| <= 10, plus N(0, 1e-4) noise, then each coordinate
+//      rescaled to [0, 10]
 //   4. the low-dimensional similarity 1 / (1 + a d^2b), with a, b fitted by least squares to
 //      1 for d < min_dist, exp(-(d - min_dist) / spread) beyond (find_ab_params)
 //   5. SGD on the fuzzy cross-entropy: edge e is sampled every max_w / w_e epochs (attraction,
@@ -14,17 +15,18 @@
 //      head moves); the step decays linearly from learning_rate to 0 over n_epochs
 //
 // Where it differs from umap-learn (docs/salun.md, "points"):
-//   * initialisation is PCA, not spectral. umap-learn's default is the spectral layout of the
-//     graph Laplacian (an iterative sparse eigen-solver, plus a separate layout per connected
-//     component, which kNN graphs of well-separated classes often have). PCA needs only a small
-//     dense eigenproblem, treats a disconnected graph like any other, and preserves the global
-//     layout as well as spectral initialisation does (Kobak & Linderman 2021, Nature
-//     Biotechnology 39:156); umap-learn offers it too (init="pca").
-//   * the random numbers (initial noise, negative samples) come from salun::Generator, not
-//     umap-learn's Tausworthe generator: same algorithm, not the same coordinates.
+//   * spectral initialisation by subspace iteration, not Lanczos (the same eigenvectors, to a
+//     tighter tolerance); a graph with several connected components starts from PCA instead of
+//     umap-learn's separate layout per component placed by a second embedding (kNN graphs of
+//     well-separated classes can be disconnected). PCA preserves the global layout as well as a
+//     spectral start does (Kobak & Linderman 2021, Nature Biotechnology 39:156); umap-learn
+//     offers it as init="pca", and UmapInit::Pca chooses it here.
+//   * the random numbers (start vectors, initial noise, negative samples) come from
+//     salun::Generator, not umap-learn's Tausworthe generator: same algorithm, not the same
+//     coordinates.
 //   * the SGD is sequential in edge order, never Hogwild: umap-learn also runs it single-threaded
-//     when given a random_state. kNN and PCA are parallel but split by rows, so the embedding is
-//     the same for a seed whatever the thread count.
+//     when given a random_state. kNN, PCA and the eigen-solver are parallel but split by rows,
+//     so the embedding is the same for a seed whatever the thread count.
 #pragma once
 
 #include <algorithm>

@@ -243,7 +243,7 @@ inline void add_unlearn_options(Args& a) {
     a.option("seed", "2048", "random seed");
     a.option("subset", "0", "keep only the first K training images of every class (0: all)");
     a.flag("freeze-masked", "masked-out weights never move (the reference lets decay/momentum move them)");
-    a.flag("no-extra-eval", "skip the results' attack and cka fields (their extra evaluation passes)");
+    a.flag("no-extra-eval", "skip the results' points, attack and cka fields (their extra evaluation passes)");
     add_normalize_options(a);
 }
 
@@ -346,7 +346,7 @@ inline salun::unlearn::ExperimentOptions experiment_options(const Args& a) {
     o.rl.seed = o.salun.seed;
     o.retrain.seed = o.salun.seed;
     o.subset_per_class = static_cast<std::size_t>(subset);
-    o.attack = o.cka = !a.flag_set("no-extra-eval");
+    o.points = o.attack = o.cka = !a.flag_set("no-extra-eval");
     return o;
 }
 

@@ -231,6 +231,8 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
             progress.start(name + " " + method + " evaluating train", double(train_images));
         else if (s == "eval-test")
             progress.start(name + " " + method + " evaluating test", double(test.size()));
+        else if (s == "points")
+            progress.start(name + " " + method + " points (subset + UMAP)", 0);  // UMAP follows the forwards: no ETA
         else if (s == "cka")
             progress.start(name + " CKA, both models", 0);  // the total depends on the sets: no ETA
         else if (!quiet)
@@ -247,8 +249,11 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
                                                        original.get(), reference);
     progress.finish();
     if (!quiet)
-        std::fprintf(stderr, "%s %s: training %.1f s, evaluation %.1f s, extra evaluation (attack, cka, PS) %.1f s\n",
-                     name.c_str(), method.c_str(), result.report.seconds, result.eval_seconds, result.extra_seconds);
+        std::fprintf(stderr,
+                     "%s %s: training %.1f s, evaluation %.1f s, extra evaluation (points, attack, cka, PS) %.1f s "
+                     "(points: forward %.1f s, UMAP %.1f s)\n",
+                     name.c_str(), method.c_str(), result.report.seconds, result.eval_seconds, result.extra_seconds,
+                     result.points_forward_seconds, result.points_umap_seconds);
 
     auto& rep = result.report;
     rep.id = out_name.empty() ? random_id() : out_name;

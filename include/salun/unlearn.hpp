@@ -1,5 +1,5 @@
 // Machine unlearning: the SalUn saliency mask, the two-phase loop, the baselines (retrain, FT,
-// GA, RL), metrics, CKA, attack curves, the privacy score, and the results JSON.
+// GA, RL), metrics, the points map, CKA, attack curves, the privacy score, and the results JSON.
 #pragma once
 
 #include "salun/unlearn/attack.hpp"
@@ -9,6 +9,7 @@
 #include "salun/unlearn/methods.hpp"
 #include "salun/unlearn/metrics.hpp"
 #include "salun/unlearn/privacy.hpp"
+#include "salun/unlearn/points.hpp"
 #include "salun/unlearn/randperm.hpp"
 #include "salun/unlearn/results.hpp"
 #include "salun/unlearn/saliency.hpp"

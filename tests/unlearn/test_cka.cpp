@@ -141,17 +141,11 @@ TEST_CASE("cka_scores: one streaming pass by layer name equals the dense score; 
     copy->copy_from(*a);
     for (double v : cka_scores<float>(*a, *copy, layers, all, 7)) CHECK(v == doctest::Approx(1.0).epsilon(1e-12));
 
-    auto vgg = models::vgg16_bn<float>(10, {4, 4, models::kMaxPool, 4, 4, models::kMaxPool, 4, 4, 4, models::kMaxPool,
-                                            4, 4, 4, models::kMaxPool, 4, 4, 4, models::kMaxPool}, g);
+    auto vgg = testing::narrow_vgg16_bn(g);
     const auto vl = cka_layer_names<float>(*vgg);
     CHECK(vl == std::vector<std::string>{"features.2", "features.5", "features.9", "features.12", "features.16",
                                          "features.19", "features.22", "features.26", "features.29", "head.fc"});
-    const auto big = noise_images(1, 6);
-    data::ImageDataset big32 = big;  // VGG needs 32x32 (five max-pools)
-    big32.height = big32.width = 32;
-    big32.pixels.assign(big32.size() * 3 * 32 * 32, 0);
-    Generator pg(1);
-    for (auto& p : big32.pixels) p = static_cast<std::uint8_t>(pg.randint(256));
+    const auto big32 = noise_images(1, 6, 32);  // VGG needs 32x32 (five max-pools)
     for (double v : cka_scores<float>(*vgg, *vgg, vl, data::all(big32), 4)) CHECK(v == doctest::Approx(1.0).epsilon(1e-12));
 }
 

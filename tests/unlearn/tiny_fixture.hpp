@@ -1,6 +1,6 @@
-// Shared fixtures of the unlearning tests: tiny CIFAR-like image sets (8x8 RGB, ten classes,
-// labels interleaved: image i has label i % 10) and a narrow ResNet-18 (width 4), small enough to
-// train in seconds.
+// Shared fixtures of the unlearning tests: tiny CIFAR-like image sets (8x8 RGB unless asked
+// otherwise, ten classes, labels interleaved: image i has label i % 10), a narrow ResNet-18
+// (width 4), small enough to train in seconds, and a narrow VGG-16-BN (the full layout, 4 wide).
 #pragma once
 
 #include <algorithm>
@@ -16,11 +16,11 @@
 
 namespace salun::testing {
 
-/// An empty 8x8 RGB dataset with ten named classes.
-inline data::ImageDataset empty_images() {
+/// An empty `size` x `size` RGB dataset with ten named classes.
+inline data::ImageDataset empty_images(std::size_t size = 8) {
     data::ImageDataset ds;
     ds.channels = 3;
-    ds.height = ds.width = 8;
+    ds.height = ds.width = size;
     for (int c = 0; c < 10; ++c) ds.classes.push_back("class" + std::to_string(c));
     return ds;
 }
@@ -45,12 +45,13 @@ inline data::ImageDataset striped_images(std::size_t per_class, std::uint64_t se
     return ds;
 }
 
-/// Pure noise: labels carry no information (for tests of plumbing, not of learning).
-inline data::ImageDataset noise_images(std::size_t per_class, std::uint64_t seed) {
-    data::ImageDataset ds = empty_images();
+/// Pure noise: labels carry no information (for tests of plumbing, not of learning). VGG needs
+/// size 32 (five max-pools).
+inline data::ImageDataset noise_images(std::size_t per_class, std::uint64_t seed, std::size_t size = 8) {
+    data::ImageDataset ds = empty_images(size);
     Generator g(seed);
     for (std::size_t i = 0; i < per_class * 10; ++i) {
-        for (std::size_t k = 0; k < 192; ++k) ds.pixels.push_back(static_cast<std::uint8_t>(g.randint(256)));
+        for (std::size_t k = 0; k < 3 * size * size; ++k) ds.pixels.push_back(static_cast<std::uint8_t>(g.randint(256)));
         ds.labels.push_back(int(i % 10));
     }
     return ds;
@@ -81,6 +82,15 @@ inline std::shared_ptr<models::ResNet<float>> trained_narrow_resnet(const data::
     optim::SGD<float> sgd(model->parameters(), {0.05, 0.9, 0.0, 5e-4, false});
     for (int e = 0; e < epochs; ++e) optim::train_epoch<float>(*model, loader, sgd);
     return model;
+}
+
+/// VGG-16-BN's layout (13 conv + BN + ReLU, 5 max-pools, head.fc) with 4 channels per conv and
+/// `last` in the last block (the width of head.fc's input).
+inline std::shared_ptr<models::VGG<float>> narrow_vgg16_bn(Generator& g, std::size_t last = 4) {
+    using models::kMaxPool;
+    return models::vgg16_bn<float>(10, {4, 4, kMaxPool, 4, 4, kMaxPool, 4, 4, 4, kMaxPool, 4, 4, 4, kMaxPool, last, last,
+                                        last, kMaxPool},
+                                   g);
 }
 
 }  // namespace salun::testing

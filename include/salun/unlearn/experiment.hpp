@@ -2,9 +2,10 @@
 // retain/forget by class, compute the saliency mask, run the two-phase loop, then evaluate on
 // the train and test sets and fill a RunReport (UA, RA, TUA, TRA, RTE, FQS, distributions).
 // RTE covers the saliency computation and the unlearning loop (as in the seed notebook), not
-// the evaluation. By default the report also gets the helper's `attack` curves (from the
-// training-set evaluation pass, no extra forward) and, when the caller passes the original
-// model, `cka` (one more streaming pass of the CKA sets through both models).
+// the evaluation. By default the report also gets the helper's `points` (one forward pass of
+// its 2,000-image subset and a UMAP embedding of the penultimate features), `attack` curves
+// (from the training-set evaluation pass, no extra forward) and, when the caller passes the
+// original model, `cka` (one more streaming pass of the CKA sets through both models).
 // `ExperimentOptions::method` swaps the SalUn loop for a baseline (methods.hpp: FT, GA, RL, or
 // retraining from scratch); given a retrained reference, the report also gets the privacy score
 // (privacy.hpp) and the average gap of UA, RA, TUA, TRA to the reference.
@@ -23,6 +24,7 @@
 #include "salun/unlearn/methods.hpp"
 #include "salun/unlearn/metrics.hpp"
 #include "salun/unlearn/privacy.hpp"
+#include "salun/unlearn/points.hpp"
 #include "salun/unlearn/results.hpp"
 #include "salun/unlearn/salun.hpp"
 
@@ -39,6 +41,9 @@ struct ExperimentOptions {
     RetrainOptions retrain;             // Method::Retrain: the model passed in must be freshly initialised
     std::size_t eval_batch_size = 100;  // evaluation loaders (no shuffle)
     std::size_t subset_per_class = 0;   // >0: keep only the first K training images of each class
+    bool points = true;                 // write the `points` field (2,000 forwards + UMAP)
+    std::string points_layer;           // empty: points_feature_layer(model) (ResNet / VGG)
+    embed::UmapOptions umap = points_umap_options();  // the helper's n_neighbors 9, min_dist 0.45, seed 2048
     bool attack = true;                 // write the `attack` field
     bool cka = true;                    // write the `cka` field (needs the original model)
     std::vector<std::string> cka_layers;  // empty: cka_layer_names(model) (ResNet / VGG)
@@ -74,7 +79,8 @@ struct ExperimentResult {
     SaliencyMask<T> mask;
     Predictions train, test;
     double eval_seconds = 0;   // the train and test evaluation passes
-    double extra_seconds = 0;  // attack curves + CKA: the evaluation the seed's helper adds
+    double extra_seconds = 0;  // points + attack curves + CKA: the evaluation the seed's helper adds
+    double points_forward_seconds = 0, points_umap_seconds = 0;  // the two parts of `points`
 };
 
 /// The settings of the chosen method that the loaders and the report need.
@@ -114,7 +120,7 @@ Predictions predict_subset(nn::Module<T>& model, const data::Subset& subset, std
 }
 
 /// Stages reported through `on_stage`: "saliency", "unlearn", "eval-train", "eval-test",
-/// "attack", "cka"; `on_eval_batch` is told the size of every evaluation batch (CKA's included:
+/// "points", "attack", "cka"; `on_eval_batch` is told the size of every evaluation batch (CKA's included:
 /// the images of a batch that went through both models).
 /// `original`: a copy of the model before unlearning (models::clone_model), for `cka`; without
 /// it there is no `cka` field. It is only read (eval mode), never trained.
@@ -200,6 +206,17 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     const auto t2 = std::chrono::steady_clock::now();
     r.eval_seconds = std::chrono::duration<double>(t2 - t1).count();
 
+    if (o.points) {
+        stage("points");
+        const std::string layer = o.points_layer.empty() ? points_feature_layer(model) : o.points_layer;
+        SALUN_CHECK(!layer.empty(), "salun: no penultimate layer known for a ", model.type_name(),
+                    " (set ExperimentOptions::points_layer, or points = false)");
+        PointsResult p = compute_points(model, pool, forget_class, C, layer, o.eval_batch_size, o.umap, on_eval_batch,
+                                        o.normalize);
+        r.report.points = std::move(p.json);
+        r.points_forward_seconds = p.forward_seconds;
+        r.points_umap_seconds = p.umap_seconds;
+    }
     if (o.attack) {
         stage("attack");
         r.report.attack = attack_json(attack_curves(r.train, forget_class));

@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "salun/data/loader.hpp"
+#include "salun/unlearn/points.hpp"
 #include "salun/data/subset.hpp"
 #include "salun/nn/module.hpp"
 #include "salun/unlearn/randperm.hpp"
@@ -102,17 +103,8 @@ PrivacyValues privacy_values(nn::Module<T>& model, const data::Subset& subset, s
 inline data::Subset privacy_subset(const data::Subset& pool, int forget_class, std::uint64_t seed = 2048,
                                    std::size_t per_class = 200) {
     SALUN_CHECK(forget_class >= 0, "privacy_subset: forget class ", forget_class, " is negative");
-    std::mt19937 gen(static_cast<std::uint32_t>(seed & 0xFFFFFFFFu));
-    data::Subset out = pool;
-    for (int c = 0; c <= forget_class; ++c) {
-        const data::Subset cls = data::of_class(pool, c);
-        const auto perm = torch_randperm(static_cast<std::int64_t>(cls.size()), gen);
-        if (c != forget_class) continue;
-        out.indices.clear();
-        for (std::size_t i = 0; i < std::min(per_class, perm.size()); ++i)
-            out.indices.push_back(cls.indices[static_cast<std::size_t>(perm[i])]);
-    }
-    return out;
+    // the same draws as points_subset: classes after the forget class do not change its part
+    return data::of_class(points_subset(pool, static_cast<std::size_t>(forget_class) + 1, seed, per_class), forget_class);
 }
 
 /// numpy.linspace(start, stop, 51), computed as numpy does (start + k * step, last = stop).

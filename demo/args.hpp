@@ -44,10 +44,17 @@ public:
         return *this;
     }
 
+    /// A one-letter spelling of an option taking a value (`-o FILE` for `--out FILE`).
+    Args& short_name(char letter, const std::string& name) {
+        shorts_[std::string("-") + letter] = name;
+        return *this;
+    }
+
     /// Returns false when --help was given (help already printed to `out`).
     bool parse(const std::vector<std::string>& argv, std::ostream& out = std::cout) {
         for (std::size_t i = 0; i < argv.size(); ++i) {
-            const std::string& a = argv[i];
+            const auto alias = shorts_.find(argv[i]);
+            const std::string a = alias != shorts_.end() ? "--" + alias->second : argv[i];
             if (a == "--help" || a == "-h") {
                 out << help();
                 return false;
@@ -128,6 +135,7 @@ public:
     }
 
 private:
+    std::map<std::string, std::string> shorts_;  ///< "-o" -> "out"
     struct Spec {
         std::string name, def, help;
         bool is_flag, required;

@@ -56,6 +56,7 @@ struct ReferenceOptions {
 
 struct UnlearnCommand {
     std::string arch, weights, out_dir, name;  ///< name: output stem; empty: a random ID
+    std::string save_mask;                     ///< --save-mask FILE.safetensors (SalUn only)
     std::int64_t forget_class = 0;
     salun::unlearn::ExperimentOptions options;  ///< options.method: --method
     NormalizeOverride normalize;
@@ -79,6 +80,11 @@ struct ConvertCommand {
     std::string in, out;
 };
 
+/// report RESULTS_DIR [-o FILE]: one HTML page of every run in a results folder.
+struct ReportCommand {
+    std::string dir, out;  ///< out empty: RESULTS_DIR/report.html
+};
+
 struct TrainCommand {
     std::string arch, out;
     long epochs = 6;
@@ -93,7 +99,8 @@ struct TrainCommand {
 /// The usage or a command's --help was printed; nothing to run.
 struct HelpShown {};
 
-using Command = std::variant<HelpShown, EvalCommand, UnlearnCommand, ExperimentCommand, TrainCommand, ConvertCommand>;
+using Command = std::variant<HelpShown, EvalCommand, UnlearnCommand, ExperimentCommand, TrainCommand, ConvertCommand,
+                             ReportCommand>;
 
 /// The command word and the arguments after it.
 struct CommandLine {
@@ -126,12 +133,17 @@ inline void print_usage(std::ostream& out) {
            "  unlearn     SalUn (or --method ft|ga|rl|retrain) on one model\n"
            "  eval        accuracy of a checkpoint on CIFAR-10\n"
            "  train       train a model from scratch (or a retrain reference with --exclude-class)\n"
-           "  convert     convert a checkpoint between .pth and .safetensors\n\n"
+           "  convert     convert a checkpoint between .pth and .safetensors\n"
+           "  report      one self-contained HTML page of every run in a results folder\n\n"
            "Checkpoints may be .safetensors or PyTorch .pth/.pt files (told apart by content).\n"
            "scripts/demo.sh builds salun-demo and runs the whole experiment in one command.\n";
 }
 
 namespace detail {
+
+inline bool ends_with(const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
 
 /// `v` (option `name`, already checked to be positive) as an int: larger values are an error, not
 /// silently cut (2^32 + 1 epochs would have run 1).
@@ -381,6 +393,7 @@ inline Command parse_unlearn(const std::vector<std::string>& argv, std::ostream&
     a.required_option("out-dir", "output folder");
     a.option("name", "", "output file name stem (default: a random ID)");
     a.option("method", "salun", "salun, ft (fine-tune), ga (gradient ascent), rl (random labels), retrain (from scratch)");
+    a.option("save-mask", "", "write the saliency mask (0/1 per weight, parameter names) to this .safetensors file");
     add_unlearn_options(a);
     add_common(a);
     if (!a.parse(argv, out)) return HelpShown{};
@@ -389,8 +402,13 @@ inline Command parse_unlearn(const std::vector<std::string>& argv, std::ostream&
     c.weights = a.required("weights");
     c.out_dir = a.required("out-dir");
     c.name = check_name(a);
+    c.save_mask = a.str("save-mask");
     c.options = experiment_options(a);
     c.options.method = parse_method(a.str("method"), "method");
+    if (!c.save_mask.empty() && c.options.method != salun::unlearn::Method::SalUn)
+        throw UsageError("--save-mask: only the salun method computes a saliency mask");
+    if (!c.save_mask.empty() && !ends_with(c.save_mask, ".safetensors"))
+        throw UsageError("--save-mask must name a .safetensors file, got '" + c.save_mask + "'");
     c.reference = reference_options(a);
     c.forget_class = a.integer("forget-class");
     c.normalize = normalize_override(a);
@@ -494,6 +512,19 @@ inline Command parse_convert(const std::vector<std::string>& argv, std::ostream&
     return c;
 }
 
+inline Command parse_report(const std::vector<std::string>& argv, std::ostream& out) {
+    Args a("report", "Write one self-contained HTML page (inline SVG, no script, nothing fetched) showing every run\n"
+                     "of a results folder: the summary table, per-class accuracy, predicted labels, the mask,\n"
+                     "the step log, the embedding, CKA and the attack curves. Its path is printed on stdout.");
+    a.positional("RESULTS_DIR", "folder with the results JSON files (and their .steps.jsonl step logs)");
+    a.option("out", "", "output file, also -o (default: RESULTS_DIR/report.html)").short_name('o', "out");
+    if (!a.parse(argv, out)) return HelpShown{};
+    ReportCommand c;
+    c.dir = a.str("RESULTS_DIR");
+    c.out = a.str("out");
+    return c;
+}
+
 }  // namespace detail
 
 /// The command `cl` asks for, checked; throws UsageError for a bad command line. --help (of the
@@ -504,6 +535,7 @@ inline Command parse_command(const CommandLine& cl, std::ostream& out = std::cou
     if (cl.command == "eval") return detail::parse_eval(cl.args, out);
     if (cl.command == "train") return detail::parse_train(cl.args, out);
     if (cl.command == "convert") return detail::parse_convert(cl.args, out);
+    if (cl.command == "report") return detail::parse_report(cl.args, out);
     if (cl.command.empty())
         throw UsageError(cl.args.empty() ? "no command given" : "the command comes first, got '" + cl.args[0] + "'");
     if (cl.command == "help") {

@@ -35,7 +35,9 @@
 #include "salun/models/registry.hpp"
 #include "salun/optim/lr_scheduler.hpp"
 #include "salun/optim/train.hpp"
+#include "salun/report/html.hpp"
 #include "salun/unlearn.hpp"
+#include "salun/unlearn/inspection.hpp"
 
 namespace fs = std::filesystem;
 using demo::kClasses;
@@ -172,6 +174,7 @@ struct LoadedReference {
 struct UnlearnOutcome {
     salun::unlearn::RunReport report;
     std::shared_ptr<Model> model;
+    salun::unlearn::SaliencyMask<float> mask;  ///< SalUn's (empty for the other methods)
 };
 
 /// Training images that `o`'s pool holds: all, or the first K of every class.
@@ -238,7 +241,9 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
         else if (!quiet)
             std::fprintf(stderr, "%s %s: %s\n", name.c_str(), method.c_str(), s.c_str());
     };
+    salun::unlearn::StepLog step_log;  // written beside the results as <name>.steps.jsonl
     auto on_step = [&](const salun::unlearn::StepInfo& s) {
+        step_log.record(s);
         std::ostringstream what;
         what << "epoch " << s.epoch + 1 << "/" << epochs << " " << salun::unlearn::phase_name(s.phase) << " "
              << s.batch + 1 << "/" << s.num_batches << " loss " << std::fixed << std::setprecision(4) << s.loss;
@@ -261,6 +266,8 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
     rep.base = o.method == Method::Retrain ? "-" : fs::path(weights).filename().string();
     fs::create_directories(out_dir);
     const std::string stem = (fs::path(out_dir) / rep.id).string();
+    step_log.write(stem + ".steps.jsonl");
+    rep.extra["step_log"] = rep.id + ".steps.jsonl";
     auto weights_out = model->state_dict();
     if (!is_default_normalize(o.normalize)) {
         // Keep the run's normalisation with the weights, so that they load and evaluate the same way.
@@ -273,9 +280,9 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
                                 {{"arch", arch}, {"method", method}, {"forget_class", std::to_string(forget_class)},
                                  {"base", rep.base}});
     salun::unlearn::write_report(stem + ".json", rep);
-    std::printf("wrote %s.json and %s.safetensors\n", stem.c_str(), stem.c_str());
+    std::printf("wrote %s.json, %s.safetensors and %s.steps.jsonl\n", stem.c_str(), stem.c_str(), stem.c_str());
     std::fflush(stdout);
-    return {rep, model};
+    return {rep, model, std::move(result.mask)};
 }
 
 // ---- the retrained reference --------------------------------------------------------------------
@@ -463,6 +470,15 @@ int run_unlearn(const demo::UnlearnCommand& c) {
                                 train, test, o, c.forget_class, c.common.quiet, false, c.common.device);
     const auto r = unlearn_one(c.arch, c.weights, c.out_dir, c.name, train, test, o, c.normalize, c.forget_class,
                                c.common.quiet, c.common.device, ref ? &ref->ref : nullptr);
+    if (!c.save_mask.empty()) {
+        SALUN_CHECK(!r.mask.masks.empty(), "--save-mask: the ", salun::unlearn::method_name(o.method),
+                    " method computes no saliency mask");
+        salun::io::save_safetensors(c.save_mask, salun::unlearn::mask_state_dict(r.mask),
+                                    {{"threshold", std::to_string(o.saliency.threshold)},
+                                     {"selected", std::to_string(r.mask.selected)},
+                                     {"total", std::to_string(r.mask.total)}});
+        std::printf("wrote %s (the saliency mask)\n", c.save_mask.c_str());
+    }
     print_summary({r.report});
     return 0;
 }
@@ -515,6 +531,17 @@ int run_experiment(const demo::ExperimentCommand& c) {
     print_summary(reports);
     const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("\ntotal wall time %s (%d threads)\n", demo::Progress::duration(total).c_str(), salun::get_num_threads());
+    std::printf("report: %s\n", salun::report::write_report(c.out_dir).c_str());
+    return 0;
+}
+
+// ---- report -------------------------------------------------------------------------------------
+int run_report(const demo::ReportCommand& c) {
+    const auto runs = salun::report::load_runs(c.dir);
+    SALUN_CHECK(!runs.empty(), "report: no results JSON in ", c.dir);
+    const std::string out = c.out.empty() ? (fs::path(c.dir) / "report.html").string() : c.out;
+    salun::io::write_file_atomic(out, salun::report::render_html(runs));
+    std::printf("%s\n", out.c_str());
     return 0;
 }
 
@@ -591,6 +618,7 @@ struct Runner {
     int operator()(const demo::ExperimentCommand& c) const { return run_experiment(c); }
     int operator()(const demo::TrainCommand& c) const { return run_train(c); }
     int operator()(const demo::ConvertCommand& c) const { return run_convert(c); }
+    int operator()(const demo::ReportCommand& c) const { return run_report(c); }
 };
 
 }  // namespace

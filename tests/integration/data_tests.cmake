@@ -46,6 +46,17 @@ if(EXISTS ${weights})
             -DOUT_DIR=${CMAKE_CURRENT_BINARY_DIR}/unlearn_quick -P ${CMAKE_CURRENT_SOURCE_DIR}/check_unlearn.cmake)
   set_tests_properties(unlearn_resnet18_quick PROPERTIES LABELS "data" FIXTURES_REQUIRED cifar10
                        RUN_SERIAL TRUE TIMEOUT 3600)
+  # The report of that small run, written by salun-demo report and opened in headless Chromium
+  # (no console message, every section there; screenshot in build/tests/integration/artifacts).
+  set_tests_properties(unlearn_resnet18_quick PROPERTIES FIXTURES_SETUP quick_results)
+  add_test(NAME report_quick_in_chromium
+    COMMAND ${CMAKE_COMMAND} -DDEMO=$<TARGET_FILE:salun-demo> -DRESULTS_DIR=${CMAKE_CURRENT_BINARY_DIR}/unlearn_quick
+            -DREPORT=${CMAKE_CURRENT_BINARY_DIR}/unlearn_quick/report.html
+            -DSCREENSHOT=${CMAKE_CURRENT_BINARY_DIR}/artifacts/report_quick.png
+            "-DSECTIONS=id=\"summary\"|ResNet-18|class=\"accuracy\"|class=\"labels\"|class=\"mask\"|class=\"steps\"|class=\"embedding\"|class=\"cka\"|class=\"attack\""
+            -P ${CMAKE_CURRENT_SOURCE_DIR}/check_report_browser.cmake)
+  set_tests_properties(report_quick_in_chromium PROPERTIES LABELS "data" FIXTURES_REQUIRED quick_results
+                       SKIP_REGULAR_EXPRESSION "SKIP: chromium not found")
 endif()
 
 # The reference's full experiment (both models, 5 epochs): hours on a 2-core machine, so label "long"

@@ -21,6 +21,7 @@
 #include "salun/data/subset.hpp"
 #include "salun/unlearn/attack.hpp"
 #include "salun/unlearn/cka.hpp"
+#include "salun/unlearn/inspection.hpp"
 #include "salun/unlearn/methods.hpp"
 #include "salun/unlearn/metrics.hpp"
 #include "salun/unlearn/privacy.hpp"
@@ -258,6 +259,7 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     if (o.method == Method::SalUn) {
         rep.saliency_threshold = o.saliency.threshold;
         rep.extra["saliency_selected_fraction"] = round_to(r.mask.selected_fraction(), 4);
+        rep.extra["saliency_layers"] = saliency_layers_json(r.mask);  // per parameter: the report's mask chart
     } else if (o.method == Method::RL) {
         rep.saliency_threshold = 1.0;  // SalUn with every weight in the mask
     }

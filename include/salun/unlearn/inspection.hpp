@@ -71,7 +71,7 @@ template <class T>
 io::StateDict mask_state_dict(const SaliencyMask<T>& mask) {
     io::StateDict sd;
     for (std::size_t i = 0; i < mask.masks.size(); ++i)
-        sd.insert_or_assign(mask.names.at(i), io::TensorData::from_tensor(mask.masks[i], io::DType::F32));
+        sd.insert_or_assign(mask.names.at(i), io::TensorData::from_tensor(mask.masks[i].cpu(), io::DType::F32));
     return sd;
 }
 

@@ -19,7 +19,7 @@ esac
 tag="SPDX-License-Identifier: MIT"
 # Tracked files without the identifier. Test data (fixtures, fuzz corpora) are not source files.
 lacking() {
-  git ls-files -- '*.hpp' '*.cpp' '*.h' '*.py' '*.sh' '*.cmake' '*.cmake.in' 'CMakeLists.txt' '*/CMakeLists.txt' '.ci/run' |
+  git ls-files -- '*.hpp' '*.cpp' '*.h' '*.cu' '*.cuh' '*.py' '*.sh' '*.cmake' '*.cmake.in' 'CMakeLists.txt' '*/CMakeLists.txt' '.ci/run' |
     grep -v -E '^tests/fuzz/corpus/' |
     while IFS= read -r f; do head -n 3 "$f" | grep -q "SPDX-License-Identifier" || printf '%s\n' "$f"; done
 }

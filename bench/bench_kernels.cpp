@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun-bench-kernels: measured fp32 FMA peak, GEMM and convolution throughput of the CPU
 // kernels, each reported as a fraction of the measured peak for the same thread count.
 //

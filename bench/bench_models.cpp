@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun-bench-models: whole-model throughput of ResNet-18 and VGG-16-BN (CIFAR-10, 32x32).
 //
 //   salun-bench-models [--arch resnet18|vgg16_bn|all] [--batch 128] [--threads N]

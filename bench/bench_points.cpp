@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The results' `points` on real data: the helper's 2,000-image subset of CIFAR-10, penultimate
 // features of a checkpoint, our UMAP (spectral initialisation) at 1 and 2 threads (the cost the experiment pays), and the
 // trustworthiness of the embedding at k = 9. Writes the features, labels and our embedding for

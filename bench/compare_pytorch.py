@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Compare salun with PyTorch (CPU) on ResNet-18 and VGG-16-BN, CIFAR-10 sized inputs.
 
     /usr/bin/python3 bench/compare_pytorch.py [--arch resnet18|vgg16_bn|all] [--batch 128]

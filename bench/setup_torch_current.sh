@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Install the current PyTorch release from PyPI (and torchvision) into a virtual environment, for
 # bench/compare_pytorch.py --torch /usr/bin/python3,VENV/bin/python (see docs/performance.md).
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Quality of salun's UMAP against umap-learn on the same features: scikit-learn's
 trustworthiness at k = 9 for both embeddings, and both run times.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The start-up CPU check for this project's own executables (salun-demo, benchmarks, tests):
 # a binary built with -march=native and moved to an older CPU stops with a message naming the
 # missing instruction sets instead of dying with SIGILL. See include/salun/core/cpu_features.hpp

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The CUDA backend (-DSALUN_BACKEND=cuda): a static library salun::cuda compiled from src/cuda/*.cu
 # next to the header-only salun::salun. Consumers that link it get SALUN_WITH_CUDA, which turns on
 # the device branches of the headers (core/device.hpp, kernels/device.hpp); everyone else compiles

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A small command-line parser for salun-demo: `--name value` options with defaults, `--flag`
 // switches, generated --help text, and a clear error for unknown or malformed options.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun-demo's command line: which command runs, its options with their defaults and checks,
 // turned into plain structs. Parsing reads no file and starts nothing (only --help writes to
 // `out`), so main.cpp runs what it returns and tests/fuzz/fuzz_demo_args.cpp feeds it any argv.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun-demo: the SalUn machine-unlearning experiment on CIFAR-10 from the command line.
 //
 //   salun-demo eval       --arch A --weights FILE [--split test|train] [--json OUT]

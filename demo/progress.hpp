@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Progress display for long loops: a single updating line on a terminal (epoch, phase, batch,
 // loss, images/s, time left), plain lines every few seconds when the output is a file or pipe,
 // nothing with --quiet. Writes to stderr so stdout stays clean for results.

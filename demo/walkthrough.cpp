@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun-walkthrough: SalUn step by step, narrated on the terminal, with the library's public API
 // only. docs/tutorial.md follows it section by section and quotes the code between the
 // "[tutorial:NAME]" markers (a test checks that every block the tutorial shows is in this file).

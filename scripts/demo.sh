@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The main job in one command: build salun-demo, find CIFAR-10 and the checkpoints, and run the
 # reference's experiment (SalUn on ResNet-18 and VGG-16-BN). Extra arguments go to `salun-demo
 # experiment` (e.g. --subset 500 --epochs 1 for a quick run, --archs vgg16_bn, --threads 2).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Fetches CIFAR-10 (binary version) into DIR/cifar-10-batches-bin/ and checks it.
 #
 #   scripts/download_cifar10.sh DIR                      download from the official site (MD5 checked)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Fetches the reference's ResNet-18 CIFAR-10 weights (the Machine Unlearning Comparator's
 # resnet18_cifar10_full.pth, a PyTorch state dict) into DIR/resnet18_cifar10.pth, the name
 # `salun-demo experiment --models DIR` looks for.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The CUDA backend on a machine with an NVIDIA GPU, in one prepared run (issue 12). Logs all
 # output to $LOG_DIR/gpu-check.log (default gpu-check-<UTC time>/), results JSON beside it:
 #   1. nvidia-smi, then configure + build the CUDA configuration (salun::cuda, tests/cuda,

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """SalUn in PyTorch, the seed's algorithm, for side-by-side checks of salun-demo.
 
     /usr/bin/python3 scripts/salun_pytorch.py --arch resnet18 --weights W.safetensors \

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The test command: configure, build everything and run every test except the "long" ones.
 # Tests labelled "data" run when ../shared (CIFAR-10 + checkpoints) exists beside the checkout.
 set -euo pipefail

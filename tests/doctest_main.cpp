@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The one translation unit that holds doctest's runner; every test executable links it.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Compiled into every test executable with that executable's own flags (-march=native, or
 // -march=x86-64-v2/v3/v4 for the ISA matrix): prints, before the tests run, the instruction set
 // the tests were compiled for (xsimd's default architecture, its vector width, the x86-64 level

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Cross compiling salun for 64-bit ARM Linux with Debian's cross toolchain, tests run under qemu.
 #
 #   apt-get install g++-aarch64-linux-gnu qemu-user

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The core layer: Tensor, autograd, errors and the seeded generator.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Embedding points in 2-D: exact kNN, UMAP's fuzzy simplicial set, its spectral layout, PCA,
 // UMAP itself and the trustworthiness score that measures it (the results' `points` field).
 #pragma once

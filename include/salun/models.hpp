@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The models: CIFAR ResNet-18 (torchvision names), VGG-16-BN (timm layout), both by name, and
 // deep copies (clone_model).
 #pragma once

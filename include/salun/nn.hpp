@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The nn layer: Module (named parameters and buffers, train/eval, PyTorch state dicts), the CNN
 // layers, Sequential, ResNet's BasicBlock, the initialisers, and forward hooks / output capture.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // All differentiable ops (the "what" of the library; kernels/ holds the "how fast").
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Optimisation: SGD, gradient clipping, learning-rate schedules.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Machine unlearning: the SalUn saliency mask, the two-phase loop, the baselines (retrain, FT,
 // GA, RL), metrics, the points map, CKA, attack curves, the privacy score, and the results JSON.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun's version: the one place it is written. CMake reads these lines for project(VERSION ...)
 // (so the package's salunConfigVersion.cmake agrees), salun-demo prints them with --version and
 // the results JSON records them. A checked-in header rather than one configured into the build

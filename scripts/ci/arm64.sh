@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # ARM64 check: cross compile the unit tests for aarch64 (xsimd uses NEON) with Debian's
 # g++-aarch64-linux-gnu and run `ctest -L unit` under qemu-aarch64 (user-mode emulation).
 # Needs: cmake make g++-aarch64-linux-gnu qemu-user + the header-only dependencies (see

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CUDA check: the -DSALUN_BACKEND=cuda configuration compiled with nvcc on every CI run, so that
 # the backend cannot rot on machines without a GPU. Builds only what the CUDA part needs
 # (salun::cuda, tests/cuda, salun-demo) and runs `ctest -L cuda` (the GPU tests report *skipped*

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the libFuzzer harnesses of tests/fuzz in their own folder (Clang, ASan + UBSan) and runs
 # each for FUZZ_SECONDS (default 45) from a copy of its committed seed corpus, so the checkout is
 # never written to. Fails if any harness crashes, leaks, times out or runs out of memory; each

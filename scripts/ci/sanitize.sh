@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Sanitizer check: the unit tests (and salun-demo for the cli_* tests) built with
 # AddressSanitizer + UndefinedBehaviorSanitizer (gcc, libgomp), run with `ctest -L unit`.
 # Any report fails the run: -fno-sanitize-recover=all, a distinctive exit code, and a scan of the

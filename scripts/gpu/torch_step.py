@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """PyTorch's training step on the GPU, measured as salun-cuda-step measures salun's.
 
     python3 scripts/gpu/torch_step.py [--arch resnet18|vgg16_bn|all] [--batch 128] [--warmup 5] [--reps 20]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The start-up CPU check (see include/salun/core/cpu_features.hpp). Compiled for plain x86-64,
 // never with -march=native (cmake/SalunCpuCheck.cmake forces -march=x86-64), so it runs on any
 // x86-64 CPU; its constructor (priority 101) runs before the static initialisers of the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Finite-difference gradient check (double precision, central differences), in the spirit of
 // dlib's test_layer and torch.autograd.gradcheck: one routine every differentiable op goes through.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The tensor block cache (core/allocator.hpp): reuse of freed large blocks (best fit, <= 2x), the
 // small-block bypass, the limit (0 = off), empty_cache(), the environment default, and a
 // multi-threaded smoke test. The cache is process-wide, so every test starts from an empty cache

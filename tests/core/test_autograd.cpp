@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The autograd engine: accumulation, fan-out, no_grad, detach, graph freeing.
 #include <doctest/doctest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The start-up CPU check's pure parts (include/salun/core/cpu_features.hpp): the feature table,
 // the compiled-for mask, x86-64 levels, SALUN_CPU_DISABLE's parser and the message, on synthetic
 // masks. The check itself (a constructor in a plain x86-64 TU) is exercised by the cli_cpu_check_*

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The device seam without a GPU: names, the CPU as the default device, and the errors a build or a
 // machine without a CUDA backend gives (never a crash). The same file runs in the CUDA build's
 // test_cuda (suite "seam"), where the expected errors depend on whether a GPU is present.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The element-wise bodies every backend shares (kernels/elementwise.hpp), tested here on the CPU;
 // the CUDA kernels call the same functions (tests/cuda compares the results on a GPU).
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Golden tests: every op against PyTorch 1.13 (float32), forward and backward, on the fixtures
 // written by tests/fixtures/gen_ops_fixtures.py (see tests/fixtures/README.md).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Every differentiable op against central finite differences, in double precision, over several
 // shapes (odd sizes, stride 2, padding 0 and 1, batch 1).
 #include <doctest/doctest.h>

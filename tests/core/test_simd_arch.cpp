@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The build uses the widest SIMD instruction set that its compile flags allow: xsimd's default
 // architecture follows the compiler's target macros (NEON on AArch64, AVX-512 / AVX2+FMA with the
 // matching -m flags). Catches a cross or native build that silently falls back to scalar/SSE2.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Training parity with PyTorch: a small CNN built from the ops directly
 //   conv3x3 (3->6, pad 1) -> batch_norm (training) -> relu -> max_pool2d(2) -> flatten
 //   -> linear (96->4) -> cross_entropy

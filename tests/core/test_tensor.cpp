@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tensor basics: creation, views, printing, errors.
 #include <doctest/doctest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One routine every op goes through on the GPU (tinygrad's helper_test_op, ggml's test-backend-ops):
 // run f on the CPU and on CUDA from the same inputs, backpropagate the same random weighting of
 // the output, and compare the outputs and every input gradient.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A stand-in for salun::cuda that runs on the host: the plain-pointer interface of
 // cuda/runtime.hpp and cuda/kernels.hpp implemented with ordinary memory and the CPU backend's
 // kernels (kernels/cpu, kernels/elementwise.hpp). Linked instead of salun::cuda into

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // test_cuda's runner. Without a usable GPU only the GPU-free suite ("seam": the device seam's
 // errors and the shared element-wise bodies) can run: asked for anything else, the executable
 // prints why and exits 77, which CTest reports as *skipped* (SKIP_RETURN_CODE), never as passed.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun-cuda-step: times salun's training step on the GPU, the measurement of
 // scripts/gpu/torch_step.py for PyTorch (same model, batch, optimiser): zero_grad, forward,
 // cross_entropy, backward, SGD step (lr 0.01, momentum 0.9, weight decay 5e-4) on random

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Every op the models, the optimiser and SalUn use, forward and backward, on CUDA against the CPU
 // backend from the same inputs. Tolerances (scaled errors, tests/cuda/compare.hpp):
 //   element-wise, views, copies          1e-6 (the same float operations)

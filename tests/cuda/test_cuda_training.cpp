@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Whole models and training on CUDA against the CPU backend from the same weights and inputs:
 //   * ResNet-18 and VGG-16-BN: logits, loss, every parameter gradient and the BatchNorm running
 //     statistics after one training-mode step (scaled error <= 2e-3: 20 layers of FP32 in

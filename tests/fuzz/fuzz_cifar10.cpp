@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer harness for the CIFAR-10 binary reader (salun/data/cifar10.hpp): the records of a
 // .bin file, and the class list of batches.meta.txt (the same bytes are fed to both).
 //

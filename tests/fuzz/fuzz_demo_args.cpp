@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer harness for salun-demo's command line (demo/args.hpp, demo/cli.hpp).
 //
 // The input is an argv: arguments separated by NUL bytes (the corpus files are written that way).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer harness for the image-folder reader's decoder (salun/data/image_folder.hpp:
 // decode_image, i.e. stb_image's PNG, JPEG and BMP decoders as the library configures them).
 //

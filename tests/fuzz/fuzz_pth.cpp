@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer harness for PyTorch .pth checkpoints (salun/io/torch_checkpoint.hpp, zip_reader.hpp,
 // pickle.hpp).
 //

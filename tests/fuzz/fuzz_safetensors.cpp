@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer harness for the safetensors reader (salun/io/safetensors.hpp).
 //
 // Any bytes must either load or throw salun::Error. What loads must be consistent (byte counts

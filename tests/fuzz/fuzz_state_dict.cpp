@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer harness for loading a checkpoint into a model (Module::load_state_dict in
 // salun/nn/module.hpp, fed by the safetensors reader): wrong names, shapes and dtypes.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Writes the fuzz harnesses' seed corpora, tests/fuzz/corpus/<harness>/: small valid inputs that
 // start the fuzzer inside each format instead of at random bytes. Everything is synthetic or a
 // copy of a committed test fixture (never real CIFAR-10 data); the output is deterministic.

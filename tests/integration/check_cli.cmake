@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Runs salun-demo with ARGS (a ;-list) and checks its exit status (EXPECT_RC), that the output
 # matches EXPECT_REGEX, and, when NO_OUTPUT_DIR is given, that nothing was written there.
 if(NO_OUTPUT_DIR)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Runs `salun-demo eval` on a checkpoint and compares the number of correct test images with
 # the figure PyTorch recorded in the checkpoint's log (stored_weights.test_correct): equal, or
 # within a handful (float summation order can flip a near-tie).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Installs this build into a scratch prefix, then configures, builds and runs the consumer project
 # against it with find_package(salun). Run by CTest (test "package_consumer").
 set(prefix ${WORK_DIR}/prefix)

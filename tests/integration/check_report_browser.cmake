@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Opens a run report in headless Chromium: fails on any console message (the report holds no
 # script, so anything on the console is an error; Chromium logs every console message at its
 # INFO level, so levels cannot be told apart) and on any section missing from the rendered DOM,

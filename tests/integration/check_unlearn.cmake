@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # `salun-demo unlearn --arch resnet18 --forget-class 0 --subset 500 --epochs 1` on the real
 # checkpoint: the results JSON must show UA and TUA near 0 and TRA well above chance (0.1).
 file(REMOVE_RECURSE ${OUT_DIR})

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # salun-demo rejects bad input with a clear message and a non-zero exit (2: bad command line,
 # 1: bad data or a failure while running), and leaves no half-written output.
 if(NOT TARGET salun-demo)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Tests on the real CIFAR-10 data and the PyTorch checkpoints in ../shared (label "data"; they
 # need the extract_cifar10 fixture). Skipped at configure time when the files are absent.
 set(SALUN_MODELS_DIR "${SALUN_SHARED_DIR}/models")

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Extracts the CIFAR-10 binary archive into DEST once (skipped when the files are already there).
 if(EXISTS ${DEST}/cifar-10-batches-bin/test_batch.bin AND EXISTS ${DEST}/cifar-10-batches-bin/data_batch_5.bin)
   return()

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Writes tests/fixtures/io_small.safetensors, a tiny safetensors file made by PyTorch.
 
 The layout is written by hand with struct + json (the `safetensors` package is not needed):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The one definition of stb_image_write in test_io_data, whose other files only declare it
 // (stb_image_write_impl.hpp with SALUN_STB_IMAGE_WRITE_DECLARE_ONLY, set in tests/CMakeLists.txt).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // stb_image_write for the tests, with internal linkage (same trick as salun/data/stb_image_impl.hpp).
 // In test_io_data (SALUN_STB_IMAGE_WRITE_DECLARE_ONLY) it is only declared here and defined once,
 // in io_data/stb_image_write_impl.cpp, which alone skips UBSan's shift-base check (see there).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CIFAR-10 binary reader, find_cifar10 and image folders (stb_image).
 #include <doctest/doctest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // decode_image on the files tests/fuzz/fuzz_image.cpp found stb_image 2.27 mishandling (see
 // salun/data/stb_image_guard.hpp): each is now rejected with a salun::Error that says what is
 // wrong, or decoded in bounds, quickly and without a huge allocation.

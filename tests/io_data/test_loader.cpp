@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Subsets, transforms (normalisation, crop + flip) and the DataLoader.
 #include <doctest/doctest.h>
 

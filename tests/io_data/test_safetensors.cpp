@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // safetensors, StateDict, TensorData conversions and atomic writes.
 #include <doctest/doctest.h>
 

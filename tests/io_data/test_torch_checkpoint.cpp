@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PyTorch .pth checkpoints: files written by torch.save (tests/fixtures/gen_pth_fixtures.py) read
 // through the restricted unpickler, loading by content, the module. prefix, the normalisation
 // keys, the writer, and the files that must be refused.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // check_conv: salun::kernels::cpu::conv2d_* (any GEMM tile) against reference::conv2d_* evaluated in double.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // run_gemm_case_with: any GEMM with cpu::gemm's signature against reference::gemm.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Helpers shared by the kernel tests: deterministic random fills and tolerance checks.
 #pragma once
 

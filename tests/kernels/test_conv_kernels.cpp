@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // cpu::conv2d_* against reference::conv2d_* (evaluated in double): kernel 1x1/3x3 (and odd
 // shapes), stride 1/2, padding 0/1, batch 1 and > 1 (groups of images, threads), float and double.
 #include <cmath>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // cpu::gemm against reference::gemm: edge tiles, all transposition combos, alpha/beta, leading
 // dimensions, block boundaries (MC/KC/NC), threaded and nested-in-parallel calls.
 #include <cmath>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // cpu pooling and batch-norm kernels against the reference (pooling: same operation order, so
 // exact; batch norm: double accumulation, ~1e-5 relative in float).
 #include <cmath>

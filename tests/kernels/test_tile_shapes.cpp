@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The tile-shape matrix: the GEMM's packing, blocking and threading, the Winograd convolution and
 // the implicit-GEMM weight gradient run with the register tile of every ISA that salun supports,
 // whatever machine the tests run on. PortableTile reproduces the buffer arithmetic of a wide ISA

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Sequential fuses a BatchNorm2d directly followed by a ReLU into one batch_norm_relu op
 // (BatchNorm2d::forward_relu). The fused net must behave exactly like its children applied one by
 // one: same outputs, same parameter gradients, same running statistics, and num_batches_tracked

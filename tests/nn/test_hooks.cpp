@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Forward hooks, OutputCapture (reading outputs by PyTorch module name) and model copies.
 // The captured outputs of the fused models must equal the children applied one by one, unfused;
 // hooking a BatchNorm2d must leave outputs and gradients unchanged; a copy must be independent.

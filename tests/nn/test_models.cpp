@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // models::resnet18 and models::vgg16_bn against PyTorch: the real CIFAR-10 checkpoints load
 // strictly, and narrow copies reproduce PyTorch's logits, loss, gradients and running statistics
 // (fixtures written by tests/fixtures/gen_model_fixtures.py, reference computed in float64).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // nn::Module and the layers: names, registration order, modes, initialisation, state dicts.
 #include <doctest/doctest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Workspace reuse in the training loop: once warmed up, a ResNet-18 training step (forward,
 // cross-entropy, backward, SGD with momentum) takes every tensor buffer of 256 KiB and more from
 // the block cache (core/allocator.hpp) and none from the system, so steady-state training does no

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // report::render_html / write_report: a results folder becomes one self-contained HTML page with
 // every section whose data the run has, a note for each one it lacks, and nothing fetched.
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // docs/tutorial.md shows only code that compiles and runs: every ```cpp block in it must be a
 // quote of demo/walkthrough.cpp (salun-walkthrough, built and run in CI), line for line with
 // indentation ignored.

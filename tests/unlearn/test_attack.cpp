@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The helper's attack curves (entropy / confidence thresholds) against NumPy, and their JSON.
 // Golden: tests/fixtures/metrics_golden.json (tests/fixtures/gen_metrics_fixtures.py).
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The baselines (methods.hpp) move the metrics the way they must, and the comparator's privacy
 // score (privacy.hpp) tells a model that still knows the forget class from a retrained one. All
 // on a narrow ResNet-18 and striped 8x8 images (tiny_fixture.hpp).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CKA: PyTorch's randperm (the sample sets), the helper's centred cosine (streaming == direct),
 // textbook linear CKA against NumPy, and the pass through two models by layer name.
 // Goldens: tests/fixtures/metrics_golden.json (tests/fixtures/gen_metrics_fixtures.py).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The whole experiment on a narrow ResNet and a synthetic 10-class image set: one SalUn epoch
 // drives the forget-class accuracy to ~0 while the other classes stay far above chance, and the
 // same seed and thread count reproduce the results JSON exactly (apart from CreatedAt/ID/RTE).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The experiment writes the reference layout's `points`, `attack` and `cka` fields by default
 // (cka when given the original model), in the design note's place and shape, and skips them on
 // request.

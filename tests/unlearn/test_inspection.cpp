@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Inspection outputs: the step log's lines, the mask's per-layer statistics and the mask written
 // as a safetensors file that reads back as the same 0/1 tensors.
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // SGD, clip_grad_norm and the LR schedules follow PyTorch's trajectories step by step
 // (fixture: tests/fixtures/optim_golden.json from gen_optim_fixtures.py).
 #include <doctest/doctest.h>

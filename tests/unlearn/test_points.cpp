@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The results' `points`: the helper's 2,000-image subset (all of it against PyTorch's randperm on
 // the real CIFAR-10 labels: tests/fixtures/points_golden.json, gen_points_fixtures.py) and the
 // record layout of the field.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Metrics and the results JSON: definitions, key order and rounding of the reference layout.
 #include <doctest/doctest.h>
 

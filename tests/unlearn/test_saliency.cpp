@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The SalUn saliency mask: exact top fraction with ties kept, brute-force agreement on a model
 // small enough to check, and masked gradients.
 #include <doctest/doctest.h>

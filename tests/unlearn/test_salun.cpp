@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The two-phase SalUn loop: phase-1 labels, the optimiser's treatment of masked weights, the
 // callback, bad options, and a quick run that forgets a class while keeping the others.
 #include <doctest/doctest.h>

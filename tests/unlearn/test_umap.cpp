@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // UMAP (embed/): exact kNN, the fuzzy simplicial set against umap-learn, the spectral layout
 // against a dense eigen-decomposition, the a/b curve fit against umap-learn, trustworthiness
 // against scikit-learn, determinism, and an embedding that keeps well-separated clusters apart. Goldens: tests/fixtures/umap_golden.json

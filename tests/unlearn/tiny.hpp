@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Test helpers for the unlearning layer: a tiny MLP module, an in-memory loader over synthetic
 // Gaussian-blob data, and a plain training loop. Small enough to check by brute force.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shared fixtures of the unlearning tests: tiny CIFAR-like image sets (8x8 RGB unless asked
 // otherwise, ten classes, labels interleaved: image i has label i % 10), a narrow ResNet-18
 // (width 4), small enough to train in seconds, and a narrow VGG-16-BN (the full layout, 4 wide).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tensor storage allocation with a block cache (the CPU analogue of PyTorch's CUDA caching
 // allocator).
 //

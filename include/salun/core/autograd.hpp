@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Reverse-mode autograd, define-by-run like PyTorch and small enough to read in one sitting
 // (micrograd, with tensors):
 //   * every differentiable op calls `autograd::record(out, name, {inputs...}, backward_fn)`,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Start-up CPU check: a program compiled with -march=native (or -march=x86-64-v3, ...) and moved
 // to an older CPU dies with SIGILL at the first vector instruction, often inside a static

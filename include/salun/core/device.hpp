@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun::Device: where a tensor's storage lives (torch.device), and the device-memory seam.
 //
 // The CPU library is header-only and needs nothing from this file but the enum. Another device's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun::Error and the SALUN_CHECK macro: every invalid input becomes an exception whose
 // message names the operation and the offending values (shapes, indices, file names).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun::Generator: the one seeded random source for initialisation, shuffling and labels.
 // Built on std::mt19937_64 (bit-exact across standard libraries) with our own distributions,
 // because std::uniform_int_distribution and friends differ between implementations.

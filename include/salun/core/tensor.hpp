@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun::Tensor<T>: an n-dimensional array of float or double with autograd bookkeeping.
 //
 // A Tensor is a cheap handle (like torch.Tensor): copies share the same TensorImpl. Storage is

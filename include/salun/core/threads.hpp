@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Thread control for the OpenMP kernels. Nothing here runs by itself: until a program calls
 // init_threads_from_env() or set_num_threads(), OpenMP's own default (or OMP_NUM_THREADS)
 // applies. init_threads_from_env() sets the number of physical cores (hyper-threads slow dense

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The CUDA backend's kernels behind plain pointers: what ops call for tensors on Device::cuda
 // (through kernels/device.hpp). Every pointer is device memory; every function is float32 and
 // queues its work on salun's one stream (runtime.hpp), so calls are ordered and return at once,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The CUDA backend's runtime: device memory, copies and the one stream every salun kernel runs on.
 // Plain C++ declarations (no CUDA header), defined in src/cuda/runtime.cu and compiled into
 // salun::cuda; core/device.hpp calls them when SALUN_WITH_CUDA is defined.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CIFAR-10, binary version (https://www.cs.toronto.edu/~kriz/cifar.html).
 //
 // Each file is a sequence of 3073-byte records: 1 label byte (0..9), then 3072 pixel bytes: the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun::data::ImageDataset: decoded images kept as bytes (N x C x H x W, CHW per image) with
 // integer labels and class names. Conversion to float happens per batch in the loader.
 #pragma once

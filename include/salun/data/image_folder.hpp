@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // read_image_folder: a torchvision.datasets.ImageFolder-style tree decoded with stb_image.
 //
 //   root/<class name>/**/*.png|jpg|jpeg|bmp   (extensions case-insensitive, other files ignored)

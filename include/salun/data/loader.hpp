@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun::data::DataLoader: shuffled, normalised (optionally augmented) batches from a Subset.
 //
 //   DataLoader<float> loader(split.retain, {.batch_size = 128, .shuffle = true, .seed = 2048});

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Checks run on an encoded image before stb_image sees it, for inputs that the stb_image of
 // Debian 12 (v2.27, libstb-dev 0.0~git20220908) mishandles instead of rejecting: a heap overflow,
 // a truncated file decoded at length, a huge allocation for a chunk that is not there. Each check

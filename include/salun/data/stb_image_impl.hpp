@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // stb_image, compiled into every translation unit that includes this header with internal
 // linkage (STB_IMAGE_STATIC), so a header-only library can use it without a .cpp file and
 // without duplicate symbols. Only the PNG, JPEG and BMP decoders are compiled.

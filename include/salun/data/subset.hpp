@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun::data::Subset: a view of some images of an ImageDataset, by index (no pixel copies).
 // The dataset must outlive the subset; helpers taking a temporary dataset are deleted.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Per-image transforms on CHW bytes, matching torchvision:
 //   RandomCrop(size = H x W, padding p, fill 0) + RandomHorizontalFlip(0.5)   (on pixels)
 //   ToTensor + Normalize(mean, std)                                          (to float)

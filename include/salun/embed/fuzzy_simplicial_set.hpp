@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // UMAP's high-dimensional graph (McInnes, Healy & Melville 2018, section 3.1; umap-learn's
 // fuzzy_simplicial_set): turn the k-nearest-neighbour distances into a weighted, symmetric graph.
 //

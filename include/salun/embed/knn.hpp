@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Exact k-nearest neighbours under the Euclidean metric, by brute force: every pairwise
 // distance. UMAP's first step; for a few thousand points (the results' 2,000-image subset) this
 // is cheaper and simpler than an approximate index, and it is what umap-learn itself does below

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Principal component scores of a small dense data set, for UMAP's initial layout.
 //
 //   pca_scores(x, n, d, c, gen)   x [n, d] -> [n, c]: the projections of the centred rows on the

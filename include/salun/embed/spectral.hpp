@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // UMAP's spectral initialisation (umap-learn's spectral_layout, for a connected graph): the
 // eigenvectors of the normalised graph Laplacian L = I - D^-1/2 W D^-1/2 for its 2nd .. (c+1)-th
 // smallest eigenvalues, i.e. the (c+1) leading eigenvectors of M = D^-1/2 W D^-1/2 after the

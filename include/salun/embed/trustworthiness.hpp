@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // How well an embedding keeps local neighbourhoods: trustworthiness (Venna & Kaski 2001), as
 // scikit-learn's sklearn.manifold.trustworthiness computes it, Euclidean in both spaces:
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // UMAP: a 2-D (or c-D) embedding of points that keeps each point's nearest neighbours near it
 // (McInnes, Healy & Melville 2018, "UMAP: Uniform Manifold Approximation and Projection"),
 // following umap-learn 0.5 step by step:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun::io::write_file_atomic: replace a file all at once or not at all.
 //
 // The content goes to `<path>.tmp.<pid>` in the same folder (so the final rename never crosses a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Checkpoint files of either format, recognised by their content rather than their name:
 // safetensors (an 8-byte header length, then a JSON object) or a PyTorch .pth / .pt (a zip
 // archive). load_checkpoint() gives the state dict either way; save_checkpoint() picks the format

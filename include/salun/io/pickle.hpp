@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A restricted unpickler: reads the pickle of a PyTorch state dict (`data.pkl` in a .pth file)
 // into plain values, and nothing else. It never imports or calls anything.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // safetensors read/write (https://github.com/huggingface/safetensors), the checkpoint format.
 //
 // Layout: 8 bytes little-endian u64 N, then N bytes of JSON header, then the data section.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun::io::StateDict: named tensors as stored in checkpoint files, independent of the model.
 //
 // DType       the element types a checkpoint may hold (safetensors names: "F16", "BF16", ...).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PyTorch .pth / .pt checkpoints (torch.save's zip format, the default since PyTorch 1.6):
 // read a state dict out of one, and write one that torch.load reads.
 //

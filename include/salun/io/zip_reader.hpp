@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The ZIP container of PyTorch checkpoints (torch.save's format since 1.6): read the entries of a
 // zip held in memory, and write one (for `salun-demo convert ... x.pth`).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The CPU backend's kernels, as ops call them: `kernels::backend::f(...)` for tensors on the CPU.
 // Tensors on another device (CUDA, built with -DSALUN_BACKEND=cuda) reach that backend's kernels
 // through kernels/device.hpp instead; docs/architecture.md, "Backends and devices".

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The kernels ops call for a tensor that is not on the CPU: one function per kernel of
 // cuda/kernels.hpp, taking the op's element type. For float in a build with the CUDA backend
 // (SALUN_WITH_CUDA) they forward to salun::cuda; otherwise they throw a clear salun::Error (a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Element-wise bodies written once for every backend: the CPU kernels and ops call them in their
 // loops, the CUDA kernels (src/cuda/*.cu) in their threads. SALUN_HD marks them
 // `__host__ __device__` under nvcc and is empty otherwise, so this header is plain C++17 and the

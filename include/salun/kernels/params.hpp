@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Shape parameters shared by the convolution and pooling kernels of every backend.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Naive reference kernels: the definition of what every fast kernel computes. Plain loops,
 // no blocking, no SIMD; used by the tests to check the optimised kernels (kernels/cpu/*) on
 // edge tiles and odd sizes, and as documentation of each kernel's contract.

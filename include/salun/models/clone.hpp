@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // models::clone_model: a deep copy of a model of a known architecture, e.g. to keep the original
 // beside the one being unlearned (CKA compares the two layer by layer).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Models by name, for programs that pick the architecture at run time (the demo's --arch):
 // architectures() lists the names, make_model() builds one, display_name() titles it.
 #pragma once

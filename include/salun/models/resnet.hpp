@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun::models::resnet18: torchvision's ResNet-18 in the CIFAR variant (3x3 stride-1 stem, no
 // max-pool), with torchvision's parameter names so that its state dicts load unchanged:
 //   conv1.weight, bn1.*, layer{1..4}.{0,1}.{conv1,bn1,conv2,bn2}.*,

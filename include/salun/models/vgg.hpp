@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun::models::vgg16_bn: VGG-16 with batch norm in timm's layout, as the CIFAR-10 checkpoints
 // store it:
 //   features.{i}.*  where i counts the sequence conv, bn, relu, conv, bn, relu, maxpool, ...

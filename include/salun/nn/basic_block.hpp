@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun::nn::BasicBlock: ResNet-18/34's residual block, with torchvision's names
 // (conv1, bn1, relu, conv2, bn2, downsample.{0,1}).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Reading intermediate outputs by PyTorch module name, fused paths included.
 //
 //   nn::bn_relu(bn, relu, x)   relu(bn(x)) for composite modules: the fused batch_norm_relu op

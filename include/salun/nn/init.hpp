@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun::nn::init: in-place initialisers with torch.nn.init's formulas (the distributions match
 // PyTorch; the random stream is salun's Generator, not PyTorch's).
 // Tensors are handles: each function fills the given tensor in place and returns the same handle.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The layers of a CNN as Modules: Conv2d, BatchNorm2d, Linear, ReLU, MaxPool2d,
 // AdaptiveAvgPool2d, Flatten, Identity, Dropout. Each is a thin owner of parameters around one
 // differentiable op (ops/), with PyTorch's names, defaults and initialisation.

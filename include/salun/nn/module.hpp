@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun::nn::Module<T>: the base of every layer and model, like torch.nn.Module.
 //
 // A module owns named parameters (trainable leaves), named buffers (running statistics, and int64

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun::nn::Sequential: children run in order, named "0", "1", ... (torch.nn.Sequential), so a
 // parameter of the third child is "<prefix>.2.weight" in the state dict.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Activations: relu, and softmax / log_softmax along dim 1 of a [N,C] tensor (numerically stable:
 // the row maximum is subtracted before exponentiating).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Elementwise arithmetic with NumPy/PyTorch broadcasting: add, sub, mul, div, neg and the
 // scalar forms, plus the C++ operators. Same-shape inputs (the hot case: residual adds) take a
 // plain SIMD loop; other shapes go through xtensor's broadcasting expressions. Backward sums the

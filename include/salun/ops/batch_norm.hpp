@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps):
 // torch.nn.functional.batch_norm for [N,C] or [N,C,H,W] inputs.
 //   training: normalise with the batch mean and *biased* variance, and (if the running tensors

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // conv2d(x[N,C,H,W], weight[OC,C,KH,KW], bias[OC], stride, padding): PyTorch's
 // torch.nn.functional.conv2d with zero padding, groups=1 and dilation=1. The backend kernel does
 // the work (im2col + GEMM on the CPU); backward calls the two backward kernels.

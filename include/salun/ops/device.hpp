@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Moving tensors between devices (torch.Tensor.to) and the device rule every op follows: all
 // defined inputs on one device, the output on that device, a clear error naming the op and both
 // devices otherwise (PyTorch: "Expected all tensors to be on the same device").

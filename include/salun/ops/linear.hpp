@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Matrix products: matmul(a[M,K], b[K,N]) and linear(x[N,in], weight[out,in], bias[out]) =
 // x weight^T + bias (torch.nn.functional.linear). Both run on the backend GEMM: the CPU's, or
 // the tensors' device's (cuBLAS), through `detail::gemm_on`.

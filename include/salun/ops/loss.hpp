@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Losses with class-index targets: cross_entropy(logits[N,C], targets) = mean_n -log softmax(x_n)[t_n]
 // (torch.nn.functional.cross_entropy, reduction='mean'), computed with log-sum-exp, and nll_loss
 // on log-probabilities. A target outside [0, C) is an error naming the sample.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Pooling: max_pool2d (PyTorch's defaults: stride = kernel, -inf padding, first maximum wins),
 // avg_pool2d (count_include_pad=True) and adaptive_avg_pool2d (PyTorch's window formula).
 #pragma once

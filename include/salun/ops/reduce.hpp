@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Reductions: sum and mean over all elements or along one dimension (keepdim as in PyTorch).
 // Backward broadcasts the incoming gradient back over the reduced elements.
 #pragma once

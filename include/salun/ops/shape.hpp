@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // View ops: reshape, flatten and batch slices share storage with their input; their backward
 // pass views the gradient back into the input's shape.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // clip_grad_norm (torch.nn.utils.clip_grad_norm_, L2): the global norm over all gradients,
 // total = sqrt(sum of squares); if total > max_norm every gradient is scaled by
 // max_norm / (total + 1e-6). Returns the norm before clipping.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Learning-rate schedules with PyTorch's formulas (torch.optim.lr_scheduler, 1.13). Each holds
 // a step counter; call `step()` after the optimiser step (per epoch for MultiStepLR and
 // CosineAnnealingLR as usually used, per batch for OneCycleLR). The constructor sets the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // optim::SGD with PyTorch's update rule (torch.optim.SGD, 1.13):
 //   g   = grad + weight_decay * w
 //   buf = g on the first step, else momentum * buf + (1 - dampening) * g

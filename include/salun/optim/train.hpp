@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A plain supervised training loop (one epoch): forward, cross-entropy (or any loss), backward,
 // optional gradient clipping, optimiser step, optional per-step schedule. Used by the demo's
 // `train` command to train originals and retrained-from-scratch references.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun::report: one self-contained HTML page showing every run of a results folder, so that a
 // user looks at what unlearning did instead of reading JSON. It reads only files (the results
 // JSON of each run and, when present, its JSON-lines step log) and writes one file with inline CSS

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // salun::report::svg: the few charts a run report needs, drawn as inline SVG strings by our own
 // code, so that a report is one self-contained HTML file (no script, no font, no network).
 //   bar_chart     grouped bars, one group per category (per-class accuracies, mask density)

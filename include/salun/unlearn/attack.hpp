@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The `attack` field of the results document: how well a threshold on the softmax entropy or
 // confidence tells the forget class from the other classes, on one eval-mode pass over the
 // training set (the seed's helper; ../shared/design/results-and-metrics.md):

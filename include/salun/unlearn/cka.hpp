@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Layer-wise similarity of an unlearned model to its original: the `cka` field of the results
 // document, as the seed's helper defines it (../shared/design/results-and-metrics.md), and
 // textbook linear CKA beside it.

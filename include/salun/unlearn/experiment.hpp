@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The whole SalUn experiment on one model, as the seed runs it: split the training data into
 // retain/forget by class, compute the saliency mask, run the two-phase loop, then evaluate on
 // the train and test sets and fill a RunReport (UA, RA, TUA, TRA, RTE, FQS, distributions).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Inspection outputs of an unlearning run, for people who want to see what happened:
 //   StepLog                every optimiser step (epoch, phase, batch, loss, learning rate and the
 //                          three gradient norms: raw, masked, clipped) as JSON lines

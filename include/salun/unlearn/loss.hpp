@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The loss type the unlearning code takes: any function of (logits, targets) -> scalar tensor.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The baselines SalUn is compared with, each a loop beside `salun_train` (same loaders, same
 // StepCallback), and the `Method` that names them:
 //   retrain  train from scratch without the forget class: the gold standard every other method

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Evaluation and the unlearning metrics (definitions: docs/salun.md):
 //   accs[c]          accuracy on the samples of true class c
 //   label_dist[i][j] fraction of class-i samples predicted as j

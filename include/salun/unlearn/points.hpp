@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The `points` field of the results document: a 2-D UMAP map of a fixed training subset, one
 // record per image, as the seed's helper writes it (../shared/design/results-and-metrics.md):
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The comparison tool's privacy score (PS): can a threshold on a per-image score tell the
 // unlearned model's outputs on the forget class from those of a model retrained without it?
 // (../shared/design/results-and-metrics.md, "The comparison tool's privacy score"; the Machine

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // torch.randperm(n, generator=torch.Generator().manual_seed(seed)) on the CPU, index for index,
 // so that the sample sets the seed draws with PyTorch (the CKA "other classes" sets) are the
 // same images here. Checked against PyTorch 1.13 in tests/unlearn/test_cka.cpp.

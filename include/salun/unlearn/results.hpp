@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The results JSON of one unlearning run, in the reference layout (keys, order and rounding as
 // the comparison tool expects; see docs/salun.md): CreatedAt, ID, FC, Type, Model, Base, Method,
 // Epoch, BS, LR, UA, RA, TUA, TRA, RTE, FQS, accs, t_accs, label_dist, conf_dist, t_label_dist,

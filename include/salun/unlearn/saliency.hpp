@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Step 1 of SalUn: the weight-saliency mask.
 //
 // With the model in eval mode, for up to `max_batches` batches of the forget data:

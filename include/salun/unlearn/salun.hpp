@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Step 2 of SalUn: the two-phase unlearning loop.
 //
 // For each epoch, with the model in train mode:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A tiny program built against the installed package: one conv layer, a loss and a backward pass.
 #include <iostream>
 #include <string>

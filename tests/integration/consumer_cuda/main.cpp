@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Built against an installed CUDA build of salun: SALUN_WITH_CUDA comes with salun::cuda. With a
 // GPU, a conv + loss + backward runs there; without one, moving a tensor is the documented error.
 #include <iostream>

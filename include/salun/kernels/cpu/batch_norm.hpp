@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CPU batch-norm kernels, same contract as reference::batch_norm_*. Statistics and gradient
 // sums are accumulated in double with a two-pass (mean, then centred squares) scheme, one
 // channel per OpenMP iteration (channels are independent, so results do not depend on the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Cache blocking of the GEMM: MC x KC blocks of A, KC x NC blocks of B, derived from the tile
 // shape and the data-cache sizes read at run time, in the spirit of BLIS's analytical model (Low,
 // Igual, Smith and Quintana-Orti, 2016) but with KC set by measurement:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CPU convolution kernels (NCHW), same contract as reference::conv2d_*. Each pass picks one of
 // three paths: Winograd F(2x2,3x3) (winograd.hpp) for 3x3 stride-1 layers with enough channels,
 // the implicit-GEMM weight gradient (conv_weight_grad.hpp) for stride-1 layers on 16x16+ maps,

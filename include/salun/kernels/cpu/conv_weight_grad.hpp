@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Weight gradient of a convolution as an implicit GEMM: dW[OC, CKK] = sum_n dY_n[OC, P] * col_n[CKK, P]^T
 // (P = OH*OW pixels), without materialising col_n.
 //

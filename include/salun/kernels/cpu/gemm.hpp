@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CPU matrix multiply: C[M,N] = alpha * op(A) * op(B) + beta * C, row-major, same contract as
 // reference::gemm (beta == 0 never reads C).
 //

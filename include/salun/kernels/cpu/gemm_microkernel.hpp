@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The GEMM's register tile ("micro-kernel"), as a type that every GEMM-shaped kernel takes as a
 // template parameter, so that packing, blocking and threading are written once for any tile
 // shape and can be tested with the tile of any ISA on any machine.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // im2col / col2im for one NCHW image, writing into (reading from) a column matrix with an
 // arbitrary leading dimension so that several images can sit side by side:
 //   col[(c*KH + kh)*KW + kw][oh*OW + ow] = x[c][oh*SH + kh - PH][ow*SW + kw - PW]  (0 outside).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CPU pooling kernels, same contract as reference::*pool2d*. Every (n, c) plane is independent:
 // OpenMP splits the N*C planes over threads (serial inside an enclosing parallel region), and
 // inside a plane the window bounds are hoisted out of the inner loops. Each output is computed

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Small helpers shared by the CPU kernels: OpenMP queries that also compile without OpenMP, and
 // a grow-only, 64-byte aligned scratch buffer meant to be held thread_local (no allocation once
 // warm).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Winograd F(2x2, 3x3) convolution for 3x3, stride-1 convolutions (forward and, through the
 // flipped/transposed kernel, backward_input; and the weight gradient), used by conv.hpp when
 // winograd_forward_eligible(), winograd_backward_input_eligible() or

@@ -34,7 +34,7 @@ fi
 
 lacking | while IFS= read -r f; do
   case "$f" in
-    *.hpp|*.cpp|*.h) line="// $tag" ;;
+    *.hpp|*.cpp|*.h|*.cu|*.cuh) line="// $tag" ;;
     *) line="# $tag" ;;
   esac
   tmp="$(mktemp "$f.XXXXXX")"

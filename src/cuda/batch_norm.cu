@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: MIT
 // Batch norm over [N,C,HW] (NCHW, or [N,C] as HW = 1) on cuDNN's spatial batch norm: training
 // forward (batch statistics with the biased variance, running statistics updated with the
 // unbiased one and `momentum` as exponentialAverageFactor: PyTorch's convention, which PyTorch

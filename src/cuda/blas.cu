@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: MIT
 // GEMM on cuBLAS with the row-major contract of kernels::cpu::gemm. cuBLAS is column-major, and a
 // row-major matrix is its transpose seen column-major, so C = op(A) op(B) is computed as
 // C^T = op(B)^T op(A)^T: the operands swap, the transposition flags stay. FP32 throughout (no

@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: MIT
 // What every .cu file of the CUDA backend shares: salun's stream, error checks that throw
 // salun::Error (naming the call and CUDA's message), and a grid-stride launch helper.
 #pragma once

@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: MIT
 // Convolution on cuDNN (legacy API, NCHW float32): forward, backward data, backward filter and
 // bias. The algorithm comes from cuDNN's heuristics (cudnnGet*_v7, PyTorch's choice with
 // cudnn.benchmark off), cached per shape; the workspace is stream-ordered device memory. The math

@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: MIT
 // Element-wise kernels: one grid-stride loop each around a body from kernels/elementwise.hpp
 // (the same functions the CPU ops call, so both backends compute each element the same way).
 #include "common.cuh"

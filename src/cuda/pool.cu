@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: MIT
 // Max pooling (argmax kept for the backward pass, first maximum wins and NaN propagates, as the
 // reference kernel and PyTorch) and adaptive average pooling (PyTorch's window formula). Own
 // kernels rather than cuDNN's pooling: cuDNN does not say which of tied maxima it picks, and

@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: MIT
 // Reductions: whole-tensor sums (accumulated in double, like the CPU's, so a loss or a gradient
 // norm matches it closely), the sum of squares for clipping, and column sums (a linear layer's
 // bias gradient). One block per output keeps them deterministic: no atomics, fixed order.

@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: MIT
 // Device memory, copies and salun's stream (salun/cuda/runtime.hpp).
 #include <cuda_runtime.h>
 

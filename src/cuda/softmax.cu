@@ -1,4 +1,4 @@
-# SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: MIT
 // Row-wise softmax / log-softmax over [N,C] (one block per row, the row maximum subtracted and
 // the sum of exponentials taken in double, as on the CPU), their backward passes, and the fused
 // cross-entropy with class-index targets (PyTorch's reduction='mean').

@@ -4,32 +4,13 @@
 // unbiased one and `momentum` as exponentialAverageFactor: PyTorch's convention, which PyTorch
 // itself gets from cuDNN), inference forward and training backward. The eval-mode backward
 // (statistics are constants: a per-channel affine map) is an own kernel, one block per channel.
-#include <cudnn.h>
-
 #include <cmath>
 
-#include "common.cuh"
+#include "cudnn.cuh"
 #include "salun/cuda/kernels.hpp"
 
 namespace salun::cuda {
 namespace {
-
-#define SALUN_CUDNN_CHECK(call)                                                                        \
-    do {                                                                                                \
-        const cudnnStatus_t salun_st_ = (call);                                                         \
-        if (salun_st_ != CUDNN_STATUS_SUCCESS)                                                          \
-            ::salun::detail::throw_error("cuDNN: ", #call, " failed: ", cudnnGetErrorString(salun_st_)); \
-    } while (0)
-
-cudnnHandle_t handle() {
-    static cudnnHandle_t h = [] {
-        cudnnHandle_t created = nullptr;
-        SALUN_CUDNN_CHECK(cudnnCreate(&created));
-        SALUN_CUDNN_CHECK(cudnnSetStream(created, stream()));
-        return created;
-    }();
-    return h;
-}
 
 /// The data descriptor [N,C,HW,1] and the per-channel descriptor [1,C,1,1].
 struct BnDescs {
@@ -109,7 +90,7 @@ void batch_norm_forward_training(const float* x, const float* gamma, const float
     BnDescs d(N, C, HW);
     Affine a(gamma, beta, C);
     const float one = 1.0f, zero = 0.0f;
-    SALUN_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(handle(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, d.x, x, d.x,
+    SALUN_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(cudnn_handle(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, d.x, x, d.x,
                                                              y, d.c, a.gamma, a.beta, momentum, running_mean,
                                                              running_var, eps, save_mean, save_invstd));
 }
@@ -119,7 +100,7 @@ void batch_norm_forward_inference(const float* x, const float* gamma, const floa
     BnDescs d(N, C, HW);
     Affine a(gamma, beta, C);
     const float one = 1.0f, zero = 0.0f;
-    SALUN_CUDNN_CHECK(cudnnBatchNormalizationForwardInference(handle(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, d.x, x, d.x,
+    SALUN_CUDNN_CHECK(cudnnBatchNormalizationForwardInference(cudnn_handle(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, d.x, x, d.x,
                                                               y, d.c, a.gamma, a.beta, running_mean, running_var, eps));
 }
 
@@ -129,7 +110,7 @@ void batch_norm_backward_training(const float* x, const float* gy, const float* 
     BnDescs d(N, C, HW);
     Affine a(gamma, gamma, C);  // beta plays no part in the backward pass
     const float one = 1.0f, zero = 0.0f;
-    SALUN_CUDNN_CHECK(cudnnBatchNormalizationBackward(handle(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, d.x, x,
+    SALUN_CUDNN_CHECK(cudnnBatchNormalizationBackward(cudnn_handle(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, d.x, x,
                                                       d.x, gy, d.x, gx, d.c, a.gamma, ggamma, gbeta, eps, save_mean,
                                                       save_invstd));
 }

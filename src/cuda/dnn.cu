@@ -4,26 +4,16 @@
 // cudnn.benchmark off), cached per shape; the workspace is stream-ordered device memory. The math
 // mode is cuDNN's default, which uses TF32 tensor cores on Ampere and later for float32 as
 // PyTorch does by default (NVIDIA_TF32_OVERRIDE=0 forces exact FP32, e.g. to compare with the CPU).
-#include <cudnn.h>
-
 #include <map>
 #include <mutex>
 #include <tuple>
 
-#include "common.cuh"
+#include "cudnn.cuh"
 #include "salun/cuda/kernels.hpp"
 
 namespace salun::cuda {
-namespace {
 
-#define SALUN_CUDNN_CHECK(call)                                                                        \
-    do {                                                                                                \
-        const cudnnStatus_t salun_st_ = (call);                                                         \
-        if (salun_st_ != CUDNN_STATUS_SUCCESS)                                                          \
-            ::salun::detail::throw_error("cuDNN: ", #call, " failed: ", cudnnGetErrorString(salun_st_)); \
-    } while (0)
-
-cudnnHandle_t handle() {
+cudnnHandle_t cudnn_handle() {
     static cudnnHandle_t h = [] {
         cudnnHandle_t created = nullptr;
         SALUN_CUDNN_CHECK(cudnnCreate(&created));
@@ -32,6 +22,8 @@ cudnnHandle_t handle() {
     }();
     return h;
 }
+
+namespace {
 
 /// The descriptors of one convolution shape (created per call: cheap next to the convolution).
 struct ConvDescs {
@@ -111,14 +103,14 @@ void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
     static std::map<ShapeKey, cudnnConvolutionFwdAlgo_t> cache;
     const auto algo = cached_algo<cudnnConvolutionFwdAlgo_t, cudnnConvolutionFwdAlgoPerf_t>(
         cache, p, [&](cudnnConvolutionFwdAlgoPerf_t* perf, int n, int* found) {
-            SALUN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle(), d.x, d.w, d.conv, d.y, n, found, perf));
+            SALUN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(cudnn_handle(), d.x, d.w, d.conv, d.y, n, found, perf));
         });
     std::size_t bytes = 0;
-    SALUN_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(handle(), d.x, d.w, d.conv, d.y, algo, &bytes));
+    SALUN_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(cudnn_handle(), d.x, d.w, d.conv, d.y, algo, &bytes));
     Workspace ws(bytes);
     const float one = 1.0f, zero = 0.0f;
-    SALUN_CUDNN_CHECK(cudnnConvolutionForward(handle(), &one, d.x, x, d.w, w, d.conv, algo, ws.ptr, bytes, &zero, d.y, y));
-    if (bias) SALUN_CUDNN_CHECK(cudnnAddTensor(handle(), &one, d.bias, bias, &one, d.y, y));
+    SALUN_CUDNN_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, d.x, x, d.w, w, d.conv, algo, ws.ptr, bytes, &zero, d.y, y));
+    if (bias) SALUN_CUDNN_CHECK(cudnnAddTensor(cudnn_handle(), &one, d.bias, bias, &one, d.y, y));
 }
 
 void conv2d_backward_data(const float* w, const float* gy, float* gx, const kernels::Conv2dParams& p) {
@@ -126,14 +118,14 @@ void conv2d_backward_data(const float* w, const float* gy, float* gx, const kern
     static std::map<ShapeKey, cudnnConvolutionBwdDataAlgo_t> cache;
     const auto algo = cached_algo<cudnnConvolutionBwdDataAlgo_t, cudnnConvolutionBwdDataAlgoPerf_t>(
         cache, p, [&](cudnnConvolutionBwdDataAlgoPerf_t* perf, int n, int* found) {
-            SALUN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle(), d.w, d.y, d.conv, d.x, n, found, perf));
+            SALUN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn_handle(), d.w, d.y, d.conv, d.x, n, found, perf));
         });
     std::size_t bytes = 0;
-    SALUN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(handle(), d.w, d.y, d.conv, d.x, algo, &bytes));
+    SALUN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_handle(), d.w, d.y, d.conv, d.x, algo, &bytes));
     Workspace ws(bytes);
     const float one = 1.0f, zero = 0.0f;
     SALUN_CUDNN_CHECK(
-        cudnnConvolutionBackwardData(handle(), &one, d.w, w, d.y, gy, d.conv, algo, ws.ptr, bytes, &zero, d.x, gx));
+        cudnnConvolutionBackwardData(cudnn_handle(), &one, d.w, w, d.y, gy, d.conv, algo, ws.ptr, bytes, &zero, d.x, gx));
 }
 
 void conv2d_backward_weight(const float* x, const float* gy, float* gw, float* gbias, const kernels::Conv2dParams& p) {
@@ -142,15 +134,15 @@ void conv2d_backward_weight(const float* x, const float* gy, float* gw, float* g
     const auto algo = cached_algo<cudnnConvolutionBwdFilterAlgo_t, cudnnConvolutionBwdFilterAlgoPerf_t>(
         cache, p, [&](cudnnConvolutionBwdFilterAlgoPerf_t* perf, int n, int* found) {
             SALUN_CUDNN_CHECK(
-                cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle(), d.x, d.y, d.conv, d.w, n, found, perf));
+                cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnn_handle(), d.x, d.y, d.conv, d.w, n, found, perf));
         });
     std::size_t bytes = 0;
-    SALUN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(handle(), d.x, d.y, d.conv, d.w, algo, &bytes));
+    SALUN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn_handle(), d.x, d.y, d.conv, d.w, algo, &bytes));
     Workspace ws(bytes);
     const float one = 1.0f, zero = 0.0f;
     SALUN_CUDNN_CHECK(
-        cudnnConvolutionBackwardFilter(handle(), &one, d.x, x, d.y, gy, d.conv, algo, ws.ptr, bytes, &zero, d.w, gw));
-    if (gbias) SALUN_CUDNN_CHECK(cudnnConvolutionBackwardBias(handle(), &one, d.y, gy, &zero, d.bias, gbias));
+        cudnnConvolutionBackwardFilter(cudnn_handle(), &one, d.x, x, d.y, gy, d.conv, algo, ws.ptr, bytes, &zero, d.w, gw));
+    if (gbias) SALUN_CUDNN_CHECK(cudnnConvolutionBackwardBias(cudnn_handle(), &one, d.y, gy, &zero, d.bias, gbias));
 }
 
 }  // namespace salun::cuda

@@ -86,6 +86,9 @@ struct Checker {
     void operator()(const demo::ConvertCommand& c) const {
         salun::io::format_for_path(c.out);  // throws for an OUT whose format is unknown: parse must have refused it
     }
+    void operator()(const demo::ReportCommand& c) const {
+        require(!c.dir.empty(), "RESULTS_DIR is given");
+    }
     void operator()(const demo::TrainCommand& c) const {
         require(known_arch(c.arch), "--arch is known");
         require(!c.out.empty(), "--out is given");

@@ -19,6 +19,7 @@
 #include "salun/unlearn/cka.hpp"
 #include "salun/unlearn/metrics.hpp"
 #include "salun/unlearn/results.hpp"
+#include "salun/unlearn/resume.hpp"
 #include "salun/unlearn/salun.hpp"
 
 namespace salun::unlearn {
@@ -34,7 +35,32 @@ struct ExperimentOptions {
     std::vector<std::string> cka_layers;  // empty: cka_layer_names(model) (ResNet / VGG)
     /// Input normalisation of every loader (the checkpoint's own, when it carries one).
     std::optional<data::Normalize> normalize = data::cifar10_normalize();
+    ResumeOptions resume;               // resume file after the mask and every phase (resume.hpp)
 };
+
+/// What a resume file must agree on with the run that continues it: every option that changes
+/// the unlearned weights or the evaluation (the caller's fingerprint, e.g. the checkpoint, too).
+inline nlohmann::ordered_json experiment_fingerprint(const ExperimentOptions& o, std::int64_t forget_class) {
+    nlohmann::ordered_json f = o.resume.fingerprint;
+    f["forget_class"] = forget_class;
+    f["epochs"] = o.salun.epochs;
+    f["lr"] = o.salun.lr;
+    f["momentum"] = o.salun.momentum;
+    f["weight_decay"] = o.salun.weight_decay;
+    f["grad_clip"] = o.salun.grad_clip;
+    f["num_classes"] = o.salun.num_classes;
+    f["seed"] = o.salun.seed;
+    f["freeze_masked"] = o.salun.freeze_masked;
+    f["threshold"] = o.saliency.threshold;
+    f["saliency_batches"] = o.saliency.max_batches;
+    f["batch_size"] = o.batch_size;
+    f["eval_batch_size"] = o.eval_batch_size;
+    f["subset_per_class"] = o.subset_per_class;
+    f["attack"] = o.attack;
+    f["cka"] = o.cka;
+    if (o.normalize) f["normalize"] = {{"mean", o.normalize->mean}, {"std", o.normalize->std}};
+    return f;
+}
 
 template <class T>
 struct ExperimentResult {
@@ -57,7 +83,7 @@ Predictions predict_subset(nn::Module<T>& model, const data::Subset& subset, std
     return predict(model, loader, num_classes, on_batch);
 }
 
-/// Stages reported through `on_stage`: "saliency", "unlearn", "eval-train", "eval-test",
+/// Stages reported through `on_stage`: "saliency" (or "resumed": continuing from o.resume.path), "unlearn", "eval-train", "eval-test",
 /// "attack", "cka"; `on_eval_batch` is told the size of every evaluation batch (CKA's included:
 /// the images of a batch that went through both models).
 /// `original`: a copy of the model before unlearning (models::clone_model), for `cka`; without
@@ -97,12 +123,11 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     data::DataLoader<T> retain_loader(retain, lo);
 
     ExperimentResult<T> r;
-    const auto t0 = std::chrono::steady_clock::now();
-    stage("saliency");
-    r.mask = compute_saliency_mask(model, mask_loader, o.saliency);
-    stage("unlearn");
-    salun_train(model, forget_loader, retain_loader, forget_class, r.mask, o.salun, on_step);
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ResumeOptions resume = o.resume;
+    resume.fingerprint = experiment_fingerprint(o, forget_class);
+    double seconds = 0;  // the mask and the loop, across resumed runs
+    r.mask = resumable_salun(model, mask_loader, forget_loader, retain_loader, forget_class, o.saliency, o.salun, resume,
+                             on_step, on_stage, seconds);
 
     const auto t1 = std::chrono::steady_clock::now();
     stage("eval-train");

@@ -46,6 +46,7 @@ struct EvalCommand {
 
 struct UnlearnCommand {
     std::string arch, weights, out_dir, name;  ///< name: output stem; empty: a random ID
+    bool resume = false;                       ///< continue from DIR/NAME.resume.safetensors
     std::int64_t forget_class = 0;
     salun::unlearn::ExperimentOptions options;
     NormalizeOverride normalize;
@@ -54,6 +55,7 @@ struct UnlearnCommand {
 
 struct ExperimentCommand {
     std::string models, out_dir, name;  ///< name: output stems NAME-<arch>; empty: random IDs
+    bool resume = false;                ///< skip finished models, continue the interrupted one
     std::vector<std::string> archs;
     std::int64_t forget_class = 0;
     salun::unlearn::ExperimentOptions options;
@@ -74,6 +76,7 @@ struct TrainCommand {
     long exclude_class = -1;  ///< -1: none
     std::uint64_t seed = 2048;
     std::size_t subset = 0;
+    bool resume = false;  ///< continue from the resume file beside --out
     CommonOptions common;
 };
 
@@ -217,6 +220,16 @@ inline void add_unlearn_options(Args& a) {
     add_normalize_options(a);
 }
 
+inline void add_resume_flag(Args& a, const std::string& file, const std::string& unit) {
+    a.flag("resume", "continue from " + file + " (written after every " + unit + "; kept by Ctrl-C or a crash)");
+}
+
+/// --resume finds its file by the run's name, so a random name cannot be resumed.
+inline void check_resume_name(const Args& a) {
+    if (a.flag_set("resume") && a.str("name").empty())
+        throw UsageError("--resume needs --name (the name of the run to continue; an interrupted run prints it)");
+}
+
 inline std::string check_arch(const Args& a) {
     const std::string arch = a.required("arch");
     for (const auto& n : salun::models::architectures())
@@ -287,6 +300,7 @@ inline Command parse_unlearn(const std::vector<std::string>& argv, std::ostream&
     a.required_option("arch", "resnet18, vgg16_bn (CIFAR layout) or vgg16_bn_timm (timm's, with pre_logits)").required_option("weights", "checkpoint of the original model (.safetensors or .pth)");
     a.required_option("out-dir", "output folder");
     a.option("name", "", "output file name stem (default: a random ID)");
+    add_resume_flag(a, "DIR/NAME.resume.safetensors", "phase");
     add_unlearn_options(a);
     add_common(a);
     if (!a.parse(argv, out)) return HelpShown{};
@@ -295,6 +309,8 @@ inline Command parse_unlearn(const std::vector<std::string>& argv, std::ostream&
     c.weights = a.required("weights");
     c.out_dir = a.required("out-dir");
     c.name = check_name(a);
+    check_resume_name(a);
+    c.resume = a.flag_set("resume");
     c.options = experiment_options(a);
     c.forget_class = a.integer("forget-class");
     c.normalize = normalize_override(a);
@@ -310,6 +326,7 @@ inline Command parse_experiment(const std::vector<std::string>& argv, std::ostre
     a.option("out-dir", "results", "output folder");
     a.option("name", "", "output file name stems NAME-<arch> (default: a random ID per model)");
     a.option("archs", "resnet18,vgg16_bn", "comma-separated architectures to run");
+    add_resume_flag(a, "DIR/NAME-<arch>.resume.safetensors, skipping finished models", "phase");
     add_unlearn_options(a);
     add_common(a);
     if (!a.parse(argv, out)) return HelpShown{};
@@ -329,6 +346,8 @@ inline Command parse_experiment(const std::vector<std::string>& argv, std::ostre
     }
     c.out_dir = a.str("out-dir");
     c.name = check_name(a);
+    check_resume_name(a);
+    c.resume = a.flag_set("resume");
     c.normalize = normalize_override(a);
     c.common = common_options(a);
     return c;
@@ -342,6 +361,7 @@ inline Command parse_train(const std::vector<std::string>& argv, std::ostream& o
     a.option("epochs", "6", "training epochs").option("lr", "0.1", "OneCycleLR maximum learning rate");
     a.option("batch-size", "128", "batch size").option("exclude-class", "", "leave this class out (retrain reference)");
     a.option("seed", "2048", "random seed").option("subset", "0", "first K images of every class (0: all)");
+    add_resume_flag(a, "OUT's stem + .resume.safetensors", "epoch");
     add_common(a);
     if (!a.parse(argv, out)) return HelpShown{};
     TrainCommand c;
@@ -363,6 +383,7 @@ inline Command parse_train(const std::vector<std::string>& argv, std::ostream& o
     c.batch_size = static_cast<std::size_t>(bs);
     c.subset = static_cast<std::size_t>(subset);
     c.seed = static_cast<std::uint64_t>(a.integer("seed"));
+    c.resume = a.flag_set("resume");
     c.common = common_options(a);
     return c;
 }

@@ -57,6 +57,11 @@ if(EXISTS ${weights})
   set_tests_properties(unlearn_resume_after_kill PROPERTIES LABELS "data" FIXTURES_REQUIRED cifar10
                        RUN_SERIAL TRUE TIMEOUT 3600)
 endif()
+add_test(NAME train_resume_after_kill
+  COMMAND ${CMAKE_COMMAND} -DDEMO=$<TARGET_FILE:salun-demo> -DDATA=${SALUN_DATA_DIR}
+          -DOUT_DIR=${CMAKE_CURRENT_BINARY_DIR}/train_resume -P ${CMAKE_CURRENT_SOURCE_DIR}/check_train_resume.cmake)
+set_tests_properties(train_resume_after_kill PROPERTIES LABELS "data" FIXTURES_REQUIRED cifar10
+                     RUN_SERIAL TRUE TIMEOUT 3600)
 
 # The reference's full experiment (both models, 5 epochs): hours on a 2-core machine, so label "long"
 # keeps it out of the default test run (`ctest -L long` runs it).

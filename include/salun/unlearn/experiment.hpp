@@ -58,6 +58,7 @@ inline nlohmann::ordered_json experiment_fingerprint(const ExperimentOptions& o,
     f["subset_per_class"] = o.subset_per_class;
     f["attack"] = o.attack;
     f["cka"] = o.cka;
+    f["cka_layers"] = o.cka_layers;
     if (o.normalize) f["normalize"] = {{"mean", o.normalize->mean}, {"std", o.normalize->std}};
     return f;
 }

@@ -208,6 +208,7 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
     const bool had_dir = fs::exists(out_dir);
     fs::create_directories(out_dir);  // the resume file goes there from the first phase on
     o.resume.path = resume_path(stem);
+    const bool had_resume_file = fs::exists(o.resume.path);
     o.resume.resume = resume;
     // The run's inputs beside its options: the same checkpoint (by name and size) and architecture.
     o.resume.fingerprint = {{"arch", arch}, {"weights", fs::path(weights).filename().string()},
@@ -261,6 +262,13 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
         } else if (!had_dir && fs::is_empty(out_dir)) {
             fs::remove(out_dir);  // nothing to keep: leave no trace
         }
+        throw;
+    } catch (...) {
+        // A failure (a diverging loss, bad data) would come back on resuming: a resume file this
+        // run started is removed with the rest, one from an earlier run (a refused --resume) kept.
+        progress.finish();
+        if (!had_resume_file) fs::remove(o.resume.path);
+        if (!had_dir && fs::is_empty(out_dir)) fs::remove(out_dir);
         throw;
     }
     auto& result = *run;
@@ -402,7 +410,8 @@ int run_train(const demo::TrainCommand& c) {
     nlohmann::ordered_json fingerprint{{"arch", arch}, {"epochs", epochs}, {"lr", lr}, {"batch_size", c.batch_size},
                                        {"exclude_class", exclude}, {"seed", seed}, {"subset", c.subset}};
     long first_epoch = 0;
-    if (c.resume && fs::exists(resume_file)) {
+    const bool had_resume_file = fs::exists(resume_file);
+    if (c.resume && had_resume_file) {
         const auto st = salun::io::load_safetensors(resume_file);
         auto meta = [&](const char* k) -> const std::string& {
             auto it = st.metadata.find(k);
@@ -443,30 +452,37 @@ int run_train(const demo::TrainCommand& c) {
     };
 
     demo::Progress progress(c.common.quiet);
-    for (long e = first_epoch; e < epochs; ++e) {
-        progress.start("train " + arch + " epoch " + std::to_string(e + 1) + "/" + std::to_string(epochs), double(used.size()));
-        const auto stats = salun::optim::train_epoch<float>(*model, loader, sgd, [&](const salun::optim::TrainStep& s) {
-            std::ostringstream w;
-            w << "batch " << s.batch + 1 << "/" << s.num_batches << " loss " << std::fixed << std::setprecision(4) << s.loss
-              << " lr " << std::setprecision(5) << s.lr;
-            progress.advance(double(s.batch_size), w.str(), s.batch + 1 == s.num_batches);
-            try {
-                after_step();
-            } catch (Interrupted& stop) {
-                progress.finish();
-                if (fs::exists(resume_file)) {
-                    stop.resume_file = resume_file;
-                    stop.resume_hint = "--resume";
+    try {
+        for (long e = first_epoch; e < epochs; ++e) {
+            progress.start("train " + arch + " epoch " + std::to_string(e + 1) + "/" + std::to_string(epochs), double(used.size()));
+            const auto stats = salun::optim::train_epoch<float>(*model, loader, sgd, [&](const salun::optim::TrainStep& s) {
+                std::ostringstream w;
+                w << "batch " << s.batch + 1 << "/" << s.num_batches << " loss " << std::fixed << std::setprecision(4) << s.loss
+                  << " lr " << std::setprecision(5) << s.lr;
+                progress.advance(double(s.batch_size), w.str(), s.batch + 1 == s.num_batches);
+                try {
+                    after_step();
+                } catch (Interrupted& stop) {
+                    progress.finish();
+                    if (fs::exists(resume_file)) {
+                        stop.resume_file = resume_file;
+                        stop.resume_hint = "--resume";
+                    }
+                    throw;
                 }
-                throw;
-            }
-        }, [&] { sched.step(); });
-        progress.finish();
-        save_resume(e + 1);
-        const auto m = salun::unlearn::class_metrics(salun::unlearn::predict_subset(*model, salun::data::all(test), 100, kClasses));
-        if (!c.common.quiet)
-            std::fprintf(stderr, "epoch %ld: train loss %.4f, train acc %.4f, test acc %.4f\n", e + 1, stats.loss,
-                         stats.accuracy, m.accuracy());
+            }, [&] { sched.step(); });
+            progress.finish();
+            save_resume(e + 1);
+            const auto m = salun::unlearn::class_metrics(salun::unlearn::predict_subset(*model, salun::data::all(test), 100, kClasses));
+            if (!c.common.quiet)
+                std::fprintf(stderr, "epoch %ld: train loss %.4f, train acc %.4f, test acc %.4f\n", e + 1, stats.loss,
+                             stats.accuracy, m.accuracy());
+        }
+    } catch (const Interrupted&) {
+        throw;
+    } catch (...) {
+        if (!had_resume_file) fs::remove(resume_file);  // as in unlearn_one: a failure would come back
+        throw;
     }
     std::map<std::string, std::string> meta{{"arch", arch}, {"epochs", std::to_string(epochs)}, {"seed", std::to_string(seed)}};
     if (exclude >= 0) meta["exclude_class"] = std::to_string(exclude);

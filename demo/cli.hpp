@@ -58,6 +58,7 @@ struct ReferenceOptions {
 struct UnlearnCommand {
     std::string arch, weights, out_dir, name;  ///< name: output stem; empty: a random ID
     std::string save_mask;                     ///< --save-mask FILE.safetensors (SalUn only)
+    bool resume = false;                       ///< continue from DIR/NAME.resume.safetensors
     std::int64_t forget_class = 0;
     salun::unlearn::ExperimentOptions options;  ///< options.method: --method
     NormalizeOverride normalize;
@@ -67,6 +68,7 @@ struct UnlearnCommand {
 
 struct ExperimentCommand {
     std::string models, out_dir, name;  ///< name: output stems NAME-<arch>; empty: random IDs
+    bool resume = false;                ///< skip finished models, continue the interrupted one
     std::vector<std::string> archs;
     std::vector<salun::unlearn::Method> methods;  ///< --methods, in the given order
     std::int64_t forget_class = 0;
@@ -94,6 +96,7 @@ struct TrainCommand {
     long exclude_class = -1;  ///< -1: none
     std::uint64_t seed = 2048;
     std::size_t subset = 0;
+    bool resume = false;  ///< continue from the resume file beside --out
     CommonOptions common;
 };
 
@@ -260,6 +263,16 @@ inline void add_unlearn_options(Args& a) {
     add_normalize_options(a);
 }
 
+inline void add_resume_flag(Args& a, const std::string& file, const std::string& unit) {
+    a.flag("resume", "continue from " + file + " (written after every " + unit + "; kept by Ctrl-C or a crash)");
+}
+
+/// --resume finds its file by the run's name, so a random name cannot be resumed.
+inline void check_resume_name(const Args& a) {
+    if (a.flag_set("resume") && a.str("name").empty())
+        throw UsageError("--resume needs --name (the name of the run to continue; an interrupted run prints it)");
+}
+
 inline std::string check_arch(const Args& a) {
     const std::string arch = a.required("arch");
     for (const auto& n : salun::models::architectures())
@@ -395,6 +408,7 @@ inline Command parse_unlearn(const std::vector<std::string>& argv, std::ostream&
     a.option("name", "", "output file name stem (default: a random ID)");
     a.option("method", "salun", "salun, ft (fine-tune), ga (gradient ascent), rl (random labels), retrain (from scratch)");
     a.option("save-mask", "", "write the saliency mask (0/1 per weight, parameter names) to this .safetensors file");
+    add_resume_flag(a, "DIR/NAME.resume.safetensors", "phase");
     add_unlearn_options(a);
     add_common(a);
     if (!a.parse(argv, out)) return HelpShown{};
@@ -404,6 +418,8 @@ inline Command parse_unlearn(const std::vector<std::string>& argv, std::ostream&
     c.out_dir = a.required("out-dir");
     c.name = check_name(a);
     c.save_mask = a.str("save-mask");
+    check_resume_name(a);
+    c.resume = a.flag_set("resume");
     c.options = experiment_options(a);
     c.options.method = parse_method(a.str("method"), "method");
     if (!c.save_mask.empty() && c.options.method != salun::unlearn::Method::SalUn)
@@ -429,6 +445,7 @@ inline Command parse_experiment(const std::vector<std::string>& argv, std::ostre
     a.option("archs", "resnet18,vgg16_bn", "comma-separated architectures to run");
     a.option("methods", "salun", "comma-separated methods to run on each: salun, ft, ga, rl, retrain (the reference "
                                  "itself: trained and cached when missing, unless --no-reference)");
+    add_resume_flag(a, "DIR/NAME-<arch>[-<method>].resume.safetensors (salun runs), skipping finished runs", "phase");
     add_unlearn_options(a);
     add_common(a);
     if (!a.parse(argv, out)) return HelpShown{};
@@ -461,6 +478,8 @@ inline Command parse_experiment(const std::vector<std::string>& argv, std::ostre
         throw UsageError("--retrain-reference fits one architecture: pass --archs too");
     c.out_dir = a.str("out-dir");
     c.name = check_name(a);
+    check_resume_name(a);
+    c.resume = a.flag_set("resume");
     c.normalize = normalize_override(a);
     c.common = common_options(a);
     return c;
@@ -474,6 +493,7 @@ inline Command parse_train(const std::vector<std::string>& argv, std::ostream& o
     a.option("epochs", "6", "training epochs").option("lr", "0.1", "OneCycleLR maximum learning rate");
     a.option("batch-size", "128", "batch size").option("exclude-class", "", "leave this class out (retrain reference)");
     a.option("seed", "2048", "random seed").option("subset", "0", "first K images of every class (0: all)");
+    add_resume_flag(a, "OUT's stem + .resume.safetensors", "epoch");
     add_common(a);
     if (!a.parse(argv, out)) return HelpShown{};
     TrainCommand c;
@@ -495,6 +515,7 @@ inline Command parse_train(const std::vector<std::string>& argv, std::ostream& o
     c.batch_size = static_cast<std::size_t>(bs);
     c.subset = static_cast<std::size_t>(subset);
     c.seed = static_cast<std::uint64_t>(a.integer("seed"));
+    c.resume = a.flag_set("resume");
     c.common = common_options(a);
     return c;
 }

@@ -10,17 +10,21 @@
 // With no command it prints the usage and exits 2. Checkpoints are .safetensors or .pth (by
 // content). Results go to stdout (paths of what was written, tables); progress to stderr.
 //
+// unlearn, experiment and train write a resume file after every phase / epoch; --resume continues
+// from it, bit for bit. Ctrl-C stops between two steps, keeps the resume file, writes nothing
+// else and exits 130.
+//
 // This file only wires the library together, shows progress and prints results; the command line
 // is parsed and checked in cli.hpp, the algorithm lives in include/salun (unlearn/experiment.hpp
 // and below).
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <iomanip>
 #include <iostream>
 #include <optional>
@@ -46,6 +50,44 @@ using demo::UsageError;
 using Model = salun::nn::Module<float>;
 
 namespace {
+
+// ---- Ctrl-C and resume files --------------------------------------------------------------------
+volatile std::sig_atomic_t g_interrupted = 0;
+
+void on_sigint(int) {
+    g_interrupted = 1;
+    std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the program at once
+}
+
+/// Long commands stop cleanly on Ctrl-C: the flag is checked between steps (check_interrupt).
+void install_sigint_handler() { std::signal(SIGINT, on_sigint); }
+
+/// Thrown between two steps after Ctrl-C; main says what was kept and exits 130 (128 + SIGINT).
+struct Interrupted {
+    std::string resume_file;  ///< the resume file to continue from ("" if none was written yet)
+    std::string resume_hint;  ///< what to add to the command line to continue
+};
+
+void check_interrupt() {
+    if (g_interrupted) throw Interrupted{};
+}
+
+long env_long(const char* name) {
+    const char* v = std::getenv(name);
+    return v ? std::atol(v) : 0;
+}
+
+/// Called after every optimiser step. Testing aids for tests/integration/check_resume.cmake:
+/// SALUN_TEST_KILL_AT_STEP=N sends this process SIGKILL right after its N-th step (a crash in
+/// the middle of an epoch), SALUN_TEST_INTERRUPT_AT_STEP=N sends it SIGINT (Ctrl-C).
+void after_step() {
+    static const long kill_at = env_long("SALUN_TEST_KILL_AT_STEP"), interrupt_at = env_long("SALUN_TEST_INTERRUPT_AT_STEP");
+    static long steps = 0;
+    ++steps;
+    if (steps == kill_at) std::raise(SIGKILL);
+    if (steps == interrupt_at) std::raise(SIGINT);
+    check_interrupt();
+}
 
 void apply_threads(const demo::CommonOptions& c) {
     if (c.threads > 0)
@@ -200,13 +242,17 @@ double method_images(const salun::unlearn::ExperimentOptions& o, std::size_t poo
     return 0;
 }
 
+/// DIR/NAME's resume file.
+std::string resume_path(const std::string& stem) { return stem + ".resume.safetensors"; }
+
 /// Runs `o.method` on `model` (loaded from `weights`; for retrain a fresh one), evaluates, writes
-/// DIR/<ID>.json and DIR/<ID>.safetensors.
+/// DIR/<ID>.json, DIR/<ID>.safetensors and DIR/<ID>.steps.jsonl. SalUn writes DIR/<ID>.resume.safetensors
+/// after the mask and every phase and, with `resume`, continues from it.
 UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, const std::string& out_dir,
                            const std::string& out_name, const salun::data::ImageDataset& train,
                            const salun::data::ImageDataset& test, salun::unlearn::ExperimentOptions o,
                            const demo::NormalizeOverride& normalize, std::int64_t forget_class, bool quiet,
-                           salun::Device device, Reference* reference = nullptr) {
+                           salun::Device device, bool resume, Reference* reference = nullptr) {
     // The original: the model to unlearn, or for retrain the source of the normalisation and of the
     // cka field's "before" (retrain starts from a fresh model).
     const auto loaded = load_model(arch, weights, normalize, quiet, device);
@@ -217,6 +263,26 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
         model = salun::models::make_model<float>(arch, kClasses, init);
         model->to(device);
     }
+    const std::string id = out_name.empty() ? random_id() : out_name;
+    const std::string stem = (fs::path(out_dir) / id).string();
+    const bool had_dir = fs::exists(out_dir);
+    fs::create_directories(out_dir);  // the resume file goes there from the first phase on
+    if (o.method == Method::SalUn) {  // the baselines restart from their beginning (docs/salun.md)
+        o.resume.path = resume_path(stem);
+        o.resume.resume = resume;
+        // The run's inputs beside its options: the same checkpoint (by name and size) and architecture.
+        o.resume.fingerprint = {{"arch", arch}, {"weights", fs::path(weights).filename().string()},
+                                {"weights_bytes", fs::file_size(weights)}};
+        if (!quiet && !resume && fs::exists(o.resume.path))
+            std::fprintf(stderr, "%s: note: starting afresh, replacing the resume file of an earlier run (--resume continues it)\n",
+                         o.resume.path.c_str());
+        if (!quiet && resume && !fs::exists(o.resume.path))
+            std::fprintf(stderr, "%s: no resume file, starting afresh\n", o.resume.path.c_str());
+    } else if (!quiet && resume) {
+        std::fprintf(stderr, "%s: note: only salun runs resume mid-run; this %s run starts from its beginning\n",
+                     stem.c_str(), salun::unlearn::method_name(o.method));
+    }
+    const bool had_resume_file = !o.resume.path.empty() && fs::exists(o.resume.path);
     // the original stays beside the unlearned model for the cka field
     std::shared_ptr<Model> original;
     if (o.cka) original = o.method == Method::Retrain ? loaded.model
@@ -228,6 +294,7 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
     const std::string method = salun::unlearn::method_name(o.method);
     const int epochs = salun::unlearn::method_settings(o).epochs;
     auto on_stage = [&](const std::string& s) {
+        check_interrupt();
         progress.finish();
         if (s == "unlearn")
             progress.start(name + " " + method, method_images(o, train_images));
@@ -249,10 +316,34 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
         what << "epoch " << s.epoch + 1 << "/" << epochs << " " << salun::unlearn::phase_name(s.phase) << " "
              << s.batch + 1 << "/" << s.num_batches << " loss " << std::fixed << std::setprecision(4) << s.loss;
         progress.advance(double(s.batch_size), what.str(), s.batch + 1 == s.num_batches);
+        after_step();
     };
-    auto on_eval = [&](std::size_t n) { progress.advance(double(n), "evaluating"); };
-    auto result = salun::unlearn::run_salun_experiment(*model, train, test, forget_class, o, on_step, on_stage, on_eval,
-                                                       original.get(), reference);
+    auto on_eval = [&](std::size_t n) {
+        check_interrupt();
+        progress.advance(double(n), "evaluating");
+    };
+    std::optional<salun::unlearn::ExperimentResult<float>> run;
+    try {
+        run = salun::unlearn::run_salun_experiment(*model, train, test, forget_class, o, on_step, on_stage, on_eval,
+                                                   original.get(), reference);
+    } catch (Interrupted& stop) {
+        progress.finish();
+        if (!o.resume.path.empty() && fs::exists(o.resume.path)) {
+            stop.resume_file = o.resume.path;
+            stop.resume_hint = out_name.empty() ? "--name " + id + " --resume" : "--resume";
+        } else if (!had_dir && fs::is_empty(out_dir)) {
+            fs::remove(out_dir);  // nothing to keep: leave no trace
+        }
+        throw;
+    } catch (...) {
+        // A failure (a diverging loss, bad data) would come back on resuming: a resume file this
+        // run started is removed with the rest, one from an earlier run (a refused --resume) kept.
+        progress.finish();
+        if (!had_resume_file && !o.resume.path.empty()) fs::remove(o.resume.path);
+        if (!had_dir && fs::is_empty(out_dir)) fs::remove(out_dir);
+        throw;
+    }
+    auto& result = *run;
     progress.finish();
     if (!quiet)
         std::fprintf(stderr,
@@ -262,11 +353,9 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
                      result.points_forward_seconds, result.points_umap_seconds);
 
     auto& rep = result.report;
-    rep.id = out_name.empty() ? random_id() : out_name;
+    rep.id = id;
     rep.model = name;
     rep.base = o.method == Method::Retrain ? "-" : fs::path(weights).filename().string();
-    fs::create_directories(out_dir);
-    const std::string stem = (fs::path(out_dir) / rep.id).string();
     step_log.write(stem + ".steps.jsonl");
     rep.extra["step_log"] = rep.id + ".steps.jsonl";
     auto weights_out = model->state_dict();
@@ -281,6 +370,7 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
                                 {{"arch", arch}, {"method", method}, {"forget_class", std::to_string(forget_class)},
                                  {"base", rep.base}});
     salun::unlearn::write_report(stem + ".json", rep);
+    if (!o.resume.path.empty()) fs::remove(o.resume.path);  // finished: nothing left to resume
     std::printf("wrote %s.json, %s.safetensors and %s.steps.jsonl\n", stem.c_str(), stem.c_str(), stem.c_str());
     std::fflush(stdout);
     return {rep, model, std::move(result.mask)};
@@ -362,7 +452,7 @@ LoadedReference train_reference(const std::string& arch, const std::string& weig
     if (!quiet)
         std::fprintf(stderr, "%s: training the retrained reference (forget class %lld, %d epochs) -> %s.safetensors\n",
                      name.c_str(), (long long)fc, o.retrain.epochs, stem.c_str());
-    UnlearnOutcome out = unlearn_one(arch, weights, out_dir, "", train, test, o, demo::NormalizeOverride{}, fc, quiet, device);
+    UnlearnOutcome out = unlearn_one(arch, weights, out_dir, "", train, test, o, demo::NormalizeOverride{}, fc, quiet, device, false);
     if (!quiet)
         std::fprintf(stderr, "%s: retrained reference trained in %s (%.1f s)\n", name.c_str(),
                      demo::Progress::duration(out.report.seconds).c_str(), out.report.seconds);
@@ -439,19 +529,23 @@ std::string optional_cell(const std::optional<double>& v, int decimals) {
     return buf;
 }
 
-void print_summary(const std::vector<salun::unlearn::RunReport>& reports) {
+std::string optional_cell(const nlohmann::ordered_json& r, const char* key, int decimals) {
+    return r.contains(key) ? optional_cell(r.at(key).get<double>(), decimals) : "-";
+}
+
+/// The table from the results JSON (a run finished by an earlier, resumed experiment has only that).
+void print_summary(const std::vector<nlohmann::ordered_json>& results) {
     std::printf("%-12s %-8s %7s %7s %7s %7s %7s %6s %7s %9s\n", "Model", "Method", "UA", "RA", "TUA", "TRA", "FQS", "PS",
                 "Gap", "Time");
-    for (const auto& r : reports) {
-        const auto fc = static_cast<std::size_t>(r.forget_class);
-        const auto [ua, ra] = salun::unlearn::forget_retain_accuracy(r.train, fc);
-        const auto [tua, tra] = salun::unlearn::forget_retain_accuracy(r.test, fc);
-        std::printf("%-12s %-8s %7.3f %7.3f %7.3f %7.3f %7.4f %6s %7s %8.1fs\n", r.model.c_str(), r.method.c_str(), ua,
-                    ra, tua, tra, r.fqs, optional_cell(r.ps, 3).c_str(), optional_cell(r.avg_gap, 4).c_str(), r.seconds);
-    }
+    for (const auto& r : results)
+        std::printf("%-12s %-8s %7.3f %7.3f %7.3f %7.3f %7.4f %6s %7s %8.1fs\n", r.at("Model").get<std::string>().c_str(),
+                    r.at("Method").get<std::string>().c_str(), r.at("UA").get<double>(), r.at("RA").get<double>(),
+                    r.at("TUA").get<double>(), r.at("TRA").get<double>(), r.at("FQS").get<double>(),
+                    optional_cell(r, "PS", 3).c_str(), optional_cell(r, "avg_gap", 4).c_str(), r.at("RTE").get<double>());
 }
 
 int run_unlearn(const demo::UnlearnCommand& c) {
+    install_sigint_handler();
     apply_threads(c.common);
     const std::string dir = data_dir(c.common);
     const auto train = salun::data::read_cifar10(dir, salun::data::Split::Train);
@@ -464,13 +558,13 @@ int run_unlearn(const demo::UnlearnCommand& c) {
         const std::string stem = reference_stem(cache_dir(c.reference, models_dir), c.arch, c.forget_class, o);
         const auto lr = train_reference(c.arch, c.weights, c.out_dir, stem, train, test, o, c.forget_class, c.common.quiet,
                                         c.common.device);
-        print_summary({*lr.report});
+        print_summary({salun::unlearn::to_json(*lr.report)});
         return 0;
     }
     auto ref = obtain_reference(c.arch, c.weights, c.out_dir, c.reference, fs::path(c.weights).parent_path().string(),
                                 train, test, o, c.forget_class, c.common.quiet, false, c.common.device);
     const auto r = unlearn_one(c.arch, c.weights, c.out_dir, c.name, train, test, o, c.normalize, c.forget_class,
-                               c.common.quiet, c.common.device, ref ? &ref->ref : nullptr);
+                               c.common.quiet, c.common.device, c.resume, ref ? &ref->ref : nullptr);
     if (!c.save_mask.empty()) {
         SALUN_CHECK(!r.mask.masks.empty(), "--save-mask: the ", salun::unlearn::method_name(o.method),
                     " method computes no saliency mask");
@@ -480,7 +574,7 @@ int run_unlearn(const demo::UnlearnCommand& c) {
                                      {"total", std::to_string(r.mask.total)}});
         std::printf("wrote %s (the saliency mask)\n", c.save_mask.c_str());
     }
-    print_summary({r.report});
+    print_summary({salun::unlearn::to_json(r.report)});
     return 0;
 }
 
@@ -503,11 +597,12 @@ int run_experiment(const demo::ExperimentCommand& c) {
     for (const auto& arch : archs) experiment_checkpoint(models, arch);
     if (!c.reference.file.empty() && !fs::exists(c.reference.file))
         salun::detail::throw_error("retrained reference ", c.reference.file, " not found");
+    install_sigint_handler();
     const std::string dir = data_dir(c.common);
     const auto train = salun::data::read_cifar10(dir, salun::data::Split::Train);
     const auto test = salun::data::read_cifar10(dir, salun::data::Split::Test);
     const auto t0 = std::chrono::steady_clock::now();
-    std::vector<salun::unlearn::RunReport> reports;
+    std::vector<nlohmann::ordered_json> reports;
     const bool with_retrain_row = std::find(c.methods.begin(), c.methods.end(), Method::Retrain) != c.methods.end();
     const bool train_reference_if_missing = c.methods.size() > 1 || c.methods.front() != Method::SalUn;
     for (const auto& arch : archs) {
@@ -516,7 +611,7 @@ int run_experiment(const demo::ExperimentCommand& c) {
         // (then cached); SalUn alone uses a cached or given reference but does not train one.
         auto ref = obtain_reference(arch, w, c.out_dir, c.reference, models, train, test, c.options, c.forget_class,
                                     c.common.quiet, train_reference_if_missing, c.common.device);
-        if (with_retrain_row && ref && ref->report) reports.push_back(*ref->report);
+        if (with_retrain_row && ref && ref->report) reports.push_back(salun::unlearn::to_json(*ref->report));
         for (const Method m : c.methods) {
             if (m == Method::Retrain) continue;  // the reference's own row, above
             auto o = c.options;
@@ -524,9 +619,30 @@ int run_experiment(const demo::ExperimentCommand& c) {
             std::string name;
             if (!c.name.empty())
                 name = c.name + "-" + arch + (c.methods.size() > 1 ? std::string("-") + salun::unlearn::method_name(m) : std::string());
-            reports.push_back(unlearn_one(arch, w, c.out_dir, name, train, test, o, c.normalize, c.forget_class,
-                                          c.common.quiet, c.common.device, ref ? &ref->ref : nullptr)
-                                  .report);
+            const std::string stem = (fs::path(c.out_dir) / name).string();
+            if (c.resume && !name.empty() && fs::exists(stem + ".json") && !fs::exists(resume_path(stem))) {
+                // Finished by an earlier run: its results stand (its resume file went when they were written).
+                std::ifstream in(stem + ".json");
+                reports.push_back(nlohmann::ordered_json::parse(in));
+                std::printf("kept %s.json (finished earlier)\n", stem.c_str());
+                continue;
+            }
+            try {
+                reports.push_back(salun::unlearn::to_json(unlearn_one(arch, w, c.out_dir, name, train, test, o, c.normalize,
+                                                                      c.forget_class, c.common.quiet, c.common.device,
+                                                                      c.resume, ref ? &ref->ref : nullptr)
+                                                              .report));
+            } catch (Interrupted& stop) {
+                if (c.name.empty() && !stop.resume_file.empty()) {
+                    // Random names cannot be found again: the file would only be litter.
+                    fs::remove(stop.resume_file);
+                    stop.resume_file.clear();
+                    stop.resume_hint = "--name NAME (an experiment is resumable only with one)";
+                } else if (!stop.resume_file.empty()) {
+                    stop.resume_hint = "--resume";
+                }
+                throw;
+            }
         }
     }
     print_summary(reports);
@@ -548,6 +664,7 @@ int run_report(const demo::ReportCommand& c) {
 
 // ---- train --------------------------------------------------------------------------------------
 int run_train(const demo::TrainCommand& c) {
+    install_sigint_handler();
     apply_threads(c.common);
     const std::string dir = data_dir(c.common);
     const auto train = salun::data::read_cifar10(dir, salun::data::Split::Train);
@@ -576,24 +693,89 @@ int run_train(const demo::TrainCommand& c) {
     oc.pct_start = 0.25;
     salun::optim::OneCycleLR<float> sched(sgd, lr, epochs * long(loader.num_batches()), oc);
 
-    demo::Progress progress(c.common.quiet);
-    for (long e = 0; e < epochs; ++e) {
-        progress.start("train " + arch + " epoch " + std::to_string(e + 1) + "/" + std::to_string(epochs), double(used.size()));
-        const auto stats = salun::optim::train_epoch<float>(*model, loader, sgd, [&](const salun::optim::TrainStep& s) {
-            std::ostringstream w;
-            w << "batch " << s.batch + 1 << "/" << s.num_batches << " loss " << std::fixed << std::setprecision(4) << s.loss
-              << " lr " << std::setprecision(5) << s.lr;
-            progress.advance(double(s.batch_size), w.str(), s.batch + 1 == s.num_batches);
-        }, [&] { sched.step(); });
-        progress.finish();
-        const auto m = salun::unlearn::class_metrics(salun::unlearn::predict_subset(*model, salun::data::all(test), 100, kClasses));
+    // The resume file beside --out: model, momentum, loader and schedule after every epoch.
+    const std::string resume_file = (fs::path(c.out).parent_path() / fs::path(c.out).stem()).string() + ".resume.safetensors";
+    nlohmann::ordered_json fingerprint{{"arch", arch}, {"epochs", epochs}, {"lr", lr}, {"batch_size", c.batch_size},
+                                       {"exclude_class", exclude}, {"seed", seed}, {"subset", c.subset}};
+    long first_epoch = 0;
+    const bool had_resume_file = fs::exists(resume_file);
+    if (c.resume && had_resume_file) {
+        const auto st = salun::io::load_safetensors(resume_file);
+        auto meta = [&](const char* k) -> const std::string& {
+            auto it = st.metadata.find(k);
+            auto format = st.metadata.find("format");
+            if (it == st.metadata.end() || format == st.metadata.end() || format->second != "salun-train-resume/1")
+                salun::detail::throw_error("'", resume_file, "' is not a train resume file");
+            return it->second;
+        };
+        const std::string diff = salun::unlearn::fingerprint_diff(nlohmann::ordered_json::parse(meta("options")), fingerprint);
+        if (!diff.empty())
+            salun::detail::throw_error("'", resume_file, "' was written by a run with other options (", diff,
+                                       "): run with the same options to resume it, or delete it to start afresh");
+        salun::io::StateDict weights, optimizer;
+        for (const auto& [k, v] : st.tensors)
+            (k.rfind("optimizer.", 0) == 0 ? optimizer : weights).insert_or_assign(k.substr(k.find('.') + 1), v);
+        model->load_state_dict(weights);
+        sgd.load_state_dict(optimizer);
+        const auto p = nlohmann::ordered_json::parse(meta("progress"));
+        loader.load_state({p.at("loader_epochs").get<std::size_t>(), p.at("loader_generator").get<std::string>()});
+        sched.set_last_epoch(p.at("scheduler_last_epoch").get<long>());
+        first_epoch = p.at("epochs_done").get<long>();
         if (!c.common.quiet)
-            std::fprintf(stderr, "epoch %ld: train loss %.4f, train acc %.4f, test acc %.4f\n", e + 1, stats.loss,
-                         stats.accuracy, m.accuracy());
+            std::fprintf(stderr, "%s: resuming after epoch %ld of %ld\n", resume_file.c_str(), first_epoch, epochs);
+    } else if (!c.common.quiet && c.resume) {
+        std::fprintf(stderr, "%s: no resume file, starting afresh\n", resume_file.c_str());
+    }
+    auto save_resume = [&](long epochs_done) {
+        salun::io::StateDict sd;
+        for (const auto& [k, v] : model->state_dict()) sd.insert_or_assign("model." + k, v);
+        for (const auto& [k, v] : sgd.state_dict()) sd.insert_or_assign("optimizer." + k, v);
+        const auto ls = loader.state();
+        const nlohmann::ordered_json progress{{"epochs_done", epochs_done}, {"loader_epochs", ls.epochs_started},
+                                              {"loader_generator", ls.generator},
+                                              {"scheduler_last_epoch", sched.last_epoch()}};
+        salun::io::save_safetensors(resume_file, sd,
+                                    {{"format", "salun-train-resume/1"},
+                                     {"options", fingerprint.dump()}, {"progress", progress.dump()}});
+    };
+
+    demo::Progress progress(c.common.quiet);
+    try {
+        for (long e = first_epoch; e < epochs; ++e) {
+            progress.start("train " + arch + " epoch " + std::to_string(e + 1) + "/" + std::to_string(epochs), double(used.size()));
+            const auto stats = salun::optim::train_epoch<float>(*model, loader, sgd, [&](const salun::optim::TrainStep& s) {
+                std::ostringstream w;
+                w << "batch " << s.batch + 1 << "/" << s.num_batches << " loss " << std::fixed << std::setprecision(4) << s.loss
+                  << " lr " << std::setprecision(5) << s.lr;
+                progress.advance(double(s.batch_size), w.str(), s.batch + 1 == s.num_batches);
+                try {
+                    after_step();
+                } catch (Interrupted& stop) {
+                    progress.finish();
+                    if (fs::exists(resume_file)) {
+                        stop.resume_file = resume_file;
+                        stop.resume_hint = "--resume";
+                    }
+                    throw;
+                }
+            }, [&] { sched.step(); });
+            progress.finish();
+            save_resume(e + 1);
+            const auto m = salun::unlearn::class_metrics(salun::unlearn::predict_subset(*model, salun::data::all(test), 100, kClasses));
+            if (!c.common.quiet)
+                std::fprintf(stderr, "epoch %ld: train loss %.4f, train acc %.4f, test acc %.4f\n", e + 1, stats.loss,
+                             stats.accuracy, m.accuracy());
+        }
+    } catch (const Interrupted&) {
+        throw;
+    } catch (...) {
+        if (!had_resume_file) fs::remove(resume_file);  // as in unlearn_one: a failure would come back
+        throw;
     }
     std::map<std::string, std::string> meta{{"arch", arch}, {"epochs", std::to_string(epochs)}, {"seed", std::to_string(seed)}};
     if (exclude >= 0) meta["exclude_class"] = std::to_string(exclude);
     salun::io::save_checkpoint(c.out, model->state_dict(), meta);  // .pth has no room for meta
+    fs::remove(resume_file);
     std::printf("wrote %s\n", c.out.c_str());
     return 0;
 }
@@ -629,6 +811,14 @@ int main(int argc, char** argv) {
     const std::string& cmd = cl.command;
     try {
         return std::visit(Runner{}, demo::parse_command(cl));
+    } catch (const Interrupted& stop) {
+        std::cerr << "\nsalun-demo: interrupted; the unfinished run wrote no results";
+        if (!stop.resume_file.empty())
+            std::cerr << ". Kept " << stop.resume_file << ": run the same command with " << stop.resume_hint
+                      << " to continue\n";
+        else
+            std::cerr << (stop.resume_hint.empty() ? "" : "; to make it resumable, run with " + stop.resume_hint) << "\n";
+        return 130;
     } catch (const UsageError& e) {
         std::cerr << "salun-demo: " << e.what() << "\n";
         if (cmd.empty())

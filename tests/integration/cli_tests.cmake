@@ -49,6 +49,9 @@ salun_cli_test(help_marks_required 0 "usage: salun-demo train --arch VALUE --out
 salun_cli_test(train_out_format 2 "--out must end in .safetensors, .pth or .pt, got 'r.bin'" train --arch resnet18 --out r.bin)
 salun_cli_test(name_no_folder 2 "--name is a file name stem, without folders"
   unlearn --arch resnet18 --weights w.pth --out-dir ${out} --name a/b NO_OUTPUT_DIR ${out})
+salun_cli_test(resume_needs_name 2 "--resume needs --name"
+  unlearn --arch resnet18 --weights w.pth --out-dir ${out} --resume NO_OUTPUT_DIR ${out})
+salun_cli_test(experiment_resume_needs_name 2 "--resume needs --name" experiment --models m --resume NO_OUTPUT_DIR ${out})
 salun_cli_test(mean_std_together 2 "--mean and --std go together" eval --arch resnet18 --weights w.pth --mean 0.5,0.5,0.5)
 salun_cli_test(mean_three_numbers 2 "--mean expects three numbers R,G,B, got '0.5,0.5'"
   eval --arch resnet18 --weights w.pth --mean 0.5,0.5 --std 1,1,1)

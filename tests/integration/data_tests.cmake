@@ -60,6 +60,21 @@ if(EXISTS ${weights})
                        SKIP_REGULAR_EXPRESSION "SKIP: chromium not found")
 endif()
 
+# Resume: a run killed with SIGKILL mid-epoch, or stopped by Ctrl-C, continues with --resume to the
+# uninterrupted run's results (tests/integration/check_resume.cmake).
+if(EXISTS ${weights})
+  add_test(NAME unlearn_resume_after_kill
+    COMMAND ${CMAKE_COMMAND} -DDEMO=$<TARGET_FILE:salun-demo> -DWEIGHTS=${weights} -DDATA=${SALUN_DATA_DIR}
+            -DOUT_DIR=${CMAKE_CURRENT_BINARY_DIR}/resume -P ${CMAKE_CURRENT_SOURCE_DIR}/check_resume.cmake)
+  set_tests_properties(unlearn_resume_after_kill PROPERTIES LABELS "data" FIXTURES_REQUIRED cifar10
+                       RUN_SERIAL TRUE TIMEOUT 3600)
+endif()
+add_test(NAME train_resume_after_kill
+  COMMAND ${CMAKE_COMMAND} -DDEMO=$<TARGET_FILE:salun-demo> -DDATA=${SALUN_DATA_DIR}
+          -DOUT_DIR=${CMAKE_CURRENT_BINARY_DIR}/train_resume -P ${CMAKE_CURRENT_SOURCE_DIR}/check_train_resume.cmake)
+set_tests_properties(train_resume_after_kill PROPERTIES LABELS "data" FIXTURES_REQUIRED cifar10
+                     RUN_SERIAL TRUE TIMEOUT 3600)
+
 # The reference's full experiment (both models, 5 epochs): hours on a 2-core machine, so label "long"
 # keeps it out of the default test run (`ctest -L long` runs it).
 if(EXISTS ${SALUN_MODELS_DIR}/resnet18_cifar10.safetensors AND EXISTS ${SALUN_MODELS_DIR}/vgg16_bn_cifar10.safetensors)

@@ -6,8 +6,13 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
+#include <sstream>
+#include <string>
 #include <utility>
+
+#include "salun/core/error.hpp"
 
 namespace salun {
 
@@ -21,6 +26,31 @@ public:
     }
 
     std::uint64_t next_u64() { return engine_(); }
+
+    /// The whole state as text (torch.Generator.get_state's role): the engine's standard
+    /// textual form, then the spare normal. set_state(get_state()) continues the same sequence
+    /// bit for bit, on any platform (the text of std::mt19937_64 is fixed by the standard).
+    std::string get_state() const {
+        std::uint64_t spare_bits = 0;
+        std::memcpy(&spare_bits, &spare_, sizeof spare_bits);
+        std::ostringstream os;
+        os << engine_ << ' ' << (has_spare_ ? 1 : 0) << ' ' << spare_bits;
+        return os.str();
+    }
+
+    /// Restores a state from get_state(); a malformed one is an error and changes nothing.
+    void set_state(const std::string& state) {
+        std::istringstream is(state);
+        std::mt19937_64 engine;
+        int has_spare = -1;
+        std::uint64_t spare_bits = 0;
+        is >> engine >> has_spare >> spare_bits;
+        SALUN_CHECK(!is.fail() && (has_spare == 0 || has_spare == 1) && (is >> std::ws).eof(),
+                    "Generator::set_state: not a generator state (", state.size(), " characters)");
+        engine_ = engine;
+        has_spare_ = has_spare == 1;
+        std::memcpy(&spare_, &spare_bits, sizeof spare_);
+    }
 
     /// Uniform in [0, 1) with 53 random bits.
     double uniform01() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }

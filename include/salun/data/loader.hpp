@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <iterator>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "salun/core/error.hpp"
@@ -31,6 +32,12 @@
 #include "salun/data/transforms.hpp"
 
 namespace salun::data {
+
+/// Where a loader is in its sequence of epochs: enough to continue it exactly (a resumed run).
+struct LoaderState {
+    std::size_t epochs_started = 0;
+    std::string generator;  ///< Generator::get_state()
+};
 
 template <class T>
 struct Batch {
@@ -140,6 +147,14 @@ public:
         opts_.seed = seed;
         gen_.manual_seed(seed);
         epochs_ = 0;
+    }
+
+    /// The position in the sequence of epochs; load_state() continues from it, so the next
+    /// epoch() draws the same order and augmentation as it would have here.
+    LoaderState state() const { return {epochs_, gen_.get_state()}; }
+    void load_state(const LoaderState& s) {
+        gen_.set_state(s.generator);
+        epochs_ = s.epochs_started;
     }
 
     /// Draws the next epoch (its order and augmentation seed). Iterate it once or index batches.

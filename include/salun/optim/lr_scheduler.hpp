@@ -95,6 +95,14 @@ public:
         apply(t_);
     }
     double get_last_lr() const { return opt_.lr(); }
+    /// Steps taken (PyTorch's last_epoch); set_last_epoch(n) puts a fresh scheduler, and its
+    /// optimiser's lr and momentum, where one stepped n times would be (a resumed run).
+    long last_epoch() const { return t_; }
+    void set_last_epoch(long t) {
+        SALUN_CHECK(t >= 0 && t <= total_, "OneCycleLR: last_epoch ", t, " outside 0..", total_);
+        t_ = t;
+        apply(t_);
+    }
 
 private:
     static double anneal(double start, double end, double pct) { return end + (start - end) / 2 * (std::cos(M_PI * pct) + 1); }

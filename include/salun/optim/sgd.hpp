@@ -10,10 +10,12 @@
 // nor its momentum buffer changes.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "salun/core/tensor.hpp"
 #include "salun/kernels/elementwise.hpp"
+#include "salun/io/state_dict.hpp"
 
 namespace salun::optim {
 
@@ -45,6 +47,36 @@ public:
     const std::vector<Tensor<T>>& params() const { return params_; }
     /// The momentum buffer of parameter i (undefined before its first step).
     const Tensor<T>& momentum_buffer(std::size_t i) const { return buffers_.at(i); }
+
+    /// The optimiser's state as tensors, with the names of PyTorch's SGD state flattened:
+    /// "state.<i>.momentum_buffer" for every parameter i that has one (none before its first
+    /// step). The hyperparameters are the caller's (options, or a scheduler's state).
+    io::StateDict state_dict() const {
+        io::StateDict sd;
+        for (std::size_t i = 0; i < buffers_.size(); ++i)
+            if (buffers_[i].defined()) sd.insert_or_assign("state." + std::to_string(i) + ".momentum_buffer", buffers_[i]);
+        return sd;
+    }
+
+    /// Restores state_dict(): every buffer is checked against its parameter's shape before any is
+    /// replaced; a parameter without an entry has no buffer afterwards (its next step is a first).
+    void load_state_dict(const io::StateDict& sd) {
+        std::vector<Tensor<T>> buffers(params_.size());
+        std::size_t used = 0;
+        for (std::size_t i = 0; i < params_.size(); ++i) {
+            const std::string key = "state." + std::to_string(i) + ".momentum_buffer";
+            auto it = sd.find(key);
+            if (it == sd.end()) continue;
+            SALUN_CHECK(it->second.shape == params_[i].shape() && it->second.dtype != io::DType::I64,
+                        "SGD::load_state_dict: '", key, "' is ", io::dtype_name(it->second.dtype), " ",
+                        shape_str(it->second.shape), ", parameter ", i, " is ", shape_str(params_[i].shape()));
+            buffers[i] = it->second.template to_tensor<T>();
+            ++used;
+        }
+        SALUN_CHECK(used == sd.size(), "SGD::load_state_dict: ", sd.size() - used,
+                    " entries are not momentum buffers of this optimiser's ", params_.size(), " parameters");
+        buffers_ = std::move(buffers);
+    }
 
     /// Per-parameter 0/1 masks (same shapes as the parameters); an empty vector removes them.
     void set_update_masks(std::vector<Tensor<T>> masks) {

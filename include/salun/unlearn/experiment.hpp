@@ -28,6 +28,7 @@
 #include "salun/unlearn/privacy.hpp"
 #include "salun/unlearn/points.hpp"
 #include "salun/unlearn/results.hpp"
+#include "salun/unlearn/resume.hpp"
 #include "salun/unlearn/salun.hpp"
 
 namespace salun::unlearn {
@@ -51,6 +52,7 @@ struct ExperimentOptions {
     std::vector<std::string> cka_layers;  // empty: cka_layer_names(model) (ResNet / VGG)
     /// Input normalisation of every loader (the checkpoint's own, when it carries one).
     std::optional<data::Normalize> normalize = data::cifar10_normalize();
+    ResumeOptions resume;               // resume file after the mask and every phase (resume.hpp)
 };
 
 /// A model retrained without the forget class, to judge an unlearned model against: its
@@ -73,6 +75,32 @@ inline double average_gap(const ClassMetrics& train, const ClassMetrics& test, c
     const auto [rua, rra] = forget_retain_accuracy(ref_train, forget_class);
     const auto [rtua, rtra] = forget_retain_accuracy(ref_test, forget_class);
     return (std::abs(ua - rua) + std::abs(ra - rra) + std::abs(tua - rtua) + std::abs(tra - rtra)) / 4.0;
+}
+
+/// What a resume file must agree on with the run that continues it: every option that changes
+/// the unlearned weights or the evaluation (the caller's fingerprint, e.g. the checkpoint, too).
+inline nlohmann::ordered_json experiment_fingerprint(const ExperimentOptions& o, std::int64_t forget_class) {
+    nlohmann::ordered_json f = o.resume.fingerprint;
+    f["forget_class"] = forget_class;
+    f["epochs"] = o.salun.epochs;
+    f["lr"] = o.salun.lr;
+    f["momentum"] = o.salun.momentum;
+    f["weight_decay"] = o.salun.weight_decay;
+    f["grad_clip"] = o.salun.grad_clip;
+    f["num_classes"] = o.salun.num_classes;
+    f["seed"] = o.salun.seed;
+    f["freeze_masked"] = o.salun.freeze_masked;
+    f["threshold"] = o.saliency.threshold;
+    f["saliency_batches"] = o.saliency.max_batches;
+    f["batch_size"] = o.batch_size;
+    f["eval_batch_size"] = o.eval_batch_size;
+    f["subset_per_class"] = o.subset_per_class;
+    f["attack"] = o.attack;
+    f["cka"] = o.cka;
+    f["cka_layers"] = o.cka_layers;
+    f["points"] = o.points;
+    if (o.normalize) f["normalize"] = {{"mean", o.normalize->mean}, {"std", o.normalize->std}};
+    return f;
 }
 
 template <class T>
@@ -121,8 +149,9 @@ Predictions predict_subset(nn::Module<T>& model, const data::Subset& subset, std
     return predict(model, loader, num_classes, on_batch);
 }
 
-/// Stages reported through `on_stage`: "saliency", "unlearn", "eval-train", "eval-test",
-/// "points", "attack", "cka"; `on_eval_batch` is told the size of every evaluation batch (CKA's included:
+/// Stages reported through `on_stage`: "saliency" (or "resumed": continuing from o.resume.path),
+/// "unlearn", "eval-train", "eval-test", "points", "attack", "cka", "privacy"; `on_eval_batch` is
+/// told the size of every evaluation batch (CKA's included:
 /// the images of a batch that went through both models).
 /// `original`: a copy of the model before unlearning (models::clone_model), for `cka`; without
 /// it there is no `cka` field. It is only read (eval mode), never trained.
@@ -173,14 +202,18 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     data::DataLoader<T> retain_loader(retain, lo);
 
     ExperimentResult<T> r;
+    // Only SalUn writes resume files (after the mask and every phase); a baseline restarts from its
+    // beginning (docs/salun.md, "Resuming a run").
+    double seconds = 0;  // the mask and the loop (for SalUn across resumed runs)
     const auto t0 = std::chrono::steady_clock::now();
     switch (o.method) {
-    case Method::SalUn:
-        stage("saliency");
-        r.mask = compute_saliency_mask(model, mask_loader, o.saliency);
-        stage("unlearn");
-        salun_train(model, forget_loader, retain_loader, forget_class, r.mask, o.salun, on_step);
+    case Method::SalUn: {
+        ResumeOptions resume = o.resume;
+        resume.fingerprint = experiment_fingerprint(o, forget_class);
+        r.mask = resumable_salun(model, mask_loader, forget_loader, retain_loader, forget_class, o.saliency, o.salun,
+                                 resume, on_step, on_stage, seconds);
         break;
+    }
     case Method::FT:
         stage("unlearn");
         fine_tune(model, retain_loader, o.ft, on_step);
@@ -198,7 +231,7 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
         retrain(model, retain_loader, forget_class, o.retrain, on_step);
         break;
     }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (o.method != Method::SalUn) seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     const auto t1 = std::chrono::steady_clock::now();
     stage("eval-train");

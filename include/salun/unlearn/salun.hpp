@@ -138,6 +138,8 @@ public:
 
     optim::SGD<T>& optimizer() { return optimizer_; }
     const SalUnOptions& options() const { return options_; }
+    /// The generator of phase 1's labels: its state is part of a resumable run's (resume.hpp).
+    Generator& label_generator() { return label_gen_; }
 
 private:
     static optim::SGDOptions sgd_options(const SalUnOptions& o) {

@@ -543,6 +543,7 @@ inline Command parse_report(const std::vector<std::string>& argv, std::ostream& 
     if (!a.parse(argv, out)) return HelpShown{};
     ReportCommand c;
     c.dir = a.str("RESULTS_DIR");
+    if (c.dir.empty()) throw UsageError("report: RESULTS_DIR is empty");
     c.out = a.str("out");
     return c;
 }

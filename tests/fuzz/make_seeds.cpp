@@ -174,6 +174,13 @@ void demo_args_seeds(const fs::path& dir) {
                                      "0.2", "--exclude-class", "0", "--seed", "1", "--subset", "10"}));
     write_bytes(dir / "help", argv({"unlearn", "--help"}));
     write_bytes(dir / "usage", argv({"help"}));
+    write_bytes(dir / "report", argv({"report", "results", "-o", "r.html"}));
+    write_bytes(dir / "convert", argv({"convert", "in.pth", "out.safetensors"}));
+    write_bytes(dir / "unlearn_resume", argv({"unlearn", "--arch", "resnet18", "--weights", "w.pth", "--out-dir", "out",
+                                              "--name", "r18", "--resume", "--method", "salun", "--save-mask",
+                                              "m.safetensors"}));
+    write_bytes(dir / "experiment_methods", argv({"experiment", "--models", "models", "--methods", "salun,ft,ga,rl",
+                                                  "--name", "cmp", "--resume", "--device", "cpu"}));
 }
 
 }  // namespace

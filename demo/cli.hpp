@@ -260,6 +260,8 @@ inline void add_unlearn_options(Args& a) {
     a.option("subset", "0", "keep only the first K training images of every class (0: all)");
     a.flag("freeze-masked", "masked-out weights never move (the reference lets decay/momentum move them)");
     a.flag("no-extra-eval", "skip the results' points, attack and cka fields (their extra evaluation passes)");
+    a.flag("eval-every-epoch", "evaluate train and test before unlearning and after every epoch too (results' "
+                               "original_accs, original_t_accs, per_epoch; not in RTE)");
     add_normalize_options(a);
 }
 
@@ -373,6 +375,7 @@ inline salun::unlearn::ExperimentOptions experiment_options(const Args& a) {
     o.retrain.seed = o.salun.seed;
     o.subset_per_class = static_cast<std::size_t>(subset);
     o.points = o.attack = o.cka = !a.flag_set("no-extra-eval");
+    o.eval_every_epoch = a.flag_set("eval-every-epoch");
     return o;
 }
 

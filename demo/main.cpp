@@ -352,6 +352,12 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
                      name.c_str(), method.c_str(), result.report.seconds, result.eval_seconds, result.extra_seconds,
                      result.points_forward_seconds, result.points_umap_seconds);
 
+    if (!quiet && result.report.extra.contains("per_epoch"))  // --eval-every-epoch
+        for (const auto& row : result.report.extra["per_epoch"])
+            std::fprintf(stderr, "%s %s: %s UA %.3f RA %.3f TUA %.3f TRA %.3f\n", name.c_str(), method.c_str(),
+                         row.at("epoch").get<int>() == 0 ? "before  " : ("epoch " + std::to_string(row.at("epoch").get<int>()) + " ").c_str(),
+                         row.at("UA").get<double>(), row.at("RA").get<double>(), row.at("TUA").get<double>(),
+                         row.at("TRA").get<double>());
     auto& rep = result.report;
     rep.id = id;
     rep.model = name;

@@ -63,14 +63,14 @@ endif()
 # Resume: a run killed with SIGKILL mid-epoch, or stopped by Ctrl-C, continues with --resume to the
 # uninterrupted run's results (tests/integration/check_resume.cmake).
 if(EXISTS ${weights})
-  add_test(NAME unlearn_resume_after_kill
-    COMMAND ${CMAKE_COMMAND} -DDEMO=$<TARGET_FILE:salun-demo> -DWEIGHTS=${weights} -DDATA=${SALUN_DATA_DIR}
+  add_test(NAME unlearn_resume_after_kill  # on the cut data set (extract_cifar10.cmake)
+    COMMAND ${CMAKE_COMMAND} -DDEMO=$<TARGET_FILE:salun-demo> -DWEIGHTS=${weights} -DDATA=${SALUN_DATA_DIR}-small
             -DOUT_DIR=${CMAKE_CURRENT_BINARY_DIR}/resume -P ${CMAKE_CURRENT_SOURCE_DIR}/check_resume.cmake)
   set_tests_properties(unlearn_resume_after_kill PROPERTIES LABELS "data" FIXTURES_REQUIRED cifar10
                        RUN_SERIAL TRUE TIMEOUT 3600)
 endif()
-add_test(NAME train_resume_after_kill
-  COMMAND ${CMAKE_COMMAND} -DDEMO=$<TARGET_FILE:salun-demo> -DDATA=${SALUN_DATA_DIR}
+add_test(NAME train_resume_after_kill  # on the cut data set (extract_cifar10.cmake)
+  COMMAND ${CMAKE_COMMAND} -DDEMO=$<TARGET_FILE:salun-demo> -DDATA=${SALUN_DATA_DIR}-small
           -DOUT_DIR=${CMAKE_CURRENT_BINARY_DIR}/train_resume -P ${CMAKE_CURRENT_SOURCE_DIR}/check_train_resume.cmake)
 set_tests_properties(train_resume_after_kill PROPERTIES LABELS "data" FIXTURES_REQUIRED cifar10
                      RUN_SERIAL TRUE TIMEOUT 3600)

@@ -37,6 +37,8 @@ json full_results(const std::string& id, const std::string& method) {
     std::vector<double> accs(10, 0.8), before(10, 0.9);
     accs[0] = 0;
     r["accs"] = accs; r["t_accs"] = accs; r["original_accs"] = before; r["original_t_accs"] = before;
+    r["per_epoch"] = json::array({{{"epoch", 0}, {"UA", 0.9}, {"RA", 0.9}, {"TUA", 0.9}, {"TRA", 0.88}},
+                                  {{"epoch", 1}, {"UA", 0.0}, {"RA", 0.82}, {"TUA", 0.0}, {"TRA", 0.78}}});
     for (const char* key : {"label_dist", "t_label_dist"})
         for (int c = 0; c < 10; ++c) {
             std::vector<double> row(10, 0.0);
@@ -90,7 +92,8 @@ TEST_CASE("a run with every field gets every section and no 'missing' note") {
         CHECK_MESSAGE(html.find(section) != std::string::npos, section);
     CHECK(count(html, "class=\"missing\"") == 0);
     CHECK(html.find("before unlearning") != std::string::npos);
-    CHECK(count(html, "<svg") == 2 + 2 + 1 + 4 + 1 + 1 + 2);  // accuracy, labels, mask, steps (2 phases x 2), points, cka, attack
+    CHECK(html.find("Accuracy after every epoch") != std::string::npos);
+    CHECK(count(html, "<svg") == 3 + 2 + 1 + 4 + 1 + 1 + 2);  // accuracy (+ per epoch), labels, mask, steps (2 phases x 2), points, cka, attack
     CHECK(html.find("conv1.weight") != std::string::npos);     // the mask table names the layers
     // self-contained: no script, no external resource (the SVG namespace is a name, not a fetch)
     CHECK(html.find("<script") == std::string::npos);

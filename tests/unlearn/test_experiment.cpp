@@ -73,3 +73,40 @@ TEST_CASE("the experiment rejects bad settings before doing any work") {
     o.saliency.threshold = 0;
     CHECK_THROWS_WITH_AS(unlearn::run_salun_experiment(*model, train, test, 0, o), doctest::Contains("threshold"), Error);
 }
+
+TEST_CASE("eval_every_epoch: the original's accuracies and one row per epoch, without changing the run") {
+    const auto train = striped_images(10, 7), test = striped_images(4, 8);
+    auto o = quick_options();
+    o.salun.epochs = 2;
+    o.points = false;
+    auto plain_model = trained_narrow_resnet(train);
+    const auto before = unlearn::class_metrics(unlearn::predict_subset(*plain_model, data::all(test), 50, 10));
+    const auto plain = unlearn::run_salun_experiment(*plain_model, train, test, 2, o);
+
+    o.eval_every_epoch = true;
+    auto model = trained_narrow_resnet(train);
+    const auto r = unlearn::run_salun_experiment(*model, train, test, 2, o);
+    // Evaluating between epochs changes nothing of the run: same weights, same final metrics.
+    const auto a = plain_model->state_dict(), b = model->state_dict();
+    for (const auto& [k, v] : a) CHECK_MESSAGE(v.bytes == b.at(k).bytes, k);
+    const auto j = unlearn::to_json(r.report);
+    const auto& rows = j.at("per_epoch");
+    REQUIRE(rows.size() == 3);  // before, after epoch 1, after epoch 2
+    for (int e = 0; e < 3; ++e) CHECK(rows[std::size_t(e)].at("epoch") == e);
+    const auto& last = rows.back();
+    for (const char* k : {"UA", "RA", "TUA", "TRA"}) CHECK_MESSAGE(last.at(k) == j.at(k), k);
+    CHECK(rows[0].at("TRA").get<double>() > 0.5);  // the trained original, before unlearning
+    CHECK_FALSE(rows[0].contains("accs"));
+    REQUIRE(j.at("original_t_accs").size() == 10);
+    for (std::size_t c = 0; c < 10; ++c)
+        CHECK(j.at("original_t_accs")[c].get<double>() == doctest::Approx(before.accs[c]).epsilon(1e-3));
+    CHECK(r.report.seconds > 0);
+    CHECK_FALSE(unlearn::to_json(plain.report).contains("per_epoch"));
+
+    // A baseline with one phase per epoch (GA: forget only) gets its rows too.
+    o.method = unlearn::Method::GA;
+    o.ga.epochs = 2;
+    auto ga_model = trained_narrow_resnet(train);
+    const auto g = unlearn::to_json(unlearn::run_salun_experiment(*ga_model, train, test, 2, o).report);
+    CHECK(g.at("per_epoch").size() == 3);
+}

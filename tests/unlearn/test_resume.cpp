@@ -217,34 +217,42 @@ TEST_CASE("an experiment stopped mid-phase and resumed gives the uninterrupted r
         for (const char* k : {"CreatedAt", "ID", "RTE"}) j.erase(k);
         return j.dump();
     };
-    auto ref_model = narrow_resnet();
-    auto original = narrow_resnet();
-    const auto ref = unlearn::run_salun_experiment(*ref_model, train, test, 0, o, {}, {}, {}, original.get());
+    // With eval_every_epoch the per-epoch rows before the stop come from the resume file.
+    for (const bool every_epoch : {false, true}) {
+        CAPTURE(every_epoch);
+        o.eval_every_epoch = every_epoch;
+        o.resume = {};
+        auto ref_model = narrow_resnet();
+        auto original = narrow_resnet();
+        const auto ref = unlearn::run_salun_experiment(*ref_model, train, test, 0, o, {}, {}, {}, original.get());
 
-    o.resume.path = tmp_path("resume_experiment.safetensors");
-    o.resume.resume = true;  // no file yet: starts afresh
-    o.resume.fingerprint = {{"arch", "resnet18-narrow"}};
-    std::size_t steps = 0;
-    // Stop in the middle of epoch 2's retain phase (each epoch: 1 forget + 4 retain steps).
-    auto stop_at_8 = [&](const unlearn::StepInfo&) {
-        if (++steps == 8) throw Stop{};
-    };
-    {
+        o.resume.path = tmp_path(every_epoch ? "resume_experiment_epochs.safetensors" : "resume_experiment.safetensors");
+        o.resume.resume = true;  // no file yet: starts afresh
+        o.resume.fingerprint = {{"arch", "resnet18-narrow"}};
+        std::size_t steps = 0;
+        // Stop in the middle of epoch 2's retain phase (each epoch: 1 forget + 4 retain steps).
+        auto stop_at_8 = [&](const unlearn::StepInfo&) {
+            if (++steps == 8) throw Stop{};
+        };
+        {
+            auto m = narrow_resnet();
+            CHECK_THROWS_AS(unlearn::run_salun_experiment(*m, train, test, 0, o, stop_at_8), Stop);
+        }
+        REQUIRE(fs::exists(o.resume.path));
+        std::vector<std::string> stages;
         auto m = narrow_resnet();
-        CHECK_THROWS_AS(unlearn::run_salun_experiment(*m, train, test, 0, o, stop_at_8), Stop);
+        const auto r = unlearn::run_salun_experiment(*m, train, test, 0, o, {}, [&](const std::string& s) { stages.push_back(s); },
+                                                     {}, original.get());
+        CHECK(stages.at(0) == "resumed");
+        CHECK(m->state_dict() == ref_model->state_dict());
+        CHECK(json(r) == json(ref));
+        CHECK(r.report.seconds > 0);
+        if (every_epoch) CHECK(unlearn::to_json(r.report).at("per_epoch").size() == std::size_t(o.salun.epochs) + 1);
     }
-    REQUIRE(fs::exists(o.resume.path));
-    std::vector<std::string> stages;
-    auto m = narrow_resnet();
-    const auto r = unlearn::run_salun_experiment(*m, train, test, 0, o, {}, [&](const std::string& s) { stages.push_back(s); },
-                                                 {}, original.get());
-    CHECK(stages.at(0) == "resumed");
-    CHECK(m->state_dict() == ref_model->state_dict());
-    CHECK(json(r) == json(ref));
-    CHECK(r.report.seconds > 0);
-
+    // The last run's file (eval_every_epoch) stays until its caller deletes it: another lr is refused.
     auto other = o;
     other.salun.lr = 0.03;
+    REQUIRE(fs::exists(other.resume.path));
     auto m2 = narrow_resnet();
     CHECK_THROWS_WITH_AS(unlearn::run_salun_experiment(*m2, train, test, 0, other), doctest::Contains("lr: 0.02 in the file, 0.03 now"),
                          Error);

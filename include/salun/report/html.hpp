@@ -7,7 +7,8 @@
 // Per run (model x method), each section shown when its data is in the run's files:
 //   summary        one table over all runs: UA, RA, TUA, TRA, FQS, RTE (and PS, Avg. Gap if present)
 //   accuracy       per-class accuracy, train and test, after unlearning (and before, if the
-//                  results hold the original's `original_accs` / `original_t_accs`)
+//                  results hold the original's `original_accs` / `original_t_accs`), and UA, RA,
+//                  TUA, TRA after every epoch (`per_epoch`; both from --eval-every-epoch)
 //   labels         the predicted-label matrix (`label_dist` / `t_label_dist`) as heatmaps
 //   mask           the saliency mask's density per layer (`saliency_layers`)
 //   steps          loss and gradient norms (raw, masked, clipped) per step, both phases (step log)
@@ -144,7 +145,21 @@ inline std::string accuracy_section(const nlohmann::json& r) {
                             std::string(split) + " accuracy");
     }
     if (s.empty()) return missing("No per-class accuracies in this run's results.");
-    if (!r.contains("original_accs")) s += missing("The original model's per-class accuracies are not in the results: only 'after' is shown.");
+    if (!r.contains("original_accs"))
+        s += missing("The original model's per-class accuracies are not in the results (--eval-every-epoch adds them): "
+                     "only 'after' is shown.");
+    if (r.contains("per_epoch") && r["per_epoch"].is_array() && !r["per_epoch"].empty()) {
+        std::vector<svg::Series> series;
+        for (const char* key : {"UA", "RA", "TUA", "TRA"}) {
+            svg::Series se{key, {}, {}};
+            for (const auto& row : r["per_epoch"]) {
+                se.x.push_back(row.value("epoch", 0.0));
+                se.y.push_back(row.value(key, 0.0));
+            }
+            series.push_back(se);
+        }
+        s += svg::line_chart("Accuracy after every epoch (0: before unlearning)", series, "epoch", "accuracy", 0, 1);
+    }
     return s;
 }
 

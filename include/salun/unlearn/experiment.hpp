@@ -49,6 +49,10 @@ struct ExperimentOptions {
     embed::UmapOptions umap = points_umap_options();  // the helper's n_neighbors 9, min_dist 0.45, seed 2048
     bool attack = true;                 // write the `attack` field
     bool cka = true;                    // write the `cka` field (needs the original model)
+    /// Evaluate train and test before the method (the original's `original_accs`,
+    /// `original_t_accs`) and after every epoch (`per_epoch`: UA, RA, TUA, TRA): one more
+    /// evaluation before the method and after every epoch but the last, not counted in RTE.
+    bool eval_every_epoch = false;
     std::vector<std::string> cka_layers;  // empty: cka_layer_names(model) (ResNet / VGG)
     /// Input normalisation of every loader (the checkpoint's own, when it carries one).
     std::optional<data::Normalize> normalize = data::cifar10_normalize();
@@ -99,6 +103,7 @@ inline nlohmann::ordered_json experiment_fingerprint(const ExperimentOptions& o,
     f["cka"] = o.cka;
     f["cka_layers"] = o.cka_layers;
     f["points"] = o.points;
+    f["eval_every_epoch"] = o.eval_every_epoch;
     if (o.normalize) f["normalize"] = {{"mean", o.normalize->mean}, {"std", o.normalize->std}};
     return f;
 }
@@ -108,7 +113,7 @@ struct ExperimentResult {
     RunReport report;
     SaliencyMask<T> mask;
     Predictions train, test;
-    double eval_seconds = 0;   // the train and test evaluation passes
+    double eval_seconds = 0;   // the train and test evaluation passes (eval_every_epoch's included)
     double extra_seconds = 0;  // points + attack curves + CKA: the evaluation the seed's helper adds
     double points_forward_seconds = 0, points_umap_seconds = 0;  // the two parts of `points`
 };
@@ -202,6 +207,49 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     data::DataLoader<T> retain_loader(retain, lo);
 
     ExperimentResult<T> r;
+    // eval_every_epoch: train and test accuracies before the method (epoch 0) and after each
+    // epoch, i.e. after the method's last phase of it (GA has only the forget phase); the last
+    // epoch's row is the final evaluation's. Their time goes to eval_seconds, not to RTE; a
+    // resumed SalUn run gets the earlier rows from its file.
+    nlohmann::ordered_json per_epoch = nlohmann::ordered_json::array();
+    double loop_eval_seconds = 0;  // evaluations inside the method's loop (subtracted from its time)
+    auto add_epoch_row = [&](const ClassMetrics& tr, const ClassMetrics& ts, int epoch) {
+        const auto [ua, ra] = forget_retain_accuracy(tr, static_cast<std::size_t>(forget_class));
+        const auto [tua, tra] = forget_retain_accuracy(ts, static_cast<std::size_t>(forget_class));
+        nlohmann::ordered_json row;
+        row["epoch"] = epoch;
+        row["UA"] = round_to(ua, 3);
+        row["RA"] = round_to(ra, 3);
+        row["TUA"] = round_to(tua, 3);
+        row["TRA"] = round_to(tra, 3);
+        if (epoch == 0) {
+            row["accs"] = rounded(tr.accs, 3);
+            row["t_accs"] = rounded(ts.accs, 3);
+        }
+        per_epoch.push_back(std::move(row));
+    };
+    auto evaluate_epoch = [&](nn::Module<T>& m, int epoch) {
+        const auto te = std::chrono::steady_clock::now();
+        add_epoch_row(class_metrics(predict_subset(m, pool, o.eval_batch_size, C, {}, o.normalize)),
+                      class_metrics(predict_subset(m, data::all(test), o.eval_batch_size, C, {}, o.normalize)), epoch);
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
+    };
+    if (o.eval_every_epoch) {
+        // "Before": the model the method starts from; retrain starts from a fresh model, so its
+        // "before" is the original it replaces (when the caller passed it).
+        nn::Module<T>* before = o.method == Method::Retrain ? original : &model;
+        if (before) r.eval_seconds += evaluate_epoch(*before, 0);
+    }
+    const Phase last_phase = o.method == Method::GA ? Phase::Forget : Phase::Retain;
+    StepCallback step = on_step;
+    if (o.eval_every_epoch)
+        step = [&](const StepInfo& s) {
+            if (on_step) on_step(s);
+            if (s.phase != last_phase || s.batch + 1 != s.num_batches || s.epoch + 1 == ms.epochs) return;
+            const double t = evaluate_epoch(model, s.epoch + 1);
+            loop_eval_seconds += t;
+            model.train();  // back to training: the loop may not set it again before the next step
+        };
     // Only SalUn writes resume files (after the mask and every phase); a baseline restarts from its
     // beginning (docs/salun.md, "Resuming a run").
     double seconds = 0;  // the mask and the loop (for SalUn across resumed runs)
@@ -210,28 +258,32 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     case Method::SalUn: {
         ResumeOptions resume = o.resume;
         resume.fingerprint = experiment_fingerprint(o, forget_class);
+        resume.carried = &per_epoch;
+        resume.excluded_seconds = &loop_eval_seconds;
         r.mask = resumable_salun(model, mask_loader, forget_loader, retain_loader, forget_class, o.saliency, o.salun,
-                                 resume, on_step, on_stage, seconds);
+                                 resume, step, on_stage, seconds);
         break;
     }
     case Method::FT:
         stage("unlearn");
-        fine_tune(model, retain_loader, o.ft, on_step);
+        fine_tune(model, retain_loader, o.ft, step);
         break;
     case Method::GA:
         stage("unlearn");
-        gradient_ascent(model, forget_loader, o.ga, on_step);
+        gradient_ascent(model, forget_loader, o.ga, step);
         break;
     case Method::RL:
         stage("unlearn");
-        random_label(model, forget_loader, retain_loader, forget_class, o.rl, on_step, C);
+        random_label(model, forget_loader, retain_loader, forget_class, o.rl, step, C);
         break;
     case Method::Retrain:
         stage("unlearn");
-        retrain(model, retain_loader, forget_class, o.retrain, on_step);
+        retrain(model, retain_loader, forget_class, o.retrain, step);
         break;
     }
-    if (o.method != Method::SalUn) seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (o.method != Method::SalUn)
+        seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - loop_eval_seconds;
+    r.eval_seconds += loop_eval_seconds;
 
     const auto t1 = std::chrono::steady_clock::now();
     stage("eval-train");
@@ -239,7 +291,7 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     stage("eval-test");
     r.test = predict_subset(model, data::all(test), o.eval_batch_size, C, on_eval_batch, o.normalize);
     const auto t2 = std::chrono::steady_clock::now();
-    r.eval_seconds = std::chrono::duration<double>(t2 - t1).count();
+    r.eval_seconds += std::chrono::duration<double>(t2 - t1).count();
 
     if (o.points) {
         stage("points");
@@ -267,6 +319,7 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     RunReport& rep = r.report;
     rep.train = class_metrics(r.train);
     rep.test = class_metrics(r.test);
+    if (o.eval_every_epoch) add_epoch_row(rep.train, rep.test, ms.epochs);
     if (reference) {
         stage("privacy");
         const data::Subset ps_set = privacy_subset(pool, static_cast<int>(forget_class), o.salun.seed);
@@ -309,6 +362,19 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
         rep.extra["augmentation"] = "RandomCrop(32, 4) + horizontal flip";
     }
     rep.extra["train_images"] = pool.size();
+    if (o.eval_every_epoch) {
+        // The report's "before unlearning" bars, and the accuracies after every epoch.
+        if (!per_epoch.empty() && per_epoch.front().value("epoch", -1) == 0) {
+            rep.extra["original_accs"] = per_epoch.front().at("accs");
+            rep.extra["original_t_accs"] = per_epoch.front().at("t_accs");
+        }
+        nlohmann::ordered_json rows = per_epoch;
+        for (auto& row : rows) {  // the per-class lists are in original_accs / original_t_accs
+            row.erase("accs");
+            row.erase("t_accs");
+        }
+        rep.extra["per_epoch"] = rows;
+    }
     if (o.method == Method::SalUn) rep.extra["rte_includes_saliency"] = true;
     if (reference) {
         rep.extra["avg_gap"] = round_to(*rep.avg_gap, 4);

@@ -46,6 +46,12 @@ struct ResumeOptions {
     /// The caller's identity of the run (inputs such as the architecture and the checkpoint);
     /// run_salun_experiment adds its own options. A file written with another one is refused.
     nlohmann::ordered_json fingerprint = nlohmann::ordered_json::object();
+    /// The caller's state that must survive a resume (run_salun_experiment's per-epoch
+    /// evaluations): saved in every resume file and read back when resuming. Null: none.
+    nlohmann::ordered_json* carried = nullptr;
+    /// Seconds the caller spent inside the step callback on work that is not the run's own (those
+    /// evaluations), subtracted from the run's time. Null: none.
+    const double* excluded_seconds = nullptr;
 };
 
 /// The contents of a resume file, read back.
@@ -58,6 +64,7 @@ struct ResumeFile {
     std::size_t saliency_batches = 0;
     std::string label_generator;
     data::LoaderState forget_loader, retain_loader;
+    nlohmann::ordered_json carried;  ///< ResumeOptions::carried as saved (null if none)
 };
 
 namespace detail {
@@ -91,7 +98,8 @@ inline std::string fingerprint_diff(const nlohmann::ordered_json& file, const nl
 template <class T, class Loader>
 void save_resume(const std::string& path, const nlohmann::ordered_json& fingerprint, std::size_t phases_done,
                  double seconds, const nn::Module<T>& model, SalUn<T>& salun, const SaliencyMask<T>& mask,
-                 const Loader& forget_loader, const Loader& retain_loader) {
+                 const Loader& forget_loader, const Loader& retain_loader,
+                 const nlohmann::ordered_json& carried = nullptr) {
     io::StateDict sd;
     for (const auto& [k, v] : model.state_dict()) sd.insert_or_assign("model." + k, v);
     for (const auto& [k, v] : salun.optimizer().state_dict()) sd.insert_or_assign("optimizer." + k, v);
@@ -103,6 +111,7 @@ void save_resume(const std::string& path, const nlohmann::ordered_json& fingerpr
     progress["label_generator"] = salun.label_generator().get_state();
     progress["forget_loader"] = detail::loader_json(forget_loader.state());
     progress["retain_loader"] = detail::loader_json(retain_loader.state());
+    if (!carried.is_null()) progress["carried"] = carried;
     io::save_safetensors(path, sd, {{"format", kResumeFormat}, {"options", fingerprint.dump()}, {"progress", progress.dump()}});
 }
 
@@ -130,6 +139,7 @@ inline ResumeFile load_resume(const std::string& path, const nlohmann::ordered_j
         r.label_generator = p.at("label_generator").get<std::string>();
         r.forget_loader = detail::loader_state(p.at("forget_loader"));
         r.retain_loader = detail::loader_state(p.at("retain_loader"));
+        if (p.contains("carried")) r.carried = p.at("carried");
     } catch (const nlohmann::json::exception& e) {
         ::salun::detail::throw_error("'", path, "': malformed resume metadata: ", e.what());
     }
@@ -194,7 +204,10 @@ SaliencyMask<T> resumable_salun(nn::Module<T>& model, data::DataLoader<T>& mask_
     };
     const auto t0 = std::chrono::steady_clock::now();
     double before = 0;
-    auto elapsed = [&] { return before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+    auto elapsed = [&] {
+        const double excluded = resume.excluded_seconds ? *resume.excluded_seconds : 0.0;
+        return before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - excluded;
+    };
     std::optional<ResumeFile> file;
     if (resume.resume && !resume.path.empty() && std::ifstream(resume.path).good())
         file = load_resume(resume.path, resume.fingerprint);
@@ -213,13 +226,15 @@ SaliencyMask<T> resumable_salun(nn::Module<T>& model, data::DataLoader<T>& mask_
     if (file) {
         restore_resume(*file, model, salun, forget_loader, retain_loader);
         done = file->phases_done;
+        if (resume.carried && !file->carried.is_null()) *resume.carried = file->carried;
         SALUN_CHECK(done <= 2 * std::size_t(o.epochs), "'", resume.path, "' has ", done, " phases done, more than ",
                     2 * o.epochs);
         file.reset();  // the tensors are in the model now
     }
     auto checkpoint = [&] {
         if (!resume.path.empty())
-            save_resume(resume.path, resume.fingerprint, done, elapsed(), model, salun, mask, forget_loader, retain_loader);
+            save_resume(resume.path, resume.fingerprint, done, elapsed(), model, salun, mask, forget_loader, retain_loader,
+                        resume.carried ? *resume.carried : nlohmann::ordered_json());
     };
     if (done == 0) checkpoint();
     stage("unlearn");

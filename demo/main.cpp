@@ -293,21 +293,25 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
     const std::string name = salun::models::display_name(arch);
     const std::string method = salun::unlearn::method_name(o.method);
     const int epochs = salun::unlearn::method_settings(o).epochs;
-    auto on_stage = [&](const std::string& s) {
+    auto on_stage = [&](salun::unlearn::Stage s) {
+        using salun::unlearn::Stage;
         check_interrupt();
         progress.finish();
-        if (s == "unlearn")
-            progress.start(name + " " + method, method_images(o, train_images));
-        else if (s == "eval-train")
-            progress.start(name + " " + method + " evaluating train", double(train_images));
-        else if (s == "eval-test")
-            progress.start(name + " " + method + " evaluating test", double(test.size()));
-        else if (s == "points")
-            progress.start(name + " " + method + " points (subset + UMAP)", 0);  // UMAP follows the forwards: no ETA
-        else if (s == "cka")
-            progress.start(name + " CKA, both models", 0);  // the total depends on the sets: no ETA
-        else if (!quiet)
-            std::fprintf(stderr, "%s %s: %s\n", name.c_str(), method.c_str(), s.c_str());
+        switch (s) {
+        case Stage::Unlearn: progress.start(name + " " + method, method_images(o, train_images)); break;
+        case Stage::EvalTrain: progress.start(name + " " + method + " evaluating train", double(train_images)); break;
+        case Stage::EvalTest: progress.start(name + " " + method + " evaluating test", double(test.size())); break;
+        case Stage::Points:  // UMAP follows the forwards: no ETA
+            progress.start(name + " " + method + " points (subset + UMAP)", 0);
+            break;
+        case Stage::Cka: progress.start(name + " CKA, both models", 0); break;  // the total depends on the sets: no ETA
+        case Stage::Saliency:
+        case Stage::Resumed:
+        case Stage::Attack:
+        case Stage::Privacy:
+            if (!quiet) std::fprintf(stderr, "%s %s: %s\n", name.c_str(), method.c_str(), salun::unlearn::stage_name(s));
+            break;
+        }
     };
     salun::unlearn::StepLog step_log;  // written beside the results as <name>.steps.jsonl
     auto on_step = [&](const salun::unlearn::StepInfo& s) {

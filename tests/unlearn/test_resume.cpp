@@ -234,11 +234,11 @@ TEST_CASE("an experiment stopped mid-phase and resumed gives the uninterrupted r
         CHECK_THROWS_AS(unlearn::run_salun_experiment(*m, train, test, 0, o, stop_at_8), Stop);
     }
     REQUIRE(fs::exists(o.resume.path));
-    std::vector<std::string> stages;
+    std::vector<unlearn::Stage> stages;
     auto m = narrow_resnet();
-    const auto r = unlearn::run_salun_experiment(*m, train, test, 0, o, {}, [&](const std::string& s) { stages.push_back(s); },
+    const auto r = unlearn::run_salun_experiment(*m, train, test, 0, o, {}, [&](unlearn::Stage s) { stages.push_back(s); },
                                                  {}, original.get());
-    CHECK(stages.at(0) == "resumed");
+    CHECK(stages.at(0) == unlearn::Stage::Resumed);
     CHECK(m->state_dict() == ref_model->state_dict());
     CHECK(json(r) == json(ref));
     CHECK(r.report.seconds > 0);

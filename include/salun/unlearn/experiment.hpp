@@ -30,6 +30,7 @@
 #include "salun/unlearn/results.hpp"
 #include "salun/unlearn/resume.hpp"
 #include "salun/unlearn/salun.hpp"
+#include "salun/unlearn/stage.hpp"
 
 namespace salun::unlearn {
 
@@ -149,19 +150,20 @@ Predictions predict_subset(nn::Module<T>& model, const data::Subset& subset, std
     return predict(model, loader, num_classes, on_batch);
 }
 
-/// Stages reported through `on_stage`: "saliency" (or "resumed": continuing from o.resume.path),
-/// "unlearn", "eval-train", "eval-test", "points", "attack", "cka", "privacy"; `on_eval_batch` is
+/// Stages reported through `on_stage` (stage.hpp), in this order: Saliency (or Resumed: continuing
+/// from o.resume.path; the baselines have neither), Unlearn, EvalTrain, EvalTest, then Points,
+/// Attack, Cka and Privacy for the fields that are computed; `on_eval_batch` is
 /// told the size of every evaluation batch (CKA's included:
 /// the images of a batch that went through both models).
 /// `original`: a copy of the model before unlearning (models::clone_model), for `cka`; without
 /// it there is no `cka` field. It is only read (eval mode), never trained.
-/// `reference`: a retrained model (stage "privacy"): adds `PS`, the four privacy-score curves in
+/// `reference`: a retrained model (stage Privacy): adds `PS`, the four privacy-score curves in
 /// `attack.results` and `avg_gap`.
 template <class T>
 ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::ImageDataset& train,
                                          const data::ImageDataset& test, std::int64_t forget_class,
                                          const ExperimentOptions& o, const StepCallback& on_step = {},
-                                         const std::function<void(const std::string&)>& on_stage = {},
+                                         const StageCallback& on_stage = {},
                                          const std::function<void(std::size_t)>& on_eval_batch = {},
                                          nn::Module<T>* original = nullptr,
                                          RetrainReference<T>* reference = nullptr) {
@@ -171,7 +173,7 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     SALUN_CHECK(o.batch_size > 0 && o.eval_batch_size > 0 && method_settings(o).batch_size > 0,
                 "salun: batch sizes must be positive");
     check_threshold(o.saliency.threshold);
-    auto stage = [&](const char* s) {
+    auto stage = [&](Stage s) {
         if (on_stage) on_stage(s);
     };
 
@@ -215,34 +217,34 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
         break;
     }
     case Method::FT:
-        stage("unlearn");
+        stage(Stage::Unlearn);
         fine_tune(model, retain_loader, o.ft, on_step);
         break;
     case Method::GA:
-        stage("unlearn");
+        stage(Stage::Unlearn);
         gradient_ascent(model, forget_loader, o.ga, on_step);
         break;
     case Method::RL:
-        stage("unlearn");
+        stage(Stage::Unlearn);
         random_label(model, forget_loader, retain_loader, forget_class, o.rl, on_step, C);
         break;
     case Method::Retrain:
-        stage("unlearn");
+        stage(Stage::Unlearn);
         retrain(model, retain_loader, forget_class, o.retrain, on_step);
         break;
     }
     if (o.method != Method::SalUn) seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     const auto t1 = std::chrono::steady_clock::now();
-    stage("eval-train");
+    stage(Stage::EvalTrain);
     r.train = predict_subset(model, pool, o.eval_batch_size, C, on_eval_batch, o.normalize);
-    stage("eval-test");
+    stage(Stage::EvalTest);
     r.test = predict_subset(model, data::all(test), o.eval_batch_size, C, on_eval_batch, o.normalize);
     const auto t2 = std::chrono::steady_clock::now();
     r.eval_seconds = std::chrono::duration<double>(t2 - t1).count();
 
     if (o.points) {
-        stage("points");
+        stage(Stage::Points);
         const std::string layer = o.points_layer.empty() ? points_feature_layer(model) : o.points_layer;
         SALUN_CHECK(!layer.empty(), "salun: no penultimate layer known for a ", model.type_name(),
                     " (set ExperimentOptions::points_layer, or points = false)");
@@ -253,11 +255,11 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
         r.points_umap_seconds = p.umap_seconds;
     }
     if (o.attack) {
-        stage("attack");
+        stage(Stage::Attack);
         r.report.attack = attack_json(attack_curves(r.train, forget_class));
     }
     if (o.cka && original) {
-        stage("cka");
+        stage(Stage::Cka);
         const std::vector<std::string> layers = o.cka_layers.empty() ? cka_layer_names(model) : o.cka_layers;
         SALUN_CHECK(!layers.empty(), "salun: no CKA layers known for a ", model.type_name(),
                     " (set ExperimentOptions::cka_layers, or cka = false)");
@@ -268,7 +270,7 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     rep.train = class_metrics(r.train);
     rep.test = class_metrics(r.test);
     if (reference) {
-        stage("privacy");
+        stage(Stage::Privacy);
         const data::Subset ps_set = privacy_subset(pool, static_cast<int>(forget_class), o.salun.seed);
         if (reference->values.size() == 0 && reference->model)
             reference->values = privacy_values(*reference->model, ps_set, o.eval_batch_size, o.normalize);

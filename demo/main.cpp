@@ -692,7 +692,12 @@ int run_train(const demo::TrainCommand& c) {
     lo.augment.horizontal_flip = true;
     lo.device = c.common.device;
     salun::data::DataLoader<float> loader(used, lo);
-    salun::optim::SGD<float> sgd(model->parameters(), {lr, 0.9, 0.0, 5e-4, true});
+    salun::optim::SGDOptions sgd_options;
+    sgd_options.lr = lr;
+    sgd_options.momentum = 0.9;
+    sgd_options.weight_decay = 5e-4;
+    sgd_options.nesterov = true;
+    salun::optim::SGD<float> sgd(model->parameters(), sgd_options);
     salun::optim::OneCycleLR<float>::Options oc;
     oc.pct_start = 0.25;
     salun::optim::OneCycleLR<float> sched(sgd, lr, epochs * long(loader.num_batches()), oc);

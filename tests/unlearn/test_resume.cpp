@@ -118,7 +118,11 @@ TEST_CASE("SGD::load_state_dict(state_dict()) restores the momentum buffers unde
     Tensor<double> v = Tensor<double>::from_data({2}, std::vector<double>{4, 5});
     w.set_requires_grad(true);
     v.set_requires_grad(true);
-    optim::SGD<double> a({w, v}, {0.1, 0.9, 0.0, 1e-2, false});
+    optim::SGDOptions sgd_options;
+    sgd_options.lr = 0.1;
+    sgd_options.momentum = 0.9;
+    sgd_options.weight_decay = 1e-2;
+    optim::SGD<double> a({w, v}, sgd_options);
     CHECK(a.state_dict().empty());  // no buffer before the first step
     sum(mul(w, w)).backward();      // only w gets a gradient: v keeps no buffer
     a.step();

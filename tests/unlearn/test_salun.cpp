@@ -38,7 +38,10 @@ struct Setup {
     Setup() {  // train the original model on all classes
         all.shuffle = true;
         all.batch_size = 16;
-        optim::SGD<double> sgd(model.parameters(), {0.05, 0.9, 0.0, 0.0, false});
+        optim::SGDOptions sgd_options;
+        sgd_options.lr = 0.05;
+        sgd_options.momentum = 0.9;
+        optim::SGD<double> sgd(model.parameters(), sgd_options);
         model.train();
         for (int e = 0; e < 20; ++e)
             for (const auto& b : all.epoch()) {

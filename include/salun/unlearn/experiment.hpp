@@ -123,18 +123,46 @@ struct MethodSettings {
 };
 
 inline MethodSettings method_settings(const ExperimentOptions& o) {
+    MethodSettings s;
+    auto common = [&s](const auto& m) {  // the fields every method's options share by name
+        s.epochs = m.epochs;
+        s.momentum = m.momentum;
+        s.weight_decay = m.weight_decay;
+    };
+    s.seed = o.salun.seed;
     switch (o.method) {
-    case Method::FT: return {o.ft.epochs, o.ft.lr, o.ft.momentum, o.ft.weight_decay, 0.0, o.ft.batch_size, o.salun.seed};
+    case Method::FT:
+        common(o.ft);
+        s.lr = o.ft.lr;
+        s.batch_size = o.ft.batch_size;
+        break;
     case Method::GA:
-        return {o.ga.epochs, o.ga.lr, o.ga.momentum, o.ga.weight_decay, o.ga.grad_clip, o.ga.batch_size, o.salun.seed};
+        common(o.ga);
+        s.lr = o.ga.lr;
+        s.grad_clip = o.ga.grad_clip;
+        s.batch_size = o.ga.batch_size;
+        break;
     case Method::RL:
-        return {o.rl.epochs, o.rl.lr, o.rl.momentum, o.rl.weight_decay, o.rl.grad_clip, o.rl.batch_size, o.rl.seed};
+        common(o.rl);
+        s.lr = o.rl.lr;
+        s.grad_clip = o.rl.grad_clip;
+        s.batch_size = o.rl.batch_size;
+        s.seed = o.rl.seed;
+        break;
     case Method::Retrain:
-        return {o.retrain.epochs, o.retrain.max_lr, o.retrain.momentum, o.retrain.weight_decay, 0.0, o.retrain.batch_size,
-                o.retrain.seed};
-    case Method::SalUn: break;
+        common(o.retrain);
+        s.lr = o.retrain.max_lr;
+        s.batch_size = o.retrain.batch_size;
+        s.seed = o.retrain.seed;
+        break;
+    case Method::SalUn:
+        common(o.salun);
+        s.lr = o.salun.lr;
+        s.grad_clip = o.salun.grad_clip;
+        s.batch_size = o.batch_size;
+        break;
     }
-    return {o.salun.epochs, o.salun.lr, o.salun.momentum, o.salun.weight_decay, o.salun.grad_clip, o.batch_size, o.salun.seed};
+    return s;
 }
 
 /// Predictions of `model` on `subset`, in index order, without augmentation.

@@ -130,7 +130,11 @@ void fine_tune(nn::Module<T>& model, RetainLoader& retain_loader, const FineTune
                const StepCallback& callback = {}) {
     detail::check_epochs_lr("fine_tune", o.epochs, o.lr);
     const std::vector<Tensor<T>> params = model.parameters();
-    optim::SGD<T> opt(params, {o.lr, o.momentum, 0.0, o.weight_decay, false});
+    optim::SGDOptions sgd_options;
+    sgd_options.lr = o.lr;
+    sgd_options.momentum = o.momentum;
+    sgd_options.weight_decay = o.weight_decay;
+    optim::SGD<T> opt(params, sgd_options);
     optim::CosineAnnealingLR<T> cosine(opt, o.epochs);
     model.train();
     for (int epoch = 0; epoch < o.epochs; ++epoch) {
@@ -149,7 +153,11 @@ void gradient_ascent(nn::Module<T>& model, ForgetLoader& forget_loader, const Gr
                      const StepCallback& callback = {}) {
     detail::check_epochs_lr("gradient_ascent", o.epochs, o.lr);
     const std::vector<Tensor<T>> params = model.parameters();
-    optim::SGD<T> opt(params, {o.lr, o.momentum, 0.0, o.weight_decay, false});
+    optim::SGDOptions sgd_options;
+    sgd_options.lr = o.lr;
+    sgd_options.momentum = o.momentum;
+    sgd_options.weight_decay = o.weight_decay;
+    optim::SGD<T> opt(params, sgd_options);
     // The comparator's MultiStepLR([80, 120]) is stepped per epoch: constant for < 80 epochs.
     model.train();
     for (int epoch = 0; epoch < o.epochs; ++epoch)
@@ -167,7 +175,11 @@ SaliencyMask<T> full_mask(nn::Module<T>& model) {
     for (const auto& [name, p] : model.named_parameters()) {
         m.names.push_back(name);
         m.masks.push_back(Tensor<T>::ones(p.shape()));
-        m.layers.push_back({name, p.numel(), p.numel(), 1.0, 0.0});
+        LayerSaliency layer;
+        layer.name = name;
+        layer.numel = layer.selected = p.numel();
+        layer.selected_fraction = 1.0;
+        m.layers.push_back(layer);
         m.selected += p.numel();
     }
     m.total = m.selected;
@@ -199,7 +211,12 @@ void retrain(nn::Module<T>& model, RetainLoader& retain_loader, std::int64_t for
              const StepCallback& callback = {}) {
     detail::check_epochs_lr("retrain", o.epochs, o.max_lr);
     const std::vector<Tensor<T>> params = model.parameters();
-    optim::SGD<T> opt(params, {o.max_lr, o.momentum, 0.0, o.weight_decay, true});
+    optim::SGDOptions sgd_options;
+    sgd_options.lr = o.max_lr;
+    sgd_options.momentum = o.momentum;
+    sgd_options.weight_decay = o.weight_decay;
+    sgd_options.nesterov = true;
+    optim::SGD<T> opt(params, sgd_options);
     typename optim::OneCycleLR<T>::Options oc;
     oc.pct_start = o.pct_start;
     optim::OneCycleLR<T> sched(opt, o.max_lr, long(o.epochs) * long(retain_loader.num_batches()), oc);

@@ -251,7 +251,7 @@ std::string resume_path(const std::string& stem) { return stem + ".resume.safete
 UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, const std::string& out_dir,
                            const std::string& out_name, const salun::data::ImageDataset& train,
                            const salun::data::ImageDataset& test, salun::unlearn::ExperimentOptions o,
-                           const demo::NormalizeOverride& normalize, std::int64_t forget_class, bool quiet,
+                           const demo::NormalizeOverride& normalize, salun::ClassIndex forget_class, bool quiet,
                            salun::Device device, bool resume, Reference* reference = nullptr) {
     // The original: the model to unlearn, or for retrain the source of the normalisation and of the
     // cka field's "before" (retrain starts from a fresh model).
@@ -403,7 +403,7 @@ std::string cache_dir(const demo::ReferenceOptions& r, const std::string& models
     return ".salun-cache";
 }
 
-std::string reference_stem(const std::string& dir, const std::string& arch, std::int64_t fc,
+std::string reference_stem(const std::string& dir, const std::string& arch, salun::ClassIndex fc,
                            const salun::unlearn::ExperimentOptions& o) {
     char buf[160];
     std::snprintf(buf, sizeof buf, "%s_cifar10.retrain-fc%lld-e%d-lr%g-bs%zu-s%llu", arch.c_str(), (long long)fc,
@@ -450,7 +450,7 @@ bool read_reference_json(const std::string& json_path, LoadedReference& lr, cons
 LoadedReference train_reference(const std::string& arch, const std::string& weights, const std::string& out_dir,
                                 const std::string& stem, const salun::data::ImageDataset& train,
                                 const salun::data::ImageDataset& test, salun::unlearn::ExperimentOptions o,
-                                std::int64_t fc, bool quiet, salun::Device device) {
+                                salun::ClassIndex fc, bool quiet, salun::Device device) {
     o.method = Method::Retrain;
     const std::string name = salun::models::display_name(arch);
     if (!quiet)
@@ -507,7 +507,7 @@ std::optional<LoadedReference> obtain_reference(const std::string& arch, const s
                                                 const std::string& out_dir, const demo::ReferenceOptions& r,
                                                 const std::string& models_dir, const salun::data::ImageDataset& train,
                                                 const salun::data::ImageDataset& test,
-                                                salun::unlearn::ExperimentOptions o, std::int64_t fc, bool quiet,
+                                                salun::unlearn::ExperimentOptions o, salun::ClassIndex fc, bool quiet,
                                                 bool train_if_missing, salun::Device device) {
     if (r.none) return std::nullopt;
     o.retrain.epochs = r.retrain_epochs > 0 ? r.retrain_epochs : salun::unlearn::retrain_epochs_for(arch);
@@ -675,7 +675,8 @@ int run_train(const demo::TrainCommand& c) {
     const auto test = salun::data::read_cifar10(dir, salun::data::Split::Test);
 
     const std::string& arch = c.arch;
-    const long epochs = c.epochs, exclude = c.exclude_class;
+    const long epochs = c.epochs;
+    const salun::ClassIndex exclude = c.exclude_class;
     const double lr = c.lr;
     const std::uint64_t seed = c.seed;
     salun::Generator init(seed);
@@ -683,7 +684,7 @@ int run_train(const demo::TrainCommand& c) {
     model->to(c.common.device);  // before the optimiser, whose momentum buffers follow the parameters
     salun::data::Subset pool = salun::data::all(train);
     if (c.subset > 0) pool = salun::data::first_k_per_class(pool, c.subset);
-    const salun::data::Subset used = exclude >= 0 ? salun::data::without_class(pool, static_cast<int>(exclude)) : pool;
+    const salun::data::Subset used = exclude >= 0 ? salun::data::without_class(pool, exclude) : pool;
     salun::data::LoaderOptions lo;
     lo.batch_size = c.batch_size;
     lo.shuffle = true;

@@ -14,7 +14,7 @@ using TensorD = Tensor<double>;
 
 TEST_CASE("phase-1 labels never equal the forget class and are uniform over the others") {
     Generator g(2048);
-    for (std::int64_t fc : {0, 4, 9}) {
+    for (ClassIndex fc : {0, 4, 9}) {
         std::map<std::int64_t, int> counts;
         const int draws = 90000;
         for (int i = 0; i < draws; ++i) ++counts[unlearn::random_other_label(g, fc, 10)];

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "salun/core/class_index.hpp"
 #include "salun/data/loader.hpp"
 #include "salun/data/subset.hpp"
 #include "salun/unlearn/attack.hpp"
@@ -70,7 +71,7 @@ struct RetrainReference {
 /// Mean of |UA - UA_ref|, |RA - RA_ref|, |TUA - TUA_ref|, |TRA - TRA_ref| (the SalUn paper's
 /// "Avg. Gap"), from unrounded fractions.
 inline double average_gap(const ClassMetrics& train, const ClassMetrics& test, const ClassMetrics& ref_train,
-                          const ClassMetrics& ref_test, std::size_t forget_class) {
+                          const ClassMetrics& ref_test, ClassIndex forget_class) {
     const auto [ua, ra] = forget_retain_accuracy(train, forget_class);
     const auto [tua, tra] = forget_retain_accuracy(test, forget_class);
     const auto [rua, rra] = forget_retain_accuracy(ref_train, forget_class);
@@ -80,7 +81,7 @@ inline double average_gap(const ClassMetrics& train, const ClassMetrics& test, c
 
 /// What a resume file must agree on with the run that continues it: every option that changes
 /// the unlearned weights or the evaluation (the caller's fingerprint, e.g. the checkpoint, too).
-inline nlohmann::ordered_json experiment_fingerprint(const ExperimentOptions& o, std::int64_t forget_class) {
+inline nlohmann::ordered_json experiment_fingerprint(const ExperimentOptions& o, ClassIndex forget_class) {
     nlohmann::ordered_json f = o.resume.fingerprint;
     f["forget_class"] = forget_class;
     f["epochs"] = o.salun.epochs;
@@ -189,7 +190,7 @@ Predictions predict_subset(nn::Module<T>& model, const data::Subset& subset, std
 /// `attack.results` and `avg_gap`.
 template <class T>
 ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::ImageDataset& train,
-                                         const data::ImageDataset& test, std::int64_t forget_class,
+                                         const data::ImageDataset& test, ClassIndex forget_class,
                                          const ExperimentOptions& o, const StepCallback& on_step = {},
                                          const StageCallback& on_stage = {},
                                          const std::function<void(std::size_t)>& on_eval_batch = {},
@@ -207,8 +208,8 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
 
     data::Subset pool = data::all(train);
     if (o.subset_per_class > 0) pool = data::first_k_per_class(pool, o.subset_per_class);
-    data::Subset forget = data::of_class(pool, static_cast<int>(forget_class));
-    data::Subset retain = data::without_class(pool, static_cast<int>(forget_class));
+    data::Subset forget = data::of_class(pool, forget_class);
+    data::Subset retain = data::without_class(pool, forget_class);
     SALUN_CHECK(forget.size() > 0, "salun: no training images of the forget class ", forget_class);
     SALUN_CHECK(retain.size() > 0, "salun: no training images outside the forget class");
 
@@ -291,7 +292,7 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
         const std::vector<std::string> layers = o.cka_layers.empty() ? cka_layer_names(model) : o.cka_layers;
         SALUN_CHECK(!layers.empty(), "salun: no CKA layers known for a ", model.type_name(),
                     " (set ExperimentOptions::cka_layers, or cka = false)");
-        const CkaSets sets = cka_sets(pool, data::all(test), static_cast<int>(forget_class), o.salun.seed);
+        const CkaSets sets = cka_sets(pool, data::all(test), forget_class, o.salun.seed);
         r.report.cka = cka_json(compute_cka(*original, model, layers, sets, o.eval_batch_size, on_eval_batch, o.normalize));
     }
     RunReport& rep = r.report;
@@ -299,7 +300,7 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     rep.test = class_metrics(r.test);
     if (reference) {
         stage(Stage::Privacy);
-        const data::Subset ps_set = privacy_subset(pool, static_cast<int>(forget_class), o.salun.seed);
+        const data::Subset ps_set = privacy_subset(pool, forget_class, o.salun.seed);
         if (reference->values.size() == 0 && reference->model)
             reference->values = privacy_values(*reference->model, ps_set, o.eval_batch_size, o.normalize);
         const PrivacyResult ps = privacy_score(privacy_values(model, ps_set, o.eval_batch_size, o.normalize), reference->values);
@@ -307,8 +308,7 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
         if (rep.attack.is_null()) rep.attack = nlohmann::ordered_json::object();
         const nlohmann::ordered_json curves = privacy_curves_json(ps);  // named: items() must not outlive it
         for (const auto& [k, v] : curves.items()) rep.attack["results"][k] = v;
-        rep.avg_gap = average_gap(rep.train, rep.test, reference->train, reference->test,
-                                  static_cast<std::size_t>(forget_class));
+        rep.avg_gap = average_gap(rep.train, rep.test, reference->train, reference->test, forget_class);
     }
     r.extra_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count();
 

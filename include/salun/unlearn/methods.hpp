@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "salun/core/class_index.hpp"
 #include "salun/optim/clip.hpp"
 #include "salun/optim/lr_scheduler.hpp"
 #include "salun/optim/sgd.hpp"
@@ -189,7 +190,7 @@ SaliencyMask<T> full_mask(nn::Module<T>& model) {
 /// RL: SalUn's two-phase loop (random other labels on the forget data, then the retain data)
 /// with every weight in the mask.
 template <class T, class ForgetLoader, class RetainLoader>
-void random_label(nn::Module<T>& model, ForgetLoader& forget_loader, RetainLoader& retain_loader, std::int64_t forget_class,
+void random_label(nn::Module<T>& model, ForgetLoader& forget_loader, RetainLoader& retain_loader, ClassIndex forget_class,
                   const RandomLabelOptions& o, const StepCallback& callback = {}, std::size_t num_classes = 10) {
     detail::check_epochs_lr("random_label", o.epochs, o.lr);
     SalUnOptions so;
@@ -207,7 +208,7 @@ void random_label(nn::Module<T>& model, ForgetLoader& forget_loader, RetainLoade
 /// hold no image of `forget_class` (checked on every batch: the reference must never see it) and
 /// should augment (RandomCrop + flip). SGD nesterov + OneCycleLR stepped per batch.
 template <class T, class RetainLoader>
-void retrain(nn::Module<T>& model, RetainLoader& retain_loader, std::int64_t forget_class, const RetrainOptions& o,
+void retrain(nn::Module<T>& model, RetainLoader& retain_loader, ClassIndex forget_class, const RetrainOptions& o,
              const StepCallback& callback = {}) {
     detail::check_epochs_lr("retrain", o.epochs, o.max_lr);
     const std::vector<Tensor<T>> params = model.parameters();

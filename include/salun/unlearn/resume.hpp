@@ -30,6 +30,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "salun/core/class_index.hpp"
 #include "salun/data/loader.hpp"
 #include "salun/io/safetensors.hpp"
 #include "salun/unlearn/saliency.hpp"
@@ -187,7 +188,7 @@ void restore_resume(const ResumeFile& r, nn::Module<T>& model, SalUn<T>& salun, 
 template <class T>
 SaliencyMask<T> resumable_salun(nn::Module<T>& model, data::DataLoader<T>& mask_loader,
                                 data::DataLoader<T>& forget_loader, data::DataLoader<T>& retain_loader,
-                                std::int64_t forget_class, const SaliencyOptions& saliency, const SalUnOptions& o,
+                                ClassIndex forget_class, const SaliencyOptions& saliency, const SalUnOptions& o,
                                 const ResumeOptions& resume, const StepCallback& on_step,
                                 const StageCallback& on_stage, double& seconds) {
     auto stage = [&](Stage s) {

@@ -216,7 +216,11 @@ ModelResult bench_model(const std::string& arch, const Options& o, int threads) 
 
     // ---- training step ------------------------------------------------------------------------
     model->train();
-    salun::optim::SGD<float> opt(params, {0.01, 0.9, 0.0, 5e-4, false});
+    salun::optim::SGDOptions sgd_options;
+    sgd_options.lr = 0.01;
+    sgd_options.momentum = 0.9;
+    sgd_options.weight_decay = 5e-4;
+    salun::optim::SGD<float> opt(params, sgd_options);
     std::vector<double> tw, tc, pz, pf, pl, pb, po;
     auto step = [&](bool profile) {
         const double c0 = cpu_now_s(), t0 = now_s();

@@ -59,7 +59,7 @@ struct UnlearnCommand {
     std::string arch, weights, out_dir, name;  ///< name: output stem; empty: a random ID
     std::string save_mask;                     ///< --save-mask FILE.safetensors (SalUn only)
     bool resume = false;                       ///< continue from DIR/NAME.resume.safetensors
-    std::int64_t forget_class = 0;
+    salun::ClassIndex forget_class = 0;
     salun::unlearn::ExperimentOptions options;  ///< options.method: --method
     NormalizeOverride normalize;
     ReferenceOptions reference;
@@ -71,7 +71,7 @@ struct ExperimentCommand {
     bool resume = false;                ///< skip finished models, continue the interrupted one
     std::vector<std::string> archs;
     std::vector<salun::unlearn::Method> methods;  ///< --methods, in the given order
-    std::int64_t forget_class = 0;
+    salun::ClassIndex forget_class = 0;
     salun::unlearn::ExperimentOptions options;
     NormalizeOverride normalize;
     ReferenceOptions reference;
@@ -93,7 +93,7 @@ struct TrainCommand {
     long epochs = 6;
     double lr = 0.1;
     std::size_t batch_size = 128;
-    long exclude_class = -1;  ///< -1: none
+    salun::ClassIndex exclude_class = -1;  ///< -1: none
     std::uint64_t seed = 2048;
     std::size_t subset = 0;
     bool resume = false;  ///< continue from the resume file beside --out
@@ -511,7 +511,7 @@ inline Command parse_train(const std::vector<std::string>& argv, std::ostream& o
     if (subset < 0) throw UsageError("--subset must be >= 0");
     if (a.has("exclude-class")) {
         c.exclude_class = a.integer("exclude-class");
-        if (c.exclude_class < 0 || c.exclude_class >= long(kClasses)) throw UsageError("--exclude-class must be in 0..9");
+        if (c.exclude_class < 0 || c.exclude_class >= salun::ClassIndex(kClasses)) throw UsageError("--exclude-class must be in 0..9");
     }
     c.epochs = to_int(a, "epochs", epochs);  // times the batches per epoch must fit a long
     c.lr = lr;

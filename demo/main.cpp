@@ -251,7 +251,7 @@ std::string resume_path(const std::string& stem) { return stem + ".resume.safete
 UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, const std::string& out_dir,
                            const std::string& out_name, const salun::data::ImageDataset& train,
                            const salun::data::ImageDataset& test, salun::unlearn::ExperimentOptions o,
-                           const demo::NormalizeOverride& normalize, std::int64_t forget_class, bool quiet,
+                           const demo::NormalizeOverride& normalize, salun::ClassIndex forget_class, bool quiet,
                            salun::Device device, bool resume, Reference* reference = nullptr) {
     // The original: the model to unlearn, or for retrain the source of the normalisation and of the
     // cka field's "before" (retrain starts from a fresh model).
@@ -293,21 +293,25 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
     const std::string name = salun::models::display_name(arch);
     const std::string method = salun::unlearn::method_name(o.method);
     const int epochs = salun::unlearn::method_settings(o).epochs;
-    auto on_stage = [&](const std::string& s) {
+    auto on_stage = [&](salun::unlearn::Stage s) {
+        using salun::unlearn::Stage;
         check_interrupt();
         progress.finish();
-        if (s == "unlearn")
-            progress.start(name + " " + method, method_images(o, train_images));
-        else if (s == "eval-train")
-            progress.start(name + " " + method + " evaluating train", double(train_images));
-        else if (s == "eval-test")
-            progress.start(name + " " + method + " evaluating test", double(test.size()));
-        else if (s == "points")
-            progress.start(name + " " + method + " points (subset + UMAP)", 0);  // UMAP follows the forwards: no ETA
-        else if (s == "cka")
-            progress.start(name + " CKA, both models", 0);  // the total depends on the sets: no ETA
-        else if (!quiet)
-            std::fprintf(stderr, "%s %s: %s\n", name.c_str(), method.c_str(), s.c_str());
+        switch (s) {
+        case Stage::Unlearn: progress.start(name + " " + method, method_images(o, train_images)); break;
+        case Stage::EvalTrain: progress.start(name + " " + method + " evaluating train", double(train_images)); break;
+        case Stage::EvalTest: progress.start(name + " " + method + " evaluating test", double(test.size())); break;
+        case Stage::Points:  // UMAP follows the forwards: no ETA
+            progress.start(name + " " + method + " points (subset + UMAP)", 0);
+            break;
+        case Stage::Cka: progress.start(name + " CKA, both models", 0); break;  // the total depends on the sets: no ETA
+        case Stage::Saliency:
+        case Stage::Resumed:
+        case Stage::Attack:
+        case Stage::Privacy:
+            if (!quiet) std::fprintf(stderr, "%s %s: %s\n", name.c_str(), method.c_str(), salun::unlearn::stage_name(s));
+            break;
+        }
     };
     salun::unlearn::StepLog step_log;  // written beside the results as <name>.steps.jsonl
     auto on_step = [&](const salun::unlearn::StepInfo& s) {
@@ -405,7 +409,7 @@ std::string cache_dir(const demo::ReferenceOptions& r, const std::string& models
     return ".salun-cache";
 }
 
-std::string reference_stem(const std::string& dir, const std::string& arch, std::int64_t fc,
+std::string reference_stem(const std::string& dir, const std::string& arch, salun::ClassIndex fc,
                            const salun::unlearn::ExperimentOptions& o) {
     char buf[160];
     std::snprintf(buf, sizeof buf, "%s_cifar10.retrain-fc%lld-e%d-lr%g-bs%zu-s%llu", arch.c_str(), (long long)fc,
@@ -452,7 +456,7 @@ bool read_reference_json(const std::string& json_path, LoadedReference& lr, cons
 LoadedReference train_reference(const std::string& arch, const std::string& weights, const std::string& out_dir,
                                 const std::string& stem, const salun::data::ImageDataset& train,
                                 const salun::data::ImageDataset& test, salun::unlearn::ExperimentOptions o,
-                                std::int64_t fc, bool quiet, salun::Device device) {
+                                salun::ClassIndex fc, bool quiet, salun::Device device) {
     o.method = Method::Retrain;
     const std::string name = salun::models::display_name(arch);
     if (!quiet)
@@ -509,7 +513,7 @@ std::optional<LoadedReference> obtain_reference(const std::string& arch, const s
                                                 const std::string& out_dir, const demo::ReferenceOptions& r,
                                                 const std::string& models_dir, const salun::data::ImageDataset& train,
                                                 const salun::data::ImageDataset& test,
-                                                salun::unlearn::ExperimentOptions o, std::int64_t fc, bool quiet,
+                                                salun::unlearn::ExperimentOptions o, salun::ClassIndex fc, bool quiet,
                                                 bool train_if_missing, salun::Device device) {
     if (r.none) return std::nullopt;
     o.retrain.epochs = r.retrain_epochs > 0 ? r.retrain_epochs : salun::unlearn::retrain_epochs_for(arch);
@@ -677,7 +681,8 @@ int run_train(const demo::TrainCommand& c) {
     const auto test = salun::data::read_cifar10(dir, salun::data::Split::Test);
 
     const std::string& arch = c.arch;
-    const long epochs = c.epochs, exclude = c.exclude_class;
+    const long epochs = c.epochs;
+    const salun::ClassIndex exclude = c.exclude_class;
     const double lr = c.lr;
     const std::uint64_t seed = c.seed;
     salun::Generator init(seed);
@@ -685,7 +690,7 @@ int run_train(const demo::TrainCommand& c) {
     model->to(c.common.device);  // before the optimiser, whose momentum buffers follow the parameters
     salun::data::Subset pool = salun::data::all(train);
     if (c.subset > 0) pool = salun::data::first_k_per_class(pool, c.subset);
-    const salun::data::Subset used = exclude >= 0 ? salun::data::without_class(pool, static_cast<int>(exclude)) : pool;
+    const salun::data::Subset used = exclude >= 0 ? salun::data::without_class(pool, exclude) : pool;
     salun::data::LoaderOptions lo;
     lo.batch_size = c.batch_size;
     lo.shuffle = true;
@@ -694,7 +699,12 @@ int run_train(const demo::TrainCommand& c) {
     lo.augment.horizontal_flip = true;
     lo.device = c.common.device;
     salun::data::DataLoader<float> loader(used, lo);
-    salun::optim::SGD<float> sgd(model->parameters(), {lr, 0.9, 0.0, 5e-4, true});
+    salun::optim::SGDOptions sgd_options;
+    sgd_options.lr = lr;
+    sgd_options.momentum = 0.9;
+    sgd_options.weight_decay = 5e-4;
+    sgd_options.nesterov = true;
+    salun::optim::SGD<float> sgd(model->parameters(), sgd_options);
     salun::optim::OneCycleLR<float>::Options oc;
     oc.pct_start = 0.25;
     salun::optim::OneCycleLR<float> sched(sgd, lr, epochs * long(loader.num_batches()), oc);

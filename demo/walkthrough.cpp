@@ -31,7 +31,7 @@ struct Options {
     std::size_t subset = 100;  // training and test images per class
     std::size_t batch_size = 128;
     int epochs = 1;
-    int forget_class = 0;
+    ClassIndex forget_class = 0;  // one type for every class index (core/class_index.hpp)
     bool synthetic = false;
 };
 
@@ -50,7 +50,7 @@ data::ImageDataset synthetic_images(std::size_t per_class, std::uint64_t seed) {
     ds.classes = data::cifar10_class_names();
     Generator gen(seed);
     for (std::size_t i = 0; i < per_class * 10; ++i) {
-        const int c = static_cast<int>(i % 10);
+        const auto c = static_cast<ClassIndex>(i % 10);
         ds.labels.push_back(c);
         const double cx = 4 + 8 * gen.uniform01(), cy = 4 + 8 * gen.uniform01(), r = 3.5 + 2 * gen.uniform01();
         double background[3];
@@ -59,7 +59,7 @@ data::ImageDataset synthetic_images(std::size_t per_class, std::uint64_t seed) {
             for (std::size_t y = 0; y < side; ++y)
                 for (std::size_t x = 0; x < side; ++x) {
                     const bool in_disc = (double(x) - cx) * (double(x) - cx) + (double(y) - cy) * (double(y) - cy) < r * r;
-                    const double base = in_disc ? 128 + 110 * std::sin(0.63 * c + 2.1 * double(ch)) : background[ch];
+                    const double base = in_disc ? 128 + 110 * std::sin(0.63 * double(c) + 2.1 * double(ch)) : background[ch];
                     const double v = base + 40 * (gen.uniform01() - 0.5);
                     ds.pixels.push_back(static_cast<std::uint8_t>(std::clamp(v, 0.0, 255.0)));
                 }
@@ -84,9 +84,9 @@ std::shared_ptr<nn::Module<float>> synthetic_original(const data::ImageDataset& 
     model->train();
     for (int epoch = 0; epoch < 5; ++epoch)
         for (const auto& batch : loader.epoch()) {
-            std::vector<std::int64_t> labels = batch.labels;
+            std::vector<ClassIndex> labels = batch.labels;
             for (auto& l : labels)
-                if (noise.uniform01() < 0.2) l = static_cast<std::int64_t>(noise.randint(10));
+                if (noise.uniform01() < 0.2) l = static_cast<ClassIndex>(noise.randint(10));
             sgd.zero_grad();
             cross_entropy((*model)(batch.images), labels).backward();
             sgd.step();
@@ -101,18 +101,18 @@ struct SplitAccuracy {
     double forget = 0, other = 0;
 };
 
-SplitAccuracy evaluate(nn::Module<float>& model, const data::Subset& images, int forget_class) {
+SplitAccuracy evaluate(nn::Module<float>& model, const data::Subset& images, ClassIndex forget_class) {
     data::LoaderOptions lo;
     lo.batch_size = 100;
     data::DataLoader<float> loader(images, lo);
     const unlearn::Predictions p = unlearn::predict(model, loader, 10);
     const unlearn::ClassMetrics m = unlearn::class_metrics(p);
-    const auto [forget, other] = unlearn::forget_retain_accuracy(m, static_cast<std::size_t>(forget_class));
+    const auto [forget, other] = unlearn::forget_retain_accuracy(m, forget_class);
     return {forget, other};
 }
 // [/tutorial:evaluate]
 
-void report(const char* when, nn::Module<float>& model, const data::Subset& train, const data::Subset& test, int fc) {
+void report(const char* when, nn::Module<float>& model, const data::Subset& train, const data::Subset& test, ClassIndex fc) {
     const SplitAccuracy tr = evaluate(model, train, fc), te = evaluate(model, test, fc);
     std::printf("   %-22s forget class: train %.3f  test %.3f | other classes: train %.3f  test %.3f\n", when,
                 tr.forget, te.forget, tr.other, te.other);
@@ -144,7 +144,7 @@ Options parse(int argc, char** argv) {
     if (fc < 0 || fc > 9) throw demo::UsageError("--forget-class must be in 0..9, got " + std::to_string(fc));
     o.subset = static_cast<std::size_t>(subset);
     o.epochs = static_cast<int>(epochs);
-    o.forget_class = static_cast<int>(fc);
+    o.forget_class = fc;
     if (threads > 0) set_num_threads(static_cast<int>(threads)); else init_threads_from_env();
     return o;
 }
@@ -184,8 +184,8 @@ int run(const Options& o) {
     const data::Subset forget = data::of_class(train, o.forget_class);       // what must be forgotten
     const data::Subset retain = data::without_class(train, o.forget_class);  // what must be kept
     // [/tutorial:split]
-    std::printf("   %zu training images (%zu to forget: class %d, '%s'), %zu test images\n", train.size(), forget.size(),
-                o.forget_class, train_set.classes[std::size_t(o.forget_class)].c_str(), test.size());
+    std::printf("   %zu training images (%zu to forget: class %lld, '%s'), %zu test images\n", train.size(), forget.size(),
+                static_cast<long long>(o.forget_class), train_set.classes[std::size_t(o.forget_class)].c_str(), test.size());
     report("before unlearning:", *model, train, test, o.forget_class);
 
     // ---------------------------------------------------------------------------------------
@@ -259,8 +259,8 @@ int run(const Options& o) {
     data::DataLoader<float> train_eval(train, eval), test_eval(test, eval);
     const unlearn::Predictions on_train = unlearn::predict(*model, train_eval, 10);
     const unlearn::Predictions on_test = unlearn::predict(*model, test_eval, 10);
-    const auto [ua, ra] = unlearn::forget_retain_accuracy(unlearn::class_metrics(on_train), std::size_t(o.forget_class));
-    const auto [tua, tra] = unlearn::forget_retain_accuracy(unlearn::class_metrics(on_test), std::size_t(o.forget_class));
+    const auto [ua, ra] = unlearn::forget_retain_accuracy(unlearn::class_metrics(on_train), o.forget_class);
+    const auto [tua, tra] = unlearn::forget_retain_accuracy(unlearn::class_metrics(on_test), o.forget_class);
     const double fqs = unlearn::forgetting_quality(on_train, o.forget_class);
     // [/tutorial:metrics]
     std::printf("   UA %.3f  RA %.3f  TUA %.3f  TRA %.3f  FQS %.4f\n", ua, ra, tua, tra, fqs);

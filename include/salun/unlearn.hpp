@@ -15,3 +15,4 @@
 #include "salun/unlearn/results.hpp"
 #include "salun/unlearn/saliency.hpp"
 #include "salun/unlearn/salun.hpp"
+#include "salun/unlearn/stage.hpp"

@@ -41,7 +41,11 @@ int main(int argc, char** argv) {
             auto model = models::make_model<float>(a, 10, gen);
             model->to(Device::cuda);
             model->train();
-            optim::SGD<float> opt(model->parameters(), {0.01, 0.9, 0.0, 5e-4, false});
+            optim::SGDOptions sgd_options;
+            sgd_options.lr = 0.01;
+            sgd_options.momentum = 0.9;
+            sgd_options.weight_decay = 5e-4;
+            optim::SGD<float> opt(model->parameters(), sgd_options);
             const Tensor<float> x = Tensor<float>::normal({std::size_t(batch), 3, 32, 32}, 0, 1, gen).to(Device::cuda);
             std::vector<std::int64_t> y(std::size_t(batch));
             for (std::size_t i = 0; i < y.size(); ++i) y[i] = std::int64_t(i % 10);

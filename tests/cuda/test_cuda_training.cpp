@@ -80,7 +80,11 @@ TEST_CASE("SGD with momentum, weight decay, masks and clipping follows the CPU t
         mg.names.push_back("p");
         mg.masks.push_back(m.to(Device::cuda));
     }
-    optim::SGD<float> oc(pc, {0.1, 0.9, 0.0, 5e-4, false}), og(pg, {0.1, 0.9, 0.0, 5e-4, false});
+    optim::SGDOptions sgd_options;
+    sgd_options.lr = 0.1;
+    sgd_options.momentum = 0.9;
+    sgd_options.weight_decay = 5e-4;
+    optim::SGD<float> oc(pc, sgd_options), og(pg, sgd_options);
     oc.set_update_masks(mc.masks);
     og.set_update_masks(mg.masks);
     const TensorF x = randn({16, 20}, 46);

@@ -45,8 +45,8 @@ void check_name(const std::string& name) {
     require(name.find('/') == std::string::npos && name != "." && name != "..", "--name has no folder in it");
 }
 
-void check(const salun::unlearn::ExperimentOptions& o, std::int64_t forget_class) {
-    require(forget_class >= 0 && forget_class < std::int64_t(demo::kClasses), "--forget-class is 0..9");
+void check(const salun::unlearn::ExperimentOptions& o, salun::ClassIndex forget_class) {
+    require(forget_class >= 0 && forget_class < salun::ClassIndex(demo::kClasses), "--forget-class is 0..9");
     require(o.salun.epochs > 0, "--epochs is positive");
     require(std::isfinite(o.salun.lr) && o.salun.lr > 0, "--lr is a positive number");
     require(std::isfinite(o.salun.momentum) && o.salun.momentum >= 0, "--momentum is a number >= 0");
@@ -97,7 +97,7 @@ struct Checker {
         require(c.epochs > 0 && c.epochs <= 2147483647L, "--epochs is positive and fits an int");
         require(std::isfinite(c.lr) && c.lr > 0, "--lr is a positive number");
         require(c.batch_size > 0, "--batch-size is positive");
-        require(c.exclude_class >= -1 && c.exclude_class < long(demo::kClasses), "--exclude-class is 0..9");
+        require(c.exclude_class >= -1 && c.exclude_class < salun::ClassIndex(demo::kClasses), "--exclude-class is 0..9");
         check(c.common);
     }
 };

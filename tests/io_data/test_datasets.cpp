@@ -70,7 +70,7 @@ TEST_CASE("read_cifar10 reads the binary layout") {
         CHECK(tr.height == 32);
         CHECK(tr.width == 32);
         CHECK(tr.pixels.size() == 15 * 3072);
-        CHECK(tr.labels == std::vector<int>{1, 9, 0, 2, 9, 0, 3, 9, 0, 4, 9, 0, 5, 9, 0});
+        CHECK(tr.labels == std::vector<salun::ClassIndex>{1, 9, 0, 2, 9, 0, 3, 9, 0, 4, 9, 0, 5, 9, 0});
         CHECK(tr.classes == cifar10_class_names());
         std::size_t bad = 0;
         for (std::size_t i = 0; i < tr.size(); ++i)
@@ -84,7 +84,7 @@ TEST_CASE("read_cifar10 reads the binary layout") {
         std::ofstream(dir / "batches.meta.txt") << "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n\n";
         ImageDataset te = read_cifar10(dir.parent_path().string(), Split::Test);
         CHECK(te.size() == 2);
-        CHECK(te.labels == std::vector<int>{3, 8});
+        CHECK(te.labels == std::vector<salun::ClassIndex>{3, 8});
         CHECK(te.image(1)[2 * 1024 + 31 * 32 + 31] == pix(1, 2, 31, 31));
         CHECK(te.classes.front() == "a");
         CHECK(te.classes.back() == "j");
@@ -173,7 +173,7 @@ TEST_CASE("read_image_folder reads class folders through stb_image") {
 
     ImageDataset ds = read_image_folder(root.string());
     CHECK(ds.classes == std::vector<std::string>{"bird", "cat", "dog"});
-    CHECK(ds.labels == std::vector<int>{0, 1, 2, 2});
+    CHECK(ds.labels == std::vector<salun::ClassIndex>{0, 1, 2, 2});
     CHECK(ds.channels == 3);
     CHECK(ds.height == 3);
     CHECK(ds.width == 4);
@@ -262,7 +262,7 @@ TEST_CASE("CIFAR-10 records and class lists parse from memory") {
     }
     const auto* p = reinterpret_cast<const std::uint8_t*>(bytes.data());
     append_cifar10_records(ds, p, bytes.size(), "two.bin");
-    CHECK(ds.labels == std::vector<int>{4, 0});
+    CHECK(ds.labels == std::vector<salun::ClassIndex>{4, 0});
     CHECK(ds.image(1)[3071] == 100);
     // A rejected file appends nothing: a bad label in the second record leaves the first out too.
     std::string bad = bytes;

@@ -16,7 +16,7 @@ using namespace salun::unlearn;
 
 namespace {
 
-constexpr std::int64_t kForget = 0;
+constexpr ClassIndex kForget = 0;
 
 const data::ImageDataset& train_set() {
     static const data::ImageDataset ds = testing::striped_images(30, 1);
@@ -135,7 +135,7 @@ TEST_CASE("a retrained model never sees the forget class, and does not predict i
 
 TEST_CASE("privacy score: identical models give 1; separable values give 0; fq follows the comparator") {
     // two copies of one model: every threshold sees the same shares, no attack succeeds
-    const data::Subset ps_set = privacy_subset(data::all(train_set()), int(kForget));
+    const data::Subset ps_set = privacy_subset(data::all(train_set()), kForget);
     REQUIRE(ps_set.size() == 30);
     for (std::size_t i = 0; i < ps_set.size(); ++i) CHECK(ps_set.label(i) == kForget);
     auto a = testing::copy_of(original());

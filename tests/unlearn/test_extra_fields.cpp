@@ -22,9 +22,10 @@ TEST_CASE("run_salun_experiment writes points, attack and cka (layout of the des
     o.salun.epochs = 1;
     o.batch_size = 32;
     o.eval_batch_size = 50;
-    std::vector<std::string> stages;
+    std::vector<std::string> stages;  // by name: doctest prints strings
     auto r = unlearn::run_salun_experiment<float>(*model, train, test, 2, o, {},
-                                                  [&](const std::string& s) { stages.push_back(s); }, {}, original.get());
+                                                  [&](unlearn::Stage s) { stages.push_back(unlearn::stage_name(s)); }, {},
+                                                  original.get());
     CHECK(stages == std::vector<std::string>{"saliency", "unlearn", "eval-train", "eval-test", "points", "attack", "cka"});
     const auto j = unlearn::to_json(r.report);
     std::vector<std::string> keys;

@@ -73,7 +73,10 @@ TEST_CASE("learning-rate schedules match PyTorch") {
         const std::string name = c["name"];
         CAPTURE(name);
         auto p = TensorD::zeros({1}, true);
-        optim::SGD<double> sgd({p}, {0.1, 0.9, 0.0, 0.0, false});
+        optim::SGDOptions sgd_options;
+        sgd_options.lr = 0.1;
+        sgd_options.momentum = 0.9;
+        optim::SGD<double> sgd({p}, sgd_options);
         const auto lrs = c["lrs"].get<std::vector<double>>();
         const auto moms = c["momentums"].get<std::vector<double>>();
         auto run = [&](auto& sched) {
@@ -101,7 +104,11 @@ TEST_CASE("learning-rate schedules match PyTorch") {
 
 TEST_CASE("SGD skips undefined gradients but zero gradients still decay and carry momentum") {
     auto a = TensorD::ones({2}, true), b = TensorD::ones({2}, true);
-    optim::SGD<double> sgd({a, b}, {0.1, 0.9, 0.0, 0.5, false});
+    optim::SGDOptions sgd_options;
+    sgd_options.lr = 0.1;
+    sgd_options.momentum = 0.9;
+    sgd_options.weight_decay = 0.5;
+    optim::SGD<double> sgd({a, b}, sgd_options);
     a.set_grad(TensorD::zeros({2}));  // a masked-out weight: zero gradient
     sgd.step();                        // b has no gradient at all
     CHECK(a.data()[0] == doctest::Approx(1 - 0.1 * 0.5));  // weight decay moved it
@@ -112,7 +119,11 @@ TEST_CASE("SGD skips undefined gradients but zero gradients still decay and carr
 
 TEST_CASE("SGD update masks freeze weights and their momentum completely") {
     auto a = TensorD::ones({2}, true);
-    optim::SGD<double> sgd({a}, {0.1, 0.9, 0.0, 0.5, false});
+    optim::SGDOptions sgd_options;
+    sgd_options.lr = 0.1;
+    sgd_options.momentum = 0.9;
+    sgd_options.weight_decay = 0.5;
+    optim::SGD<double> sgd({a}, sgd_options);
     sgd.set_update_masks({TensorD::from_data({2}, std::vector<double>{1, 0})});
     a.set_grad(TensorD::from_data({2}, std::vector<double>{1, 0}));
     sgd.step();

@@ -32,7 +32,7 @@ TEST_CASE("points_subset is the helper's: 200 per class by torch.randperm, one g
           std::vector<std::size_t>{11356, 35195, 47227, 5414});
     CHECK(std::vector<std::size_t>(s.indices.begin() + 200, s.indices.begin() + 204) ==
           std::vector<std::size_t>{3744, 38175, 9744, 26298});
-    for (std::size_t i = 0; i < 2000; ++i) REQUIRE(s.label(i) == int(i / 200));
+    for (std::size_t i = 0; i < 2000; ++i) REQUIRE(s.label(i) == salun::ClassIndex(i / 200));
     // a smaller pool: at most what each class has
     const data::Subset small = points_subset(data::first_k_per_class(data::all(train), 30));
     CHECK(small.size() == 300);

@@ -37,6 +37,9 @@ TEST_CASE("per-class accuracy, label and confidence distributions") {
     const auto [ua, ra] = forget_retain_accuracy(m, 0);
     CHECK(ua == 0.5);
     CHECK(ra == 0.5);
+    // a class index outside the metrics' classes is an error, not an out-of-bounds read
+    CHECK_THROWS_WITH_AS(forget_retain_accuracy(m, 3), doctest::Contains("forget class 3 outside 0..2"), salun::Error);
+    CHECK_THROWS_AS(forget_retain_accuracy(m, -1), salun::Error);
 }
 
 TEST_CASE("FQS is the normalised mean entropy on the forget class, capped at 1") {

@@ -118,7 +118,11 @@ TEST_CASE("SGD::load_state_dict(state_dict()) restores the momentum buffers unde
     Tensor<double> v = Tensor<double>::from_data({2}, std::vector<double>{4, 5});
     w.set_requires_grad(true);
     v.set_requires_grad(true);
-    optim::SGD<double> a({w, v}, {0.1, 0.9, 0.0, 1e-2, false});
+    optim::SGDOptions sgd_options;
+    sgd_options.lr = 0.1;
+    sgd_options.momentum = 0.9;
+    sgd_options.weight_decay = 1e-2;
+    optim::SGD<double> a({w, v}, sgd_options);
     CHECK(a.state_dict().empty());  // no buffer before the first step
     sum(mul(w, w)).backward();      // only w gets a gradient: v keeps no buffer
     a.step();
@@ -239,11 +243,11 @@ TEST_CASE("an experiment stopped mid-phase and resumed gives the uninterrupted r
             CHECK_THROWS_AS(unlearn::run_salun_experiment(*m, train, test, 0, o, stop_at_8), Stop);
         }
         REQUIRE(fs::exists(o.resume.path));
-        std::vector<std::string> stages;
+        std::vector<unlearn::Stage> stages;
         auto m = narrow_resnet();
-        const auto r = unlearn::run_salun_experiment(*m, train, test, 0, o, {}, [&](const std::string& s) { stages.push_back(s); },
+        const auto r = unlearn::run_salun_experiment(*m, train, test, 0, o, {}, [&](unlearn::Stage s) { stages.push_back(s); },
                                                      {}, original.get());
-        CHECK(stages.at(0) == "resumed");
+        CHECK(stages.at(0) == unlearn::Stage::Resumed);
         CHECK(m->state_dict() == ref_model->state_dict());
         CHECK(json(r) == json(ref));
         CHECK(r.report.seconds > 0);

@@ -38,7 +38,9 @@ TEST_CASE("the mask agrees with a brute-force computation on a small model") {
     TinyMLP<double> model(4, 6, 3, 1);
     auto loader = salun::testing::blobs<double>(3, 10, 4, 5, {0});
     loader.batch_size = 4;  // 10 forget samples -> 3 batches; max_batches 2 uses the first two
-    unlearn::SaliencyOptions opt{0.3, 2};
+    unlearn::SaliencyOptions opt;
+    opt.threshold = 0.3;
+    opt.max_batches = 2;
     auto mask = unlearn::compute_saliency_mask(model, loader, opt);
     CHECK(mask.batches == 2);
 

@@ -14,7 +14,7 @@ using TensorD = Tensor<double>;
 
 TEST_CASE("phase-1 labels never equal the forget class and are uniform over the others") {
     Generator g(2048);
-    for (std::int64_t fc : {0, 4, 9}) {
+    for (ClassIndex fc : {0, 4, 9}) {
         std::map<std::int64_t, int> counts;
         const int draws = 90000;
         for (int i = 0; i < draws; ++i) ++counts[unlearn::random_other_label(g, fc, 10)];
@@ -38,7 +38,10 @@ struct Setup {
     Setup() {  // train the original model on all classes
         all.shuffle = true;
         all.batch_size = 16;
-        optim::SGD<double> sgd(model.parameters(), {0.05, 0.9, 0.0, 0.0, false});
+        optim::SGDOptions sgd_options;
+        sgd_options.lr = 0.05;
+        sgd_options.momentum = 0.9;
+        optim::SGD<double> sgd(model.parameters(), sgd_options);
         model.train();
         for (int e = 0; e < 20; ++e)
             for (const auto& b : all.epoch()) {

@@ -80,7 +80,11 @@ inline std::shared_ptr<models::ResNet<float>> trained_narrow_resnet(const data::
     lo.shuffle = true;
     lo.seed = 1;
     data::DataLoader<float> loader(data::all(train), lo);
-    optim::SGD<float> sgd(model->parameters(), {0.05, 0.9, 0.0, 5e-4, false});
+    optim::SGDOptions sgd_options;
+    sgd_options.lr = 0.05;
+    sgd_options.momentum = 0.9;
+    sgd_options.weight_decay = 5e-4;
+    optim::SGD<float> sgd(model->parameters(), sgd_options);
     for (int e = 0; e < epochs; ++e) optim::train_epoch<float>(*model, loader, sgd);
     return model;
 }

@@ -127,7 +127,13 @@ public:
 
     CacheStats stats() {
         std::lock_guard<std::mutex> lock(mutex_);
-        return {cached_, free_.size(), hits_, misses_, limit_};
+        CacheStats s;
+        s.cached_bytes = cached_;
+        s.cached_blocks = free_.size();
+        s.hits = hits_;
+        s.misses = misses_;
+        s.limit_bytes = limit_;
+        return s;
     }
 
     void reset_stats() {

@@ -199,7 +199,7 @@ using autograd::NoGradGuard;
 
 }  // namespace salun
 
-// The differentiable view ops behind Tensor::reshape/flatten/slice and Tensor::to (they need
-// autograd::record).
-#include "salun/ops/shape.hpp"
-#include "salun/ops/device.hpp"
+// The differentiable ops behind Tensor's own member functions (reshape, flatten, slice, to, and
+// full on a device): they need autograd::record, and stay in core (core includes nothing of ops).
+#include "salun/core/views.hpp"
+#include "salun/core/transfer.hpp"

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "salun/core/class_index.hpp"
 #include "salun/core/error.hpp"
 
 namespace salun::data {
@@ -15,7 +16,10 @@ namespace salun::data {
 struct ImageDataset {
     std::size_t channels = 0, height = 0, width = 0;
     std::vector<std::uint8_t> pixels;  ///< size() * channels * height * width bytes, CHW per image
-    std::vector<int> labels;           ///< one per image, in 0 .. num_classes()-1
+    /// One per image, in 0 .. num_classes()-1. ClassIndex (int64), the type of every class index
+    /// in the API, rather than the files' one byte: batches and losses take int64 labels as they
+    /// are, and 8 bytes per image is little beside its 3,072 pixel bytes.
+    std::vector<ClassIndex> labels;
     std::vector<std::string> classes;  ///< class names, indexed by label
 
     std::size_t size() const { return labels.size(); }
@@ -27,7 +31,7 @@ struct ImageDataset {
         SALUN_CHECK(i < size(), "ImageDataset::image: index ", i, " out of range for ", size(), " images");
         return pixels.data() + i * image_bytes();
     }
-    int label(std::size_t i) const {
+    ClassIndex label(std::size_t i) const {
         SALUN_CHECK(i < size(), "ImageDataset::label: index ", i, " out of range for ", size(), " images");
         return labels[i];
     }

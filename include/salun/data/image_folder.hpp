@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "salun/core/class_index.hpp"
 #include "salun/core/error.hpp"
 #include "salun/data/dataset.hpp"
 #include "salun/data/stb_image_guard.hpp"
@@ -128,7 +129,7 @@ inline ImageDataset read_image_folder(const std::string& root) {
                         img.width, "x", img.height, " but '", first_file, "' is ", ds.width, "x", ds.height,
                         " (all images must have the same size)");
             ds.pixels.insert(ds.pixels.end(), img.pixels.begin(), img.pixels.end());
-            ds.labels.push_back(static_cast<int>(label));
+            ds.labels.push_back(static_cast<ClassIndex>(label));
         }
     }
     return ds;

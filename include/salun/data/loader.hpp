@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "salun/core/class_index.hpp"
 #include "salun/core/error.hpp"
 #include "salun/core/random.hpp"
 #include "salun/core/tensor.hpp"
@@ -42,7 +43,7 @@ struct LoaderState {
 template <class T>
 struct Batch {
     Tensor<T> images;                   ///< [B, C, H, W], normalised
-    std::vector<std::int64_t> labels;   ///< B labels
+    std::vector<ClassIndex> labels;     ///< B labels
     std::vector<std::size_t> indices;   ///< B dataset indices
     std::size_t size() const { return labels.size(); }
 };

@@ -8,6 +8,7 @@
 #include <numeric>
 #include <vector>
 
+#include "salun/core/class_index.hpp"
 #include "salun/core/error.hpp"
 #include "salun/data/dataset.hpp"
 
@@ -20,7 +21,7 @@ struct Subset {
     std::size_t size() const { return indices.size(); }
     bool empty() const { return indices.empty(); }
     /// Label of the i-th element of the subset.
-    int label(std::size_t i) const {
+    ClassIndex label(std::size_t i) const {
         SALUN_CHECK(dataset, "Subset::label: subset has no dataset");
         SALUN_CHECK(i < indices.size(), "Subset::label: position ", i, " out of range for ", indices.size());
         return dataset->label(indices[i]);
@@ -30,11 +31,11 @@ struct Subset {
 namespace detail {
 inline std::size_t class_count(const ImageDataset& ds) {
     if (!ds.classes.empty()) return ds.classes.size();
-    int mx = -1;
-    for (int l : ds.labels) mx = std::max(mx, l);
+    ClassIndex mx = -1;
+    for (ClassIndex l : ds.labels) mx = std::max(mx, l);
     return static_cast<std::size_t>(mx + 1);
 }
-inline void check_class(const ImageDataset& ds, int c, const char* op) {
+inline void check_class(const ImageDataset& ds, ClassIndex c, const char* op) {
     const std::size_t n = class_count(ds);
     SALUN_CHECK(c >= 0 && static_cast<std::size_t>(c) < n, op, ": class ", c, " out of range (dataset has ", n,
                 " classes: 0..", n == 0 ? 0 : n - 1, ")");
@@ -56,17 +57,17 @@ struct RetainForget {
 };
 
 /// Splits `ds` into the images of `forget_class` and all others (both in index order).
-inline RetainForget split_by_class(const ImageDataset& ds, int forget_class) {
+inline RetainForget split_by_class(const ImageDataset& ds, ClassIndex forget_class) {
     detail::check_class(ds, forget_class, "split_by_class");
     RetainForget out{{&ds, {}}, {&ds, {}}};
     for (std::size_t i = 0; i < ds.size(); ++i)
         (ds.labels[i] == forget_class ? out.forget : out.retain).indices.push_back(i);
     return out;
 }
-RetainForget split_by_class(const ImageDataset&&, int) = delete;
+RetainForget split_by_class(const ImageDataset&&, ClassIndex) = delete;
 
 /// The elements of `s` whose label is `c`, in order.
-inline Subset of_class(const Subset& s, int c) {
+inline Subset of_class(const Subset& s, ClassIndex c) {
     detail::check_subset(s, "of_class");
     detail::check_class(*s.dataset, c, "of_class");
     Subset out{s.dataset, {}};
@@ -76,7 +77,7 @@ inline Subset of_class(const Subset& s, int c) {
 }
 
 /// The elements of `s` whose label is not `c`, in order (the retain side of a class split).
-inline Subset without_class(const Subset& s, int c) {
+inline Subset without_class(const Subset& s, ClassIndex c) {
     detail::check_subset(s, "without_class");
     detail::check_class(*s.dataset, c, "without_class");
     Subset out{s.dataset, {}};
@@ -91,7 +92,7 @@ inline Subset first_k_per_class(const Subset& s, std::size_t k) {
     std::vector<std::size_t> taken(detail::class_count(*s.dataset), 0);
     Subset out{s.dataset, {}};
     for (std::size_t i : s.indices) {
-        const int l = s.dataset->label(i);
+        const ClassIndex l = s.dataset->label(i);
         SALUN_CHECK(l >= 0 && static_cast<std::size_t>(l) < taken.size(), "first_k_per_class: image ", i,
                     " has label ", l, " outside 0..", taken.size() - 1);
         if (taken[static_cast<std::size_t>(l)] < k) {

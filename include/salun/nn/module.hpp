@@ -28,6 +28,7 @@
 
 #include "salun/core/tensor.hpp"
 #include "salun/io/state_dict.hpp"
+#include "salun/ops/device.hpp"
 
 namespace salun::nn {
 

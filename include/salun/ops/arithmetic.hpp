@@ -14,6 +14,7 @@
 
 #include "salun/core/tensor.hpp"
 #include "salun/kernels/elementwise.hpp"
+#include "salun/ops/device.hpp"
 
 namespace salun {
 

@@ -14,6 +14,7 @@
 
 #include "salun/core/tensor.hpp"
 #include "salun/kernels/backend.hpp"
+#include "salun/ops/device.hpp"
 
 namespace salun {
 

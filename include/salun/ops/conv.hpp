@@ -6,6 +6,7 @@
 
 #include "salun/core/tensor.hpp"
 #include "salun/kernels/backend.hpp"
+#include "salun/ops/device.hpp"
 
 namespace salun {
 

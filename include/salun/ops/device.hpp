@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
-// Moving tensors between devices (torch.Tensor.to) and the device rule every op follows: all
-// defined inputs on one device, the output on that device, a clear error naming the op and both
-// devices otherwise (PyTorch: "Expected all tensors to be on the same device").
+// Moving tensors between devices (torch.Tensor.to, defined in core/transfer.hpp because it is
+// Tensor's own member function) and the device rule every op follows: all defined inputs on one
+// device, the output on that device, a clear error naming the op and both devices otherwise
+// (PyTorch: "Expected all tensors to be on the same device").
 #pragma once
 
 #include <initializer_list>
 
-#include "salun/core/tensor.hpp"
 #include "salun/core/autograd.hpp"
+#include "salun/core/tensor.hpp"
+#include "salun/core/transfer.hpp"
 #include "salun/kernels/device.hpp"
 
 namespace salun {
@@ -37,38 +39,7 @@ Device common_device(const char* op, const Tensor<T>& first, const Rest&... rest
 [[noreturn]] inline void not_on_device(const char* op, Device d) {
     throw_error(op, ": not implemented on ", device_name(d), " yet (move the tensors to the CPU with .cpu())");
 }
-}  // namespace detail
 
-template <class T>
-Tensor<T> Tensor<T>::full(const Shape& shape, T value, Device device, bool requires_grad) {
-    if (device == Device::cpu) return full(shape, value, requires_grad);
-    Tensor t = empty(shape, device, requires_grad);
-    kernels::device::fill<T>(t.device_data(), value, static_cast<std::int64_t>(t.numel()));
-    return t;
-}
-
-/// `x` on `device`: x itself if it is there already, else a copy; the gradient flows back to x's
-/// device.
-template <class T>
-Tensor<T> to(const Tensor<T>& x, Device device) {
-    if (x.device() == device) return x;
-    require_device(device, "Tensor::to");
-    Tensor<T> out = Tensor<T>::empty(x.shape(), device);
-    device_copy(out.device_data(), device, x.device_data(), x.device(), x.numel() * sizeof(T));
-    if (autograd::needs_grad(x)) {
-        autograd::record<T>(out, "to", {x}, [from = x.device()](const Tensor<T>& g) {
-            return std::vector<Tensor<T>>{salun::to(g.detach(), from)};
-        });
-    }
-    return out;
-}
-
-template <class T>
-Tensor<T> Tensor<T>::to(Device device) const {
-    return salun::to(*this, device);
-}
-
-namespace detail {
 /// Moves a leaf's data to `device` in place, so every handle on it (an optimiser's, a mask's)
 /// sees the move, as module.to(device) does in PyTorch. Its gradient is dropped.
 template <class T>

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "salun/ops/activation.hpp"
+#include "salun/ops/device.hpp"
 
 namespace salun {
 

@@ -8,6 +8,7 @@
 
 #include "salun/core/tensor.hpp"
 #include "salun/kernels/backend.hpp"
+#include "salun/ops/device.hpp"
 
 namespace salun {
 
@@ -19,7 +20,15 @@ inline kernels::Pool2dParams pool_params(const Shape& s, std::size_t kernel, std
     SALUN_CHECK(2 * padding <= kernel, op, ": padding ", padding, " must be at most half the kernel ", kernel);
     SALUN_CHECK(s[2] + 2 * padding >= kernel && s[3] + 2 * padding >= kernel, op, ": kernel ", kernel,
                 " larger than padded input ", shape_str(s));
-    return {s[0], s[1], s[2], s[3], kernel, kernel, stride, stride, padding, padding};
+    kernels::Pool2dParams p;
+    p.N = s[0];
+    p.C = s[1];
+    p.H = s[2];
+    p.W = s[3];
+    p.KH = p.KW = kernel;
+    p.SH = p.SW = stride;
+    p.PH = p.PW = padding;
+    return p;
 }
 
 /// max_pool2d of a tensor on a device: the argmax indices stay in device memory for the backward.

@@ -8,6 +8,7 @@
 #include <xtensor/xreducer.hpp>
 
 #include "salun/core/tensor.hpp"
+#include "salun/ops/device.hpp"
 
 namespace salun {
 

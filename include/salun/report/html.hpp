@@ -28,6 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "salun/core/class_index.hpp"
 #include "salun/core/error.hpp"
 #include "salun/data/cifar10.hpp"
 #include "salun/io/atomic_file.hpp"
@@ -236,15 +237,19 @@ inline std::string points_section(const nlohmann::json& r) {
     if (!r.contains("points") || !r["points"].is_array() || r["points"].empty())
         return missing("No embedding (points) in this run's results.");
     std::vector<svg::Point> pts;
-    int classes = 0;
+    ClassIndex classes = 0;
     for (const auto& p : r["points"]) {  // [gt, pred, dataset_index, is_forget, x, y, probs]
         if (!p.is_array() || p.size() < 6) continue;
-        const int gt = p[0].get<int>();
-        classes = std::max(classes, gt + 1);
-        pts.push_back({p[4].get<double>(), p[5].get<double>(), gt, p[3].get<int>() != 0});
+        svg::Point pt;
+        pt.x = p[4].get<double>();
+        pt.y = p[5].get<double>();
+        pt.label = p[0].get<ClassIndex>();
+        pt.marked = p[3].get<int>() != 0;
+        classes = std::max(classes, pt.label + 1);
+        pts.push_back(pt);
     }
     return svg::scatter("UMAP embedding of penultimate features (colour: true class; ringed: forget class)", pts,
-                        class_names(std::size_t(std::max(classes, 10))));
+                        class_names(std::size_t(std::max<ClassIndex>(classes, 10))));
 }
 
 inline std::string cka_section(const nlohmann::json& r) {

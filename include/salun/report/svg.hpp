@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "salun/core/class_index.hpp"
+
 namespace salun::report::svg {
 
 /// Paul Tol's muted scheme (9 colours) and pale grey: a tenth colour for CIFAR-10's classes.
@@ -245,8 +247,8 @@ inline std::string heatmap(const std::string& title, const std::vector<std::vect
 
 struct Point {
     double x = 0, y = 0;
-    int label = 0;
-    bool marked = false;  // drawn as a ring on top (the forget class)
+    ClassIndex label = 0;  // the true class: the colour
+    bool marked = false;   // drawn as a ring on top (the forget class)
 };
 
 /// Points coloured by label (colour(label)); marked points drawn last as black-edged rings.
@@ -261,8 +263,10 @@ inline std::string scatter(const std::string& title, const std::vector<Point>& p
         bounds[0].x.push_back(p.x);
         bounds[0].y.push_back(p.y);
     }
-    const auto [x0, x1] = detail::range_of(bounds, true);
-    const auto [y0, y1] = detail::range_of(bounds, false);
+    // Plain names, not structured bindings: a lambda below uses them (Clang < 16 refuses to
+    // capture a structured binding, a C++20 addition).
+    const auto x_range = detail::range_of(bounds, true), y_range = detail::range_of(bounds, false);
+    const double x0 = x_range.first, x1 = x_range.second, y0 = y_range.first, y1 = y_range.second;
     std::string s = detail::open_svg(f, title) + detail::legend(f, label_names, false);
     s += "<rect x=\"" + num(f.left) + "\" y=\"" + num(f.top) + "\" width=\"" + num(f.plot_w()) + "\" height=\"" +
          num(f.plot_h()) + "\" class=\"frame\"/>";
@@ -275,7 +279,7 @@ inline std::string scatter(const std::string& title, const std::vector<Point>& p
             if (p.marked != (pass == 1)) continue;
             const auto [px, py] = at(p);
             s += "<circle cx=\"" + num(px, 1) + "\" cy=\"" + num(py, 1) + "\" r=\"" + (p.marked ? "3.2" : "2.2") +
-                 "\" fill=\"" + colour(std::size_t(std::max(0, p.label))) + "\"" +
+                 "\" fill=\"" + colour(std::size_t(std::max<ClassIndex>(0, p.label))) + "\"" +
                  (p.marked ? " stroke=\"#000\" stroke-width=\"1\"" : "") + "/>";
         }
     return s + "</svg>";

@@ -23,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "salun/core/class_index.hpp"
 #include "salun/unlearn/metrics.hpp"
 
 namespace salun::unlearn {
@@ -48,7 +49,7 @@ inline std::vector<double> attack_thresholds(double stop) {
 }
 
 /// The helper's entropy and confidence curves from predictions over the training set.
-inline AttackResult attack_curves(const Predictions& p, std::int64_t forget_class) {
+inline AttackResult attack_curves(const Predictions& p, ClassIndex forget_class) {
     AttackResult r;
     for (std::size_t i = 0; i < p.size(); ++i) {
         const float* q = p.prob(i);

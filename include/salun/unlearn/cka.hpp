@@ -32,6 +32,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "salun/core/class_index.hpp"
 #include "salun/data/loader.hpp"
 #include "salun/data/subset.hpp"
 #include "salun/nn/hooks.hpp"
@@ -182,7 +183,7 @@ struct CkaSets {
 
 /// The forget class of `pool` in index order, and the first `max_other` of
 /// torch.randperm(#other, seed + forget_class) over the other classes' ascending indices.
-inline std::pair<data::Subset, data::Subset> cka_split(const data::Subset& pool, int forget_class, std::uint64_t seed,
+inline std::pair<data::Subset, data::Subset> cka_split(const data::Subset& pool, ClassIndex forget_class, std::uint64_t seed,
                                                        std::size_t max_other = 5000) {
     data::Subset forget = data::of_class(pool, forget_class);
     const data::Subset others = data::without_class(pool, forget_class);
@@ -195,7 +196,7 @@ inline std::pair<data::Subset, data::Subset> cka_split(const data::Subset& pool,
 
 /// The helper's four sets: `train` is the training pool (all 50,000 images, or the --subset
 /// pool), `test` the test set; seed 2048 gives the helper's sets.
-inline CkaSets cka_sets(const data::Subset& train, const data::Subset& test, int forget_class,
+inline CkaSets cka_sets(const data::Subset& train, const data::Subset& test, ClassIndex forget_class,
                         std::uint64_t seed = 2048, std::size_t max_other = 5000) {
     CkaSets s;
     std::tie(s.train_forget, s.train_other) = cka_split(train, forget_class, seed, max_other);

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "salun/core/class_index.hpp"
 #include "salun/data/loader.hpp"
 #include "salun/data/subset.hpp"
 #include "salun/unlearn/attack.hpp"
@@ -30,6 +31,7 @@
 #include "salun/unlearn/results.hpp"
 #include "salun/unlearn/resume.hpp"
 #include "salun/unlearn/salun.hpp"
+#include "salun/unlearn/stage.hpp"
 
 namespace salun::unlearn {
 
@@ -73,7 +75,7 @@ struct RetrainReference {
 /// Mean of |UA - UA_ref|, |RA - RA_ref|, |TUA - TUA_ref|, |TRA - TRA_ref| (the SalUn paper's
 /// "Avg. Gap"), from unrounded fractions.
 inline double average_gap(const ClassMetrics& train, const ClassMetrics& test, const ClassMetrics& ref_train,
-                          const ClassMetrics& ref_test, std::size_t forget_class) {
+                          const ClassMetrics& ref_test, ClassIndex forget_class) {
     const auto [ua, ra] = forget_retain_accuracy(train, forget_class);
     const auto [tua, tra] = forget_retain_accuracy(test, forget_class);
     const auto [rua, rra] = forget_retain_accuracy(ref_train, forget_class);
@@ -83,7 +85,7 @@ inline double average_gap(const ClassMetrics& train, const ClassMetrics& test, c
 
 /// What a resume file must agree on with the run that continues it: every option that changes
 /// the unlearned weights or the evaluation (the caller's fingerprint, e.g. the checkpoint, too).
-inline nlohmann::ordered_json experiment_fingerprint(const ExperimentOptions& o, std::int64_t forget_class) {
+inline nlohmann::ordered_json experiment_fingerprint(const ExperimentOptions& o, ClassIndex forget_class) {
     nlohmann::ordered_json f = o.resume.fingerprint;
     f["forget_class"] = forget_class;
     f["epochs"] = o.salun.epochs;
@@ -127,18 +129,46 @@ struct MethodSettings {
 };
 
 inline MethodSettings method_settings(const ExperimentOptions& o) {
+    MethodSettings s;
+    auto common = [&s](const auto& m) {  // the fields every method's options share by name
+        s.epochs = m.epochs;
+        s.momentum = m.momentum;
+        s.weight_decay = m.weight_decay;
+    };
+    s.seed = o.salun.seed;
     switch (o.method) {
-    case Method::FT: return {o.ft.epochs, o.ft.lr, o.ft.momentum, o.ft.weight_decay, 0.0, o.ft.batch_size, o.salun.seed};
+    case Method::FT:
+        common(o.ft);
+        s.lr = o.ft.lr;
+        s.batch_size = o.ft.batch_size;
+        break;
     case Method::GA:
-        return {o.ga.epochs, o.ga.lr, o.ga.momentum, o.ga.weight_decay, o.ga.grad_clip, o.ga.batch_size, o.salun.seed};
+        common(o.ga);
+        s.lr = o.ga.lr;
+        s.grad_clip = o.ga.grad_clip;
+        s.batch_size = o.ga.batch_size;
+        break;
     case Method::RL:
-        return {o.rl.epochs, o.rl.lr, o.rl.momentum, o.rl.weight_decay, o.rl.grad_clip, o.rl.batch_size, o.rl.seed};
+        common(o.rl);
+        s.lr = o.rl.lr;
+        s.grad_clip = o.rl.grad_clip;
+        s.batch_size = o.rl.batch_size;
+        s.seed = o.rl.seed;
+        break;
     case Method::Retrain:
-        return {o.retrain.epochs, o.retrain.max_lr, o.retrain.momentum, o.retrain.weight_decay, 0.0, o.retrain.batch_size,
-                o.retrain.seed};
-    case Method::SalUn: break;
+        common(o.retrain);
+        s.lr = o.retrain.max_lr;
+        s.batch_size = o.retrain.batch_size;
+        s.seed = o.retrain.seed;
+        break;
+    case Method::SalUn:
+        common(o.salun);
+        s.lr = o.salun.lr;
+        s.grad_clip = o.salun.grad_clip;
+        s.batch_size = o.batch_size;
+        break;
     }
-    return {o.salun.epochs, o.salun.lr, o.salun.momentum, o.salun.weight_decay, o.salun.grad_clip, o.batch_size, o.salun.seed};
+    return s;
 }
 
 /// Predictions of `model` on `subset`, in index order, without augmentation.
@@ -154,19 +184,20 @@ Predictions predict_subset(nn::Module<T>& model, const data::Subset& subset, std
     return predict(model, loader, num_classes, on_batch);
 }
 
-/// Stages reported through `on_stage`: "saliency" (or "resumed": continuing from o.resume.path),
-/// "unlearn", "eval-train", "eval-test", "points", "attack", "cka", "privacy"; `on_eval_batch` is
+/// Stages reported through `on_stage` (stage.hpp), in this order: Saliency (or Resumed: continuing
+/// from o.resume.path; the baselines have neither), Unlearn, EvalTrain, EvalTest, then Points,
+/// Attack, Cka and Privacy for the fields that are computed; `on_eval_batch` is
 /// told the size of every evaluation batch (CKA's included:
 /// the images of a batch that went through both models).
 /// `original`: a copy of the model before unlearning (models::clone_model), for `cka`; without
 /// it there is no `cka` field. It is only read (eval mode), never trained.
-/// `reference`: a retrained model (stage "privacy"): adds `PS`, the four privacy-score curves in
+/// `reference`: a retrained model (stage Privacy): adds `PS`, the four privacy-score curves in
 /// `attack.results` and `avg_gap`.
 template <class T>
 ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::ImageDataset& train,
-                                         const data::ImageDataset& test, std::int64_t forget_class,
+                                         const data::ImageDataset& test, ClassIndex forget_class,
                                          const ExperimentOptions& o, const StepCallback& on_step = {},
-                                         const std::function<void(const std::string&)>& on_stage = {},
+                                         const StageCallback& on_stage = {},
                                          const std::function<void(std::size_t)>& on_eval_batch = {},
                                          nn::Module<T>* original = nullptr,
                                          RetrainReference<T>* reference = nullptr) {
@@ -176,14 +207,14 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     SALUN_CHECK(o.batch_size > 0 && o.eval_batch_size > 0 && method_settings(o).batch_size > 0,
                 "salun: batch sizes must be positive");
     check_threshold(o.saliency.threshold);
-    auto stage = [&](const char* s) {
+    auto stage = [&](Stage s) {
         if (on_stage) on_stage(s);
     };
 
     data::Subset pool = data::all(train);
     if (o.subset_per_class > 0) pool = data::first_k_per_class(pool, o.subset_per_class);
-    data::Subset forget = data::of_class(pool, static_cast<int>(forget_class));
-    data::Subset retain = data::without_class(pool, static_cast<int>(forget_class));
+    data::Subset forget = data::of_class(pool, forget_class);
+    data::Subset retain = data::without_class(pool, forget_class);
     SALUN_CHECK(forget.size() > 0, "salun: no training images of the forget class ", forget_class);
     SALUN_CHECK(retain.size() > 0, "salun: no training images outside the forget class");
 
@@ -214,8 +245,8 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     nlohmann::ordered_json per_epoch = nlohmann::ordered_json::array();
     double loop_eval_seconds = 0;  // evaluations inside the method's loop (subtracted from its time)
     auto add_epoch_row = [&](const ClassMetrics& tr, const ClassMetrics& ts, int epoch) {
-        const auto [ua, ra] = forget_retain_accuracy(tr, static_cast<std::size_t>(forget_class));
-        const auto [tua, tra] = forget_retain_accuracy(ts, static_cast<std::size_t>(forget_class));
+        const auto [ua, ra] = forget_retain_accuracy(tr, forget_class);
+        const auto [tua, tra] = forget_retain_accuracy(ts, forget_class);
         nlohmann::ordered_json row;
         row["epoch"] = epoch;
         row["UA"] = round_to(ua, 3);
@@ -265,19 +296,19 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
         break;
     }
     case Method::FT:
-        stage("unlearn");
+        stage(Stage::Unlearn);
         fine_tune(model, retain_loader, o.ft, step);
         break;
     case Method::GA:
-        stage("unlearn");
+        stage(Stage::Unlearn);
         gradient_ascent(model, forget_loader, o.ga, step);
         break;
     case Method::RL:
-        stage("unlearn");
+        stage(Stage::Unlearn);
         random_label(model, forget_loader, retain_loader, forget_class, o.rl, step, C);
         break;
     case Method::Retrain:
-        stage("unlearn");
+        stage(Stage::Unlearn);
         retrain(model, retain_loader, forget_class, o.retrain, step);
         break;
     }
@@ -286,15 +317,15 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     r.eval_seconds += loop_eval_seconds;
 
     const auto t1 = std::chrono::steady_clock::now();
-    stage("eval-train");
+    stage(Stage::EvalTrain);
     r.train = predict_subset(model, pool, o.eval_batch_size, C, on_eval_batch, o.normalize);
-    stage("eval-test");
+    stage(Stage::EvalTest);
     r.test = predict_subset(model, data::all(test), o.eval_batch_size, C, on_eval_batch, o.normalize);
     const auto t2 = std::chrono::steady_clock::now();
     r.eval_seconds += std::chrono::duration<double>(t2 - t1).count();
 
     if (o.points) {
-        stage("points");
+        stage(Stage::Points);
         const std::string layer = o.points_layer.empty() ? points_feature_layer(model) : o.points_layer;
         SALUN_CHECK(!layer.empty(), "salun: no penultimate layer known for a ", model.type_name(),
                     " (set ExperimentOptions::points_layer, or points = false)");
@@ -305,15 +336,15 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
         r.points_umap_seconds = p.umap_seconds;
     }
     if (o.attack) {
-        stage("attack");
+        stage(Stage::Attack);
         r.report.attack = attack_json(attack_curves(r.train, forget_class));
     }
     if (o.cka && original) {
-        stage("cka");
+        stage(Stage::Cka);
         const std::vector<std::string> layers = o.cka_layers.empty() ? cka_layer_names(model) : o.cka_layers;
         SALUN_CHECK(!layers.empty(), "salun: no CKA layers known for a ", model.type_name(),
                     " (set ExperimentOptions::cka_layers, or cka = false)");
-        const CkaSets sets = cka_sets(pool, data::all(test), static_cast<int>(forget_class), o.salun.seed);
+        const CkaSets sets = cka_sets(pool, data::all(test), forget_class, o.salun.seed);
         r.report.cka = cka_json(compute_cka(*original, model, layers, sets, o.eval_batch_size, on_eval_batch, o.normalize));
     }
     RunReport& rep = r.report;
@@ -321,8 +352,8 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     rep.test = class_metrics(r.test);
     if (o.eval_every_epoch) add_epoch_row(rep.train, rep.test, ms.epochs);
     if (reference) {
-        stage("privacy");
-        const data::Subset ps_set = privacy_subset(pool, static_cast<int>(forget_class), o.salun.seed);
+        stage(Stage::Privacy);
+        const data::Subset ps_set = privacy_subset(pool, forget_class, o.salun.seed);
         if (reference->values.size() == 0 && reference->model)
             reference->values = privacy_values(*reference->model, ps_set, o.eval_batch_size, o.normalize);
         const PrivacyResult ps = privacy_score(privacy_values(model, ps_set, o.eval_batch_size, o.normalize), reference->values);
@@ -330,8 +361,7 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
         if (rep.attack.is_null()) rep.attack = nlohmann::ordered_json::object();
         const nlohmann::ordered_json curves = privacy_curves_json(ps);  // named: items() must not outlive it
         for (const auto& [k, v] : curves.items()) rep.attack["results"][k] = v;
-        rep.avg_gap = average_gap(rep.train, rep.test, reference->train, reference->test,
-                                  static_cast<std::size_t>(forget_class));
+        rep.avg_gap = average_gap(rep.train, rep.test, reference->train, reference->test, forget_class);
     }
     r.extra_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count();
 

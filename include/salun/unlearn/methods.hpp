@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "salun/core/class_index.hpp"
 #include "salun/optim/clip.hpp"
 #include "salun/optim/lr_scheduler.hpp"
 #include "salun/optim/sgd.hpp"
@@ -130,7 +131,11 @@ void fine_tune(nn::Module<T>& model, RetainLoader& retain_loader, const FineTune
                const StepCallback& callback = {}) {
     detail::check_epochs_lr("fine_tune", o.epochs, o.lr);
     const std::vector<Tensor<T>> params = model.parameters();
-    optim::SGD<T> opt(params, {o.lr, o.momentum, 0.0, o.weight_decay, false});
+    optim::SGDOptions sgd_options;
+    sgd_options.lr = o.lr;
+    sgd_options.momentum = o.momentum;
+    sgd_options.weight_decay = o.weight_decay;
+    optim::SGD<T> opt(params, sgd_options);
     optim::CosineAnnealingLR<T> cosine(opt, o.epochs);
     model.train();
     for (int epoch = 0; epoch < o.epochs; ++epoch) {
@@ -149,7 +154,11 @@ void gradient_ascent(nn::Module<T>& model, ForgetLoader& forget_loader, const Gr
                      const StepCallback& callback = {}) {
     detail::check_epochs_lr("gradient_ascent", o.epochs, o.lr);
     const std::vector<Tensor<T>> params = model.parameters();
-    optim::SGD<T> opt(params, {o.lr, o.momentum, 0.0, o.weight_decay, false});
+    optim::SGDOptions sgd_options;
+    sgd_options.lr = o.lr;
+    sgd_options.momentum = o.momentum;
+    sgd_options.weight_decay = o.weight_decay;
+    optim::SGD<T> opt(params, sgd_options);
     // The comparator's MultiStepLR([80, 120]) is stepped per epoch: constant for < 80 epochs.
     model.train();
     for (int epoch = 0; epoch < o.epochs; ++epoch)
@@ -167,7 +176,11 @@ SaliencyMask<T> full_mask(nn::Module<T>& model) {
     for (const auto& [name, p] : model.named_parameters()) {
         m.names.push_back(name);
         m.masks.push_back(Tensor<T>::ones(p.shape()));
-        m.layers.push_back({name, p.numel(), p.numel(), 1.0, 0.0});
+        LayerSaliency layer;
+        layer.name = name;
+        layer.numel = layer.selected = p.numel();
+        layer.selected_fraction = 1.0;
+        m.layers.push_back(layer);
         m.selected += p.numel();
     }
     m.total = m.selected;
@@ -177,7 +190,7 @@ SaliencyMask<T> full_mask(nn::Module<T>& model) {
 /// RL: SalUn's two-phase loop (random other labels on the forget data, then the retain data)
 /// with every weight in the mask.
 template <class T, class ForgetLoader, class RetainLoader>
-void random_label(nn::Module<T>& model, ForgetLoader& forget_loader, RetainLoader& retain_loader, std::int64_t forget_class,
+void random_label(nn::Module<T>& model, ForgetLoader& forget_loader, RetainLoader& retain_loader, ClassIndex forget_class,
                   const RandomLabelOptions& o, const StepCallback& callback = {}, std::size_t num_classes = 10) {
     detail::check_epochs_lr("random_label", o.epochs, o.lr);
     SalUnOptions so;
@@ -195,11 +208,16 @@ void random_label(nn::Module<T>& model, ForgetLoader& forget_loader, RetainLoade
 /// hold no image of `forget_class` (checked on every batch: the reference must never see it) and
 /// should augment (RandomCrop + flip). SGD nesterov + OneCycleLR stepped per batch.
 template <class T, class RetainLoader>
-void retrain(nn::Module<T>& model, RetainLoader& retain_loader, std::int64_t forget_class, const RetrainOptions& o,
+void retrain(nn::Module<T>& model, RetainLoader& retain_loader, ClassIndex forget_class, const RetrainOptions& o,
              const StepCallback& callback = {}) {
     detail::check_epochs_lr("retrain", o.epochs, o.max_lr);
     const std::vector<Tensor<T>> params = model.parameters();
-    optim::SGD<T> opt(params, {o.max_lr, o.momentum, 0.0, o.weight_decay, true});
+    optim::SGDOptions sgd_options;
+    sgd_options.lr = o.max_lr;
+    sgd_options.momentum = o.momentum;
+    sgd_options.weight_decay = o.weight_decay;
+    sgd_options.nesterov = true;
+    optim::SGD<T> opt(params, sgd_options);
     typename optim::OneCycleLR<T>::Options oc;
     oc.pct_start = o.pct_start;
     optim::OneCycleLR<T> sched(opt, o.max_lr, long(o.epochs) * long(retain_loader.num_batches()), oc);

@@ -16,6 +16,7 @@
 #include <functional>
 #include <vector>
 
+#include "salun/core/class_index.hpp"
 #include "salun/nn/module.hpp"
 #include "salun/ops/activation.hpp"
 
@@ -24,8 +25,8 @@ namespace salun::unlearn {
 /// Model outputs on a dataset: true labels, predicted labels and softmax probabilities (N x C).
 struct Predictions {
     std::size_t num_classes = 0;
-    std::vector<std::int64_t> labels;
-    std::vector<std::int64_t> preds;
+    std::vector<ClassIndex> labels;
+    std::vector<ClassIndex> preds;
     std::vector<float> probs;
 
     std::size_t size() const { return labels.size(); }
@@ -99,19 +100,22 @@ inline ClassMetrics class_metrics(const Predictions& p) {
 }
 
 /// (accuracy on the forget class, mean accuracy over the other classes that have samples).
-inline std::pair<double, double> forget_retain_accuracy(const ClassMetrics& m, std::size_t forget_class) {
+inline std::pair<double, double> forget_retain_accuracy(const ClassMetrics& m, ClassIndex forget_class) {
+    SALUN_CHECK(forget_class >= 0 && static_cast<std::size_t>(forget_class) < m.accs.size(), "forget_retain_accuracy: forget class ",
+                forget_class, " outside 0..", m.accs.size() - 1);
+    const auto fc = static_cast<std::size_t>(forget_class);
     double sum = 0;
     std::size_t n = 0;
     for (std::size_t c = 0; c < m.accs.size(); ++c)
-        if (c != forget_class && m.counts[c]) {
+        if (c != fc && m.counts[c]) {
             sum += m.accs[c];
             ++n;
         }
-    return {m.accs.at(forget_class), n ? sum / double(n) : 0.0};
+    return {m.accs[fc], n ? sum / double(n) : 0.0};
 }
 
 /// Forgetting-quality score: mean normalised entropy of the forget-class predictions, in [0, 1].
-inline double forgetting_quality(const Predictions& p, std::int64_t forget_class) {
+inline double forgetting_quality(const Predictions& p, ClassIndex forget_class) {
     double sum = 0;
     std::size_t n = 0;
     for (std::size_t i = 0; i < p.size(); ++i) {

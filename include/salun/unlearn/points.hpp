@@ -26,6 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "salun/core/class_index.hpp"
 #include "salun/data/loader.hpp"
 #include "salun/data/subset.hpp"
 #include "salun/embed/umap.hpp"
@@ -48,7 +49,7 @@ inline data::Subset points_subset(const data::Subset& pool, std::size_t num_clas
     for (std::size_t c = 0; c < num_classes; ++c) {
         std::vector<std::size_t> idx;  // ascending: the pool is in index order, but do not rely on it
         for (std::size_t i = 0; i < pool.size(); ++i)
-            if (pool.label(i) == int(c)) idx.push_back(pool.indices[i]);
+            if (pool.label(i) == static_cast<ClassIndex>(c)) idx.push_back(pool.indices[i]);
         std::sort(idx.begin(), idx.end());
         const auto perm = torch_randperm(static_cast<std::int64_t>(idx.size()), gen);
         for (std::size_t i = 0; i < std::min(per_class, perm.size()); ++i)
@@ -130,7 +131,7 @@ PointsFeatures points_features(nn::Module<T>& model, const data::Subset& subset,
 /// [[gt, pred, dataset_index, is_forget, x, y, {"c": p}], ...] in subset order; probabilities
 /// above 0.001 only; x, y and p rounded to 4 (the helper's record).
 inline nlohmann::ordered_json points_json(const PointsFeatures& f, const embed::UmapResult& u,
-                                          std::int64_t forget_class) {
+                                          ClassIndex forget_class) {
     SALUN_CHECK(u.n == f.subset.size() && u.dim >= 2, "points_json: ", u.n, " embedded points for ", f.subset.size(),
                 " images");
     const Predictions& p = f.predictions;
@@ -156,7 +157,7 @@ struct PointsResult {
 
 /// The whole field for `model` on `pool`: subset, features, UMAP, records.
 template <class T>
-PointsResult compute_points(nn::Module<T>& model, const data::Subset& pool, std::int64_t forget_class,
+PointsResult compute_points(nn::Module<T>& model, const data::Subset& pool, ClassIndex forget_class,
                             std::size_t num_classes, const std::string& layer, std::size_t batch_size = 100,
                             const embed::UmapOptions& umap_options = points_umap_options(),
                             const std::function<void(std::size_t)>& on_batch = {},

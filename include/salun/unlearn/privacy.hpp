@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "salun/core/class_index.hpp"
 #include "salun/data/loader.hpp"
 #include "salun/unlearn/points.hpp"
 #include "salun/data/subset.hpp"
@@ -101,7 +102,7 @@ PrivacyValues privacy_values(nn::Module<T>& model, const data::Subset& subset, s
 /// torch.randperm(#images of class c in `pool`) and keeps the first `per_class` entries, as
 /// positions in the ascending list of its pool indices. On the full training set this is the
 /// comparator's subset; with --subset K each class has K images instead of 5,000.
-inline data::Subset privacy_subset(const data::Subset& pool, int forget_class, std::uint64_t seed = 2048,
+inline data::Subset privacy_subset(const data::Subset& pool, ClassIndex forget_class, std::uint64_t seed = 2048,
                                    std::size_t per_class = 200) {
     SALUN_CHECK(forget_class >= 0, "privacy_subset: forget class ", forget_class, " is negative");
     // the same draws as points_subset: classes after the forget class do not change its part

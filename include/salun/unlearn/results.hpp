@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "salun/core/class_index.hpp"
 #include "salun/io/atomic_file.hpp"
 #include "salun/unlearn/metrics.hpp"
 #include "salun/version.hpp"
@@ -30,7 +31,7 @@ inline double round_to(double x, int decimals) {
 struct RunReport {
     std::string created_at;  // "%Y-%m-%d %H:%M:%S"
     std::string id;          // 4 hex characters
-    std::int64_t forget_class = 0;
+    ClassIndex forget_class = 0;
     std::string model;       // "ResNet-18" / "VGG-16-BN"
     std::string base;        // checkpoint name
     std::string method = "SalUn";
@@ -70,9 +71,8 @@ inline nlohmann::ordered_json dist_json(const std::vector<std::vector<double>>& 
 }
 
 inline nlohmann::ordered_json to_json(const RunReport& r) {
-    const auto fc = static_cast<std::size_t>(r.forget_class);
-    const auto [ua, ra] = forget_retain_accuracy(r.train, fc);
-    const auto [tua, tra] = forget_retain_accuracy(r.test, fc);
+    const auto [ua, ra] = forget_retain_accuracy(r.train, r.forget_class);
+    const auto [tua, tra] = forget_retain_accuracy(r.test, r.forget_class);
     nlohmann::ordered_json j;
     j["CreatedAt"] = r.created_at;
     j["ID"] = r.id;

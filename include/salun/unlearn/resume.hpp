@@ -30,10 +30,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "salun/core/class_index.hpp"
 #include "salun/data/loader.hpp"
 #include "salun/io/safetensors.hpp"
 #include "salun/unlearn/saliency.hpp"
 #include "salun/unlearn/salun.hpp"
+#include "salun/unlearn/stage.hpp"
 
 namespace salun::unlearn {
 
@@ -190,16 +192,16 @@ void restore_resume(const ResumeFile& r, nn::Module<T>& model, SalUn<T>& salun, 
 /// SalUn's mask and two-phase loop (compute_saliency_mask, then salun_train), resumable: with
 /// `resume.path` set it writes the resume file after the mask and after every phase, and with
 /// `resume.resume` it continues from that file when there is one. `seconds` gets the time of the
-/// mask and the loop, the earlier runs' included. `on_stage` hears "saliency" (or "resumed"
-/// when a file was read) and "unlearn". The file stays when done: the caller deletes it once its
+/// mask and the loop, the earlier runs' included. `on_stage` hears Stage::Saliency (or
+/// Stage::Resumed when a file was read) and Stage::Unlearn. The file stays when done: the caller deletes it once its
 /// own outputs are written.
 template <class T>
 SaliencyMask<T> resumable_salun(nn::Module<T>& model, data::DataLoader<T>& mask_loader,
                                 data::DataLoader<T>& forget_loader, data::DataLoader<T>& retain_loader,
-                                std::int64_t forget_class, const SaliencyOptions& saliency, const SalUnOptions& o,
+                                ClassIndex forget_class, const SaliencyOptions& saliency, const SalUnOptions& o,
                                 const ResumeOptions& resume, const StepCallback& on_step,
-                                const std::function<void(const std::string&)>& on_stage, double& seconds) {
-    auto stage = [&](const char* s) {
+                                const StageCallback& on_stage, double& seconds) {
+    auto stage = [&](Stage s) {
         if (on_stage) on_stage(s);
     };
     const auto t0 = std::chrono::steady_clock::now();
@@ -215,9 +217,9 @@ SaliencyMask<T> resumable_salun(nn::Module<T>& model, data::DataLoader<T>& mask_
     if (file) {
         mask = resume_mask(*file, model, saliency.threshold);
         before = file->seconds;
-        stage("resumed");
+        stage(Stage::Resumed);
     } else {
-        stage("saliency");
+        stage(Stage::Saliency);
         mask = compute_saliency_mask(model, mask_loader, saliency);
     }
     SalUn<T> salun(model, mask, forget_class, o);
@@ -237,7 +239,7 @@ SaliencyMask<T> resumable_salun(nn::Module<T>& model, data::DataLoader<T>& mask_
                         resume.carried ? *resume.carried : nlohmann::ordered_json());
     };
     if (done == 0) checkpoint();
-    stage("unlearn");
+    stage(Stage::Unlearn);
     for (; done < 2 * std::size_t(o.epochs); ) {
         const int epoch = static_cast<int>(done / 2);
         if (done % 2 == 0)

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "salun/core/class_index.hpp"
 #include "salun/optim/clip.hpp"
 #include "salun/optim/sgd.hpp"
 #include "salun/unlearn/saliency.hpp"
@@ -54,13 +55,13 @@ struct StepInfo {
     double masked_grad_norm = 0;     // after masking, before clipping
     double clipped_grad_norm = 0;    // after clipping
     double lr = 0;
-    const std::vector<std::int64_t>* labels = nullptr;  // what this step trained on (after relabelling)
+    const std::vector<ClassIndex>* labels = nullptr;  // what this step trained on (after relabelling)
 };
 using StepCallback = std::function<void(const StepInfo&)>;
 
 /// A label drawn uniformly from {0..num_classes-1} \ {forget_class}.
-inline std::int64_t random_other_label(Generator& gen, std::int64_t forget_class, std::size_t num_classes) {
-    auto l = static_cast<std::int64_t>(gen.randint(num_classes - 1));
+inline ClassIndex random_other_label(Generator& gen, ClassIndex forget_class, std::size_t num_classes) {
+    auto l = static_cast<ClassIndex>(gen.randint(num_classes - 1));
     return l >= forget_class ? l + 1 : l;
 }
 
@@ -107,7 +108,7 @@ using PhaseCallback = std::function<void(const PhaseInfo&)>;
 template <class T>
 class SalUn {
 public:
-    SalUn(nn::Module<T>& model, const SaliencyMask<T>& mask, std::int64_t forget_class, const SalUnOptions& options,
+    SalUn(nn::Module<T>& model, const SaliencyMask<T>& mask, ClassIndex forget_class, const SalUnOptions& options,
           LossFn<T> loss_fn = cross_entropy_loss<T>())
         : model_(model), mask_(mask), forget_class_(forget_class), options_(options), loss_fn_(std::move(loss_fn)),
           params_(model.parameters()), optimizer_(params_, sgd_options(options)), label_gen_(options.seed) {
@@ -163,7 +164,7 @@ private:
         done.phase = phase;
         double loss_sum = 0;
         for (const auto& batch : loader.epoch()) {
-            std::vector<std::int64_t> labels = batch.labels;
+            std::vector<ClassIndex> labels = batch.labels;
             if (phase == Phase::Forget)
                 for (auto& l : labels) l = random_other_label(label_gen_, forget_class_, options_.num_classes);
             Tensor<T> loss = loss_fn_(model_(batch.images), labels);
@@ -188,7 +189,7 @@ private:
 
     nn::Module<T>& model_;
     const SaliencyMask<T>& mask_;
-    std::int64_t forget_class_;
+    ClassIndex forget_class_;
     SalUnOptions options_;
     LossFn<T> loss_fn_;
     std::vector<Tensor<T>> params_;
@@ -199,7 +200,7 @@ private:
 /// Runs SalUn's two-phase loop on `model` with a precomputed `mask`: options.epochs times the
 /// forget phase then the retain phase (see SalUn), leaving the model in eval mode.
 template <class T, class ForgetLoader, class RetainLoader>
-void salun_train(nn::Module<T>& model, ForgetLoader& forget_loader, RetainLoader& retain_loader, std::int64_t forget_class,
+void salun_train(nn::Module<T>& model, ForgetLoader& forget_loader, RetainLoader& retain_loader, ClassIndex forget_class,
                  const SaliencyMask<T>& mask, const SalUnOptions& o, const StepCallback& callback = {},
                  LossFn<T> loss_fn = cross_entropy_loss<T>()) {
     SalUn<T> salun(model, mask, forget_class, o, std::move(loss_fn));

@@ -10,4 +10,4 @@ cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$BUILD_DIR" -j "$JOBS"
 # Serial on purpose: every test uses all cores through OpenMP, and oversubscribed OpenMP threads
 # spin-wait on each other (tests then run 100x slower).
-ctest --test-dir "$BUILD_DIR" --output-on-failure -LE long
+ctest --test-dir "$BUILD_DIR" --output-on-failure -LE long -j "$JOBS"

@@ -35,6 +35,6 @@ if [ "$fmla" -eq 0 ]; then
 fi
 
 # Serial, as in scripts/test.sh (each test uses all cores through OpenMP).
-ctest --test-dir "$BUILD_DIR" --output-on-failure -L unit
+ctest --test-dir "$BUILD_DIR" --output-on-failure -L unit -j "$JOBS"
 t2=$(date +%s)
 echo "arm64.sh: build $((t1 - t0)) s, tests $((t2 - t1)) s"

@@ -22,7 +22,7 @@ t1=$(date +%s)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:check_initialization_order=1:strict_init_order=1:detect_stack_use_after_return=1:exitcode=86}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=86}
 rc=0
-ctest --test-dir "$BUILD_DIR" --output-on-failure -L unit || rc=$?
+ctest --test-dir "$BUILD_DIR" --output-on-failure -L unit -j "$JOBS" || rc=$?
 t2=$(date +%s)
 log="$BUILD_DIR/Testing/Temporary/LastTest.log"
 if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (Address|UndefinedBehavior|Leak)Sanitizer' "$log"; then

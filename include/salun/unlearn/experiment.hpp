@@ -245,14 +245,9 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     nlohmann::ordered_json per_epoch = nlohmann::ordered_json::array();
     double loop_eval_seconds = 0;  // evaluations inside the method's loop (subtracted from its time)
     auto add_epoch_row = [&](const ClassMetrics& tr, const ClassMetrics& ts, int epoch) {
-        const auto [ua, ra] = forget_retain_accuracy(tr, forget_class);
-        const auto [tua, tra] = forget_retain_accuracy(ts, forget_class);
         nlohmann::ordered_json row;
         row["epoch"] = epoch;
-        row["UA"] = round_to(ua, 3);
-        row["RA"] = round_to(ra, 3);
-        row["TUA"] = round_to(tua, 3);
-        row["TRA"] = round_to(tra, 3);
+        put_accuracies(row, tr, ts, forget_class);
         if (epoch == 0) {
             row["accs"] = rounded(tr.accs, 3);
             row["t_accs"] = rounded(ts.accs, 3);

@@ -70,9 +70,19 @@ inline nlohmann::ordered_json dist_json(const std::vector<std::vector<double>>& 
     return o;
 }
 
+/// Writes UA, RA, TUA, TRA (rounded to 3 decimals, as the reference does) into `j`: the results'
+/// own fields and the rows of `per_epoch`.
+inline void put_accuracies(nlohmann::ordered_json& j, const ClassMetrics& train, const ClassMetrics& test,
+                           ClassIndex forget_class) {
+    const auto [ua, ra] = forget_retain_accuracy(train, forget_class);
+    const auto [tua, tra] = forget_retain_accuracy(test, forget_class);
+    j["UA"] = round_to(ua, 3);
+    j["RA"] = round_to(ra, 3);
+    j["TUA"] = round_to(tua, 3);
+    j["TRA"] = round_to(tra, 3);
+}
+
 inline nlohmann::ordered_json to_json(const RunReport& r) {
-    const auto [ua, ra] = forget_retain_accuracy(r.train, r.forget_class);
-    const auto [tua, tra] = forget_retain_accuracy(r.test, r.forget_class);
     nlohmann::ordered_json j;
     j["CreatedAt"] = r.created_at;
     j["ID"] = r.id;
@@ -84,10 +94,7 @@ inline nlohmann::ordered_json to_json(const RunReport& r) {
     j["Epoch"] = r.epochs;
     j["BS"] = r.batch_size;
     j["LR"] = r.lr;
-    j["UA"] = round_to(ua, 3);
-    j["RA"] = round_to(ra, 3);
-    j["TUA"] = round_to(tua, 3);
-    j["TRA"] = round_to(tra, 3);
+    put_accuracies(j, r.train, r.test, r.forget_class);
     j["RTE"] = round_to(r.seconds, 1);
     j["FQS"] = round_to(r.fqs, 4);
     if (r.ps) j["PS"] = round_to(*r.ps, 3);

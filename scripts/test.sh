@@ -8,6 +8,6 @@ BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-2}
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$BUILD_DIR" -j "$JOBS"
-# Serial on purpose: every test uses all cores through OpenMP, and oversubscribed OpenMP threads
-# spin-wait on each other (tests then run 100x slower).
+# -j: tests run side by side; each waits passively for its OpenMP threads (OMP_WAIT_POLICY=PASSIVE,
+# set by tests/CMakeLists.txt), so that the processes sharing the cores do not spin on each other.
 ctest --test-dir "$BUILD_DIR" --output-on-failure -LE long -j "$JOBS"

@@ -293,12 +293,15 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
     const std::string name = salun::models::display_name(arch);
     const std::string method = salun::unlearn::method_name(o.method);
     const int epochs = salun::unlearn::method_settings(o).epochs;
+    double unlearn_done = 0;  // images the unlearning loop went through (its progress total is what is left)
     auto on_stage = [&](salun::unlearn::Stage s) {
         using salun::unlearn::Stage;
         check_interrupt();
         progress.finish();
         switch (s) {
-        case Stage::Unlearn: progress.start(name + " " + method, method_images(o, train_images)); break;
+        case Stage::Unlearn:  // again after each --eval-every-epoch evaluation: what is left of the loop
+            progress.start(name + " " + method, std::max(0.0, method_images(o, train_images) - unlearn_done));
+            break;
         case Stage::EvalTrain: progress.start(name + " " + method + " evaluating train", double(train_images)); break;
         case Stage::EvalTest: progress.start(name + " " + method + " evaluating test", double(test.size())); break;
         case Stage::Points:  // UMAP follows the forwards: no ETA
@@ -316,6 +319,7 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
     salun::unlearn::StepLog step_log;  // written beside the results as <name>.steps.jsonl
     auto on_step = [&](const salun::unlearn::StepInfo& s) {
         step_log.record(s);
+        unlearn_done += double(s.batch_size);
         std::ostringstream what;
         what << "epoch " << s.epoch + 1 << "/" << epochs << " " << salun::unlearn::phase_name(s.phase) << " "
              << s.batch + 1 << "/" << s.num_batches << " loss " << std::fixed << std::setprecision(4) << s.loss;

@@ -113,3 +113,23 @@ TEST_CASE("eval_every_epoch: the original's accuracies and one row per epoch, wi
     const auto g = unlearn::to_json(unlearn::run_salun_experiment(*ga_model, train, test, 2, o).report);
     CHECK(g.at("per_epoch").size() == 3);
 }
+
+TEST_CASE("eval_every_epoch: its evaluations are stages and report their batches (progress, Ctrl-C)") {
+    const auto train = striped_images(10, 7), test = striped_images(4, 8);
+    auto o = quick_options();
+    o.salun.epochs = 2;
+    o.points = false;
+    o.attack = false;
+    o.cka = false;
+    o.eval_every_epoch = true;
+    auto model = trained_narrow_resnet(train);
+    std::vector<unlearn::Stage> stages;
+    std::size_t evaluated = 0;
+    unlearn::run_salun_experiment(*model, train, test, 2, o, {}, [&](unlearn::Stage s) { stages.push_back(s); },
+                                  [&](std::size_t n) { evaluated += n; });
+    using S = unlearn::Stage;
+    const std::vector<S> expected{S::EvalTrain, S::EvalTest, S::Saliency, S::Unlearn,  S::EvalTrain,
+                                  S::EvalTest,  S::Unlearn,  S::EvalTrain, S::EvalTest};
+    CHECK(stages == expected);
+    CHECK(evaluated == 3 * (train.size() + test.size()));  // before, after epoch 1, final
+}

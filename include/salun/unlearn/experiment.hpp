@@ -254,13 +254,25 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
         }
         per_epoch.push_back(std::move(row));
     };
-    auto evaluate_epoch = [&](nn::Module<T>& m, int epoch) {
+    // Train and test predictions of `m`, announced as stages and reported batch by batch (the
+    // caller's progress display, and its chance to stop, e.g. on Ctrl-C); adds the time taken.
+    auto evaluate = [&](nn::Module<T>& m, Predictions& train_out, Predictions& test_out) {
         const auto te = std::chrono::steady_clock::now();
-        add_epoch_row(class_metrics(predict_subset(m, pool, o.eval_batch_size, C, {}, o.normalize)),
-                      class_metrics(predict_subset(m, data::all(test), o.eval_batch_size, C, {}, o.normalize)), epoch);
+        stage(Stage::EvalTrain);
+        train_out = predict_subset(m, pool, o.eval_batch_size, C, on_eval_batch, o.normalize);
+        stage(Stage::EvalTest);
+        test_out = predict_subset(m, data::all(test), o.eval_batch_size, C, on_eval_batch, o.normalize);
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
     };
-    if (o.eval_every_epoch) {
+    auto evaluate_epoch = [&](nn::Module<T>& m, int epoch) {
+        Predictions tr, ts;
+        const double seconds = evaluate(m, tr, ts);
+        add_epoch_row(class_metrics(tr), class_metrics(ts), epoch);
+        return seconds;
+    };
+    // A resumed SalUn run has its "before" row (and the later ones) in its resume file.
+    const bool resuming = o.method == Method::SalUn && resume_file_present(o.resume);
+    if (o.eval_every_epoch && !resuming) {
         // "Before": the model the method starts from; retrain starts from a fresh model, so its
         // "before" is the original it replaces (when the caller passed it).
         nn::Module<T>* before = o.method == Method::Retrain ? original : &model;
@@ -275,6 +287,7 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
             const double t = evaluate_epoch(model, s.epoch + 1);
             loop_eval_seconds += t;
             model.train();  // back to training: the loop may not set it again before the next step
+            stage(Stage::Unlearn);  // the loop goes on
         };
     // Only SalUn writes resume files (after the mask and every phase); a baseline restarts from its
     // beginning (docs/salun.md, "Resuming a run").
@@ -311,14 +324,9 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
         seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - loop_eval_seconds;
     r.eval_seconds += loop_eval_seconds;
 
-    const auto t1 = std::chrono::steady_clock::now();
-    stage(Stage::EvalTrain);
-    r.train = predict_subset(model, pool, o.eval_batch_size, C, on_eval_batch, o.normalize);
-    stage(Stage::EvalTest);
-    r.test = predict_subset(model, data::all(test), o.eval_batch_size, C, on_eval_batch, o.normalize);
-    const auto t2 = std::chrono::steady_clock::now();
-    r.eval_seconds += std::chrono::duration<double>(t2 - t1).count();
+    r.eval_seconds += evaluate(model, r.train, r.test);
 
+    const auto t2 = std::chrono::steady_clock::now();  // the extra fields' time
     if (o.points) {
         stage(Stage::Points);
         const std::string layer = o.points_layer.empty() ? points_feature_layer(model) : o.points_layer;

@@ -189,6 +189,11 @@ void restore_resume(const ResumeFile& r, nn::Module<T>& model, SalUn<T>& salun, 
     retain_loader.load_state(r.retain_loader);
 }
 
+/// Whether resumable_salun will continue from a file: asked to resume, and the file is there.
+inline bool resume_file_present(const ResumeOptions& resume) {
+    return resume.resume && !resume.path.empty() && std::ifstream(resume.path).good();
+}
+
 /// SalUn's mask and two-phase loop (compute_saliency_mask, then salun_train), resumable: with
 /// `resume.path` set it writes the resume file after the mask and after every phase, and with
 /// `resume.resume` it continues from that file when there is one. `seconds` gets the time of the
@@ -211,8 +216,7 @@ SaliencyMask<T> resumable_salun(nn::Module<T>& model, data::DataLoader<T>& mask_
         return before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() - excluded;
     };
     std::optional<ResumeFile> file;
-    if (resume.resume && !resume.path.empty() && std::ifstream(resume.path).good())
-        file = load_resume(resume.path, resume.fingerprint);
+    if (resume_file_present(resume)) file = load_resume(resume.path, resume.fingerprint);
     SaliencyMask<T> mask;
     if (file) {
         mask = resume_mask(*file, model, saliency.threshold);

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The stages of an unlearning run, in the order run_salun_experiment reaches them, as reported
 // to its `on_stage` callback (and to resumable_salun's). stage_name gives each one's printed
-// name ("eval-train", ...), e.g. for progress output.
+// name ("eval-train", ...), e.g. for progress output. With ExperimentOptions::eval_every_epoch the
+// evaluation stages also come before the method (epoch 0) and after each epoch but the last, and
+// Unlearn comes again after each of those mid-loop evaluations.
 #pragma once
 
 #include <functional>

@@ -75,7 +75,7 @@ TEST_CASE("cpu::conv2d inside an enclosing parallel region") {
     CHECK(ok);
 }
 
-TEST_CASE_TEMPLATE("cpu::conv2d Winograd F(2x2,3x3) path: odd sizes, paddings 0/1/2, edge tiles", T, float, double) {
+TEST_CASE_TEMPLATE("cpu::conv2d Winograd paths (F(4x4) on 3x3+ maps with padding <= 1, else F(2x2)): odd sizes, paddings 0/1/2, edge tiles", T, float, double) {
     unsigned seed = 5000;
     int failures = 0;
     // C, OC >= kWinogradMinChannels and 3x3 stride 1 take the Winograd path (forward and

@@ -37,9 +37,10 @@ constexpr std::size_t kWinograd4In = kWinograd4Out + 2;
 constexpr std::size_t kWinograd4Points = kWinograd4In * kWinograd4In;
 
 /// Smallest output map side (rows and columns) for which F(4x4) replaces F(2x2). Measured on
-/// Zen 4 at batch 128, 1 thread (docs/performance.md): F(4x4) takes 0.75-0.8x F(2x2)'s time on 3x3
-/// and 4x4 maps (one tile of 36 points instead of four of 16) and 0.55-0.65x from 8x8 up; on 2x2
-/// maps a 4x4 tile is three quarters padding and F(2x2)'s single 16-point tile is twice as fast.
+/// Zen 4 at batch 128, 1 thread (docs/performance.md): F(4x4) takes 0.53-0.69x F(2x2)'s time from
+/// 8x8 up, 0.67-0.85x on 4x4 maps and 0.75-0.8x on 3x3 (one tile of 36 points instead of four of
+/// 16); on 2x2 maps a 4x4 tile is three quarters padding and F(2x2)'s single 16-point tile is
+/// twice as fast.
 constexpr std::size_t kWinograd4MinOutput = 3;
 /// Largest zero padding for F(4x4). With padding 2 (the backward_input of a padding-0 layer) a
 /// corner output has a single tap (its magnitude sum is tiny) while the tile's transforms still

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // check_conv: salun::kernels::cpu::conv2d_* (any GEMM tile) against reference::conv2d_* evaluated in double;
-// check_winograd_direct: one Winograd variant (F(2x2) or F(4x4)) called directly, against the same.
+// check_winograd_direct: one Winograd variant (F(2x2) or F(4x4)) called directly, all three passes,
+// against the same.
 #pragma once
 
 #include <cmath>
@@ -78,10 +79,10 @@ bool check_conv(const Conv2dParams& p, unsigned seed, bool with_bias = true) {
 
 namespace salun_test {
 
-/// Forward and backward_input of the Winograd variant F (WinogradF2 / WinogradF4) called
-/// directly (no dispatch rule, any batch and thread count; bias on the forward pass), against
-/// the reference in double, each within rtol of the per-element magnitude sum. p must be 3x3,
-/// stride 1, padding <= 2.
+/// Forward, backward_input and backward_weight of the Winograd variant F (WinogradF2 /
+/// WinogradF4) called directly (no dispatch rule, any batch and thread count; bias on the forward
+/// pass), against the reference in double, each within rtol of the per-element magnitude sum. p
+/// must be 3x3, stride 1, padding <= 2.
 template <class T, class Tile, class F>
 bool check_winograd_direct(const Conv2dParams& p, unsigned seed, double rtol = default_rtol<T>()) {
     namespace det = salun::kernels::cpu::detail;
@@ -116,6 +117,16 @@ bool check_winograd_direct(const Conv2dParams& p, unsigned seed, double rtol = d
         for (auto& s : dxa) s += 1e-3;
         INFO("backward_input");
         ok = all_close(dx, dxr, rtol, &dxa) && ok;
+    }
+    {
+        std::vector<T> dw(ws, T(NAN));
+        std::vector<double> dwr(ws), dwa(ws), dbr(p.OC), dba(p.OC);
+        det::winograd_conv3x3_backward_weight<Tile, F>(p, x.data(), dy.data(), dw.data());
+        ref::conv2d_backward_weight(p, xd.data(), dyd.data(), dwr.data(), dbr.data());
+        ref::conv2d_backward_weight(p, xa.data(), dya.data(), dwa.data(), dba.data());
+        for (auto& s : dwa) s += 1e-3;
+        INFO("backward_weight");
+        ok = all_close(dw, dwr, rtol, &dwa) && ok;
     }
     return ok;
 }

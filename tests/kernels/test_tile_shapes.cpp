@@ -72,10 +72,11 @@ void check_gemm_with_tile() {
 /// Convolution shapes that reach each path: Winograd forward / backward_input / backward_weight,
 /// the implicit-GEMM weight gradient, strided im2col, the pointwise shortcut, grouped small maps.
 const Conv2dParams kPathShapes[] = {
-    {2, 33, 7, 7, 35, 3, 3, 1, 1, 1, 1},    // Winograd (all three passes): C, OC >= 32, 7x7 map: F(4x4)
-    {2, 32, 5, 6, 40, 3, 3, 1, 1, 0, 2},    // asymmetric padding: F(2x2) forward (3x8), F(4x4) backward
-    {3, 34, 13, 11, 37, 3, 3, 1, 1, 0, 0},  // F(4x4) with partial edge tiles, padding 0
-    {4, 33, 2, 3, 36, 3, 3, 1, 1, 1, 1},    // F(2x2) (2x3 maps)
+    {2, 33, 7, 7, 35, 3, 3, 1, 1, 1, 1},    // Winograd F(4x4), all three passes: C, OC >= 32, 7x7 map
+    {2, 32, 5, 6, 40, 3, 3, 1, 1, 0, 2},    // asymmetric padding 0/2: F(2x2) forward and backward_input
+    {3, 34, 13, 11, 37, 3, 3, 1, 1, 0, 0},  // padding 0, partial edge tiles: F(4x4) forward / weight, F(2x2) input
+    {4, 33, 2, 3, 36, 3, 3, 1, 1, 1, 1},    // F(2x2) forward and backward_input on 2x3 maps
+    {20, 33, 8, 8, 34, 3, 3, 1, 1, 2, 2},   // F(2x2) weight gradient (padding 2, 10x10 output)
     {2, 5, 17, 17, 9, 3, 3, 1, 1, 1, 1},    // implicit-GEMM weight gradient (17x17 output)
     {3, 4, 9, 8, 7, 3, 3, 2, 2, 1, 1},      // strided: im2col
     {2, 8, 5, 5, 6, 1, 1, 1, 1, 0, 0},      // pointwise: the image is the column matrix

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Winograd F(4x4, 3x3) (winograd4.hpp) against reference::conv2d_* evaluated in double, forward
-// and backward_input, float and double: odd map sizes (partial 4x4 edge tiles), padding 0 / 1 /
+// Winograd F(4x4, 3x3) (winograd4.hpp) against reference::conv2d_* evaluated in double, forward,
+// backward_input and backward_weight, float and double: odd map sizes (partial 4x4 edge tiles), padding 0 / 1 /
 // 2, channel counts that are not multiples of any tile's MR / NR, batch 1 and several, called
 // directly and through conv2d_* (the dispatch rule winograd_use_f4). Every micro-tile shape runs
 // the same cases in test_tile_shapes.cpp.
@@ -60,6 +60,13 @@ TEST_CASE_TEMPLATE("conv2d dispatch: F(4x4) on maps of 3x3 and more with padding
     CHECK_FALSE(det::winograd_use_f4(2, 8, 1, 1));
     CHECK_FALSE(det::winograd_use_f4(8, 2, 1, 1));
     CHECK_FALSE(det::winograd_use_f4(8, 8, 2, 1));  // padding 2: F(2x2) (rounding at the corners)
+    // the weight gradient: F(4x4) on maps from 8x8 up to 32x32 (ahead of the implicit GEMM)
+    CHECK(det::winograd4_backward_weight_eligible({4, 64, 32, 32, 64, 3, 3, 1, 1, 1, 1}));
+    CHECK(det::winograd4_backward_weight_eligible({4, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1}));
+    CHECK_FALSE(det::winograd4_backward_weight_eligible({4, 64, 4, 4, 64, 3, 3, 1, 1, 1, 1}));
+    CHECK_FALSE(det::winograd4_backward_weight_eligible({4, 64, 2, 2, 64, 3, 3, 1, 1, 1, 1}));
+    CHECK_FALSE(det::winograd4_backward_weight_eligible({4, 64, 8, 8, 64, 3, 3, 1, 1, 2, 2}));
+    CHECK_FALSE(det::winograd4_backward_weight_eligible({4, 64, 8, 8, 64, 3, 3, 2, 2, 1, 1}));
     // through conv2d_* (all three passes; >= kWinogradMinChannels channels, batch >= threads)
     const std::size_t k = det::kWinogradMinChannels;
     unsigned seed = 9500;

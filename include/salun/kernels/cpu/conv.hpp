@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 // CPU convolution kernels (NCHW), same contract as reference::conv2d_*. Each pass picks one of
-// three paths: Winograd (winograd.hpp) for 3x3 stride-1 layers with enough channels (forward and
-// backward_input: F(4x4,3x3) of winograd4.hpp on maps of 3x3 and more with padding <= 1, else
-// F(2x2,3x3); the weight gradient: F(2x2,3x3)), the implicit-GEMM weight gradient
-// (conv_weight_grad.hpp) for stride-1 layers on 16x16+ maps, and otherwise im2col + GEMM,
-// described here. All three are templates on the GEMM tile (default NativeTile<T>), so the tests
-// run every path with the tile shape of every ISA.
+// three paths: Winograd (winograd.hpp) for 3x3 stride-1 layers with enough channels (F(4x4,3x3)
+// of winograd4.hpp with padding <= 1 on maps of 3x3 and more, 8x8 and more for the weight
+// gradient; else F(2x2,3x3)), the implicit-GEMM weight gradient (conv_weight_grad.hpp) for the
+// other stride-1 layers on 16x16+ maps, and otherwise im2col + GEMM, described here. All three
+// are templates on the GEMM tile (default NativeTile<T>), so the tests run every path with the
+// tile shape of every ISA.
 //
 // The batch is cut into groups of G consecutive images; G is 1 for large feature maps and grows
 // for small ones so that every GEMM has at least ~256 columns (G*OH*OW), which keeps the
@@ -55,8 +55,10 @@ inline std::size_t conv_group_size(const Conv2dParams& p, int nthreads = max_thr
 }
 
 /// Stride-1 convolutions on maps of 16x16 and more: the weight gradient as an implicit GEMM
-/// (conv_weight_grad.hpp) beats both im2col and Winograd there (measured in bench/); smaller maps
-/// keep Winograd, strided ones im2col.
+/// (conv_weight_grad.hpp) beats im2col and Winograd F(2x2) there (measured in bench/); smaller
+/// maps keep Winograd, strided ones im2col. The 3x3 layers that F(4x4) takes
+/// (winograd4_backward_weight_eligible, checked first) leave it the first layer (C = 3), 1x1 and
+/// other kernel sizes.
 inline bool implicit_weight_grad_eligible(const Conv2dParams& p) {
     return p.SH == 1 && p.SW == 1 && p.OW() >= 16 && p.OH() * p.OW() >= 256;
 }
@@ -224,12 +226,16 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* d
         std::fill(dw, dw + wsize, T(0));
         return;
     }
+    if (detail::winograd4_backward_weight_eligible(p)) {
+        detail::winograd_conv3x3_backward_weight<Tile, detail::WinogradF4>(p, x, dy, dw);
+        return;
+    }
     if (detail::implicit_weight_grad_eligible(p)) {
         conv2d_weight_grad_implicit<T, Tile>(p, x, dy, dw);
         return;
     }
     if (detail::winograd_backward_weight_eligible(p)) {
-        detail::winograd_conv3x3_backward_weight<Tile>(p, x, dy, dw);
+        detail::winograd_conv3x3_backward_weight<Tile, detail::WinogradF2>(p, x, dy, dw);
         return;
     }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Winograd F(4x4, 3x3): the transforms of the variant WinogradF4 for the shared driver
-// winograd_conv3x3 (winograd.hpp), used by conv.hpp for the forward and backward_input passes of
-// 3x3 stride-1 layers whose output maps are large enough (winograd_use_f4).
+// Winograd F(4x4, 3x3): the transforms of the variant WinogradF4 for the shared drivers
+// winograd_conv3x3 and winograd_conv3x3_backward_weight (winograd.hpp), used by conv.hpp for all
+// three passes of 3x3 stride-1 layers whose output maps are large enough (winograd_use_f4,
+// winograd4_backward_weight_eligible).
 //
 // Every 4x4 output tile is computed from a 6x6 input window d as  Y = A^T [ (G g G^T) . (B^T d B) ] A
 // with the matrices of Lavin & Gray ("Fast Algorithms for Convolutional Neural Networks", 2016),
@@ -23,6 +24,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <vector>
 
 #include "salun/kernels/cpu/winograd.hpp"
 #include "salun/kernels/params.hpp"
@@ -37,8 +39,8 @@ constexpr std::size_t kWinograd4In = kWinograd4Out + 2;
 constexpr std::size_t kWinograd4Points = kWinograd4In * kWinograd4In;
 
 /// Smallest output map side (rows and columns) for which F(4x4) replaces F(2x2). Measured on
-/// Zen 4 at batch 128, 1 thread (docs/performance.md): F(4x4) takes 0.53-0.69x F(2x2)'s time from
-/// 8x8 up, 0.67-0.85x on 4x4 maps and 0.75-0.8x on 3x3 (one tile of 36 points instead of four of
+/// Zen 4 at batch 128, 1 thread (docs/performance.md): F(4x4) takes 0.54-0.69x F(2x2)'s time from
+/// 8x8 up, 0.65-0.82x on 4x4 maps and 0.75-0.8x on 3x3 (one tile of 36 points instead of four of
 /// 16); on 2x2 maps a 4x4 tile is three quarters padding and F(2x2)'s single 16-point tile is
 /// twice as fast.
 constexpr std::size_t kWinograd4MinOutput = 3;
@@ -54,6 +56,21 @@ constexpr std::size_t kWinograd4MaxPadding = 1;
 inline bool winograd_use_f4(std::size_t OH, std::size_t OW, std::size_t PH, std::size_t PW) {
     return OH >= kWinograd4MinOutput && OW >= kWinograd4MinOutput && PH <= kWinograd4MaxPadding &&
            PW <= kWinograd4MaxPadding;
+}
+
+/// Smallest output map side for F(4x4)'s weight gradient. Measured at batch 128
+/// (docs/performance.md): on 8x8 maps it takes 0.58-0.60x F(2x2)'s time at 1 thread and
+/// 0.59-0.70x at 2; on 4x4 maps 0.77-0.83x at 1 thread but 1.16-1.29x at 2 (the per-thread
+/// partial sums of the 36 points, 36 OC x C planes each, outweigh a reduction over only 64 tiles
+/// per thread), so 4x4 to 7x7 maps keep F(2x2).
+constexpr std::size_t kWinograd4MinWeightOutput = 8;
+
+/// Whether the weight gradient of p uses F(4x4): the forward's conditions (3x3, stride 1, enough
+/// channels and images), winograd_use_f4 and output maps of at least 8x8. It takes the 8x8 maps
+/// from F(2x2) and the 16x16 and 32x32 ones from the implicit GEMM (conv_weight_grad.hpp).
+inline bool winograd4_backward_weight_eligible(const Conv2dParams& p) {
+    return winograd_forward_eligible(p) && winograd_use_f4(p.OH(), p.OW(), p.PH, p.PW) &&
+           p.OH() >= kWinograd4MinWeightOutput && p.OW() >= kWinograd4MinWeightOutput;
 }
 
 /// u[36] = G g G^T for a 3x3 kernel g given by g(kh, kw).
@@ -212,8 +229,143 @@ void winograd4_output_from_points(const T* Mb, std::size_t mplane, std::size_t T
     }
 }
 
-/// F(4x4, 3x3) for the shared driver winograd_conv3x3: 4x4 output tiles from 6x6 input windows,
-/// 36 transform points.
+/// Gathers the 4x4 dY tiles of every tile of images [0, g) of one output channel (plane oc of
+/// each image; planes img_out apart, OH x OW) into Q: value (r, c) of tile t at Q[(6 r + c) Tn +
+/// t] (rows 4, 5 and columns 4, 5 of each 6-block left for the transform); values past the map's
+/// edge are zero.
+template <class T>
+void winograd4_gather_dy(const T* dyc, std::size_t img_out, std::size_t g, std::size_t OH, std::size_t OW,
+                         std::size_t TH, std::size_t TW, std::size_t Tn, T* Q) {
+    constexpr std::size_t S = kWinograd4Out, P = kWinograd4In;
+    const std::size_t tiles_img = TH * TW;
+    for (std::size_t i = 0; i < g; ++i)
+        for (std::size_t th = 0; th < TH; ++th)
+            for (std::size_t r = 0; r < S; ++r) {
+                T* q = Q + P * r * Tn + i * tiles_img + th * TW;
+                const std::size_t oh = S * th + r;
+                if (oh >= OH) {
+                    for (std::size_t c = 0; c < S; ++c) std::fill_n(q + c * Tn, TW, T(0));
+                    continue;
+                }
+                const T* row = dyc + i * img_out + oh * OW;
+                for (std::size_t tw = 0; tw < TW; ++tw)
+                    for (std::size_t c = 0; c < S; ++c) {
+                        const std::size_t ow = S * tw + c;
+                        q[c * Tn + tw] = ow < OW ? row[ow] : T(0);
+                    }
+            }
+}
+
+/// q[0..5] (rows `stride` apart) <- A e for e = q[0..3], A = (A^T)^T: the six transform points of
+/// four values; every column t < Tn at once (in place: each t reads its four values first).
+template <class T>
+inline void winograd4_apply_a(T* q, std::size_t stride, std::size_t Tn) {
+    T *q0 = q, *q1 = q + stride, *q2 = q + 2 * stride, *q3 = q + 3 * stride, *q4 = q + 4 * stride,
+      *q5 = q + 5 * stride;
+#pragma omp simd
+    for (std::size_t t = 0; t < Tn; ++t) {
+        const T e0 = q0[t], e1 = q1[t], e2 = q2[t], e3 = q3[t];
+        const T p02 = e0 + e2, p13 = e1 + e3, f02 = e0 + T(4) * e2, f13 = T(2) * e1 + T(8) * e3;
+        q1[t] = p02 + p13;
+        q2[t] = p02 - p13;
+        q3[t] = f02 + f13;
+        q4[t] = f02 - f13;
+        q5[t] = e3;
+    }
+}
+
+/// Backward-weight dY transform of F(4x4) for images [0, g) of dy (OC channels of OH x OW) into
+/// A: per transform point xi, the packed-A slivers [OCp / MR][Tn][MR] (rows past OC zero) of the
+/// GEMM Mw_xi = A_xi * V_xi, A_xi(oc, t) = (A dY_t A^T)_xi. The MR channels of one sliver are
+/// transformed into Q (MR x 36 x Tn values) first, then written out line by line.
+template <std::size_t MR, class T>
+void winograd4_dy_to_slivers(const T* dy, std::size_t g, std::size_t OC, std::size_t OH, std::size_t OW,
+                             std::size_t TH, std::size_t TW, T* A, T* Q) {
+    constexpr std::size_t P = kWinograd4In, NP = kWinograd4Points;
+    const std::size_t Tn = g * TH * TW, OCp = round_up(OC, MR), aplane = OCp * Tn, img_out = OC * OH * OW;
+    const std::size_t qsize = NP * Tn;
+    for (std::size_t ob = 0; ob < OCp; ob += MR) {
+        for (std::size_t j = 0; j < MR; ++j) {
+            T* q = Q + j * qsize;
+            if (ob + j >= OC) {
+                std::fill_n(q, qsize, T(0));
+                continue;
+            }
+            winograd4_gather_dy(dy + (ob + j) * OH * OW, img_out, g, OH, OW, TH, TW, Tn, q);
+            for (std::size_t c = 0; c < kWinograd4Out; ++c) winograd4_apply_a(q + c * Tn, P * Tn, Tn);  // over rows
+            for (std::size_t k = 0; k < P; ++k) winograd4_apply_a(q + P * k * Tn, Tn, Tn);  // over columns
+        }
+        T* dst = A + (ob / MR) * Tn * MR;
+        for (std::size_t xi = 0; xi < NP; ++xi)
+            for (std::size_t t = 0; t < Tn; ++t)
+                for (std::size_t j = 0; j < MR; ++j) dst[xi * aplane + t * MR + j] = Q[j * qsize + xi * Tn + t];
+    }
+}
+
+/// Backward-weight input transform of F(4x4) for images [0, g) of x (C channels of H x W) into V:
+/// per transform point xi, the packed-B slivers [Cp / NR][Tn][NR] (tile t row t, channel c column
+/// c; pad channels zero). The NR channels of one sliver are transformed into D (NR x 36 x Tn
+/// values: winograd4_gather_windows, then B^T d B) first, then written out line by line; `row`
+/// holds 4 TW + 2 values.
+template <std::size_t NR, class T>
+void winograd4_input_to_channel_slivers(const T* x, std::size_t g, std::size_t C, std::size_t H, std::size_t W,
+                                        std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, T* row,
+                                        T* D, T* V) {
+    constexpr std::size_t P = kWinograd4In, NP = kWinograd4Points;
+    const std::size_t Tn = g * TH * TW, Cp = round_up(C, NR), vplane = Cp * Tn, img_in = C * H * W;
+    const std::size_t dsize = NP * Tn;
+    for (std::size_t cb = 0; cb < Cp; cb += NR) {
+        for (std::size_t j = 0; j < NR; ++j) {
+            T* d = D + j * dsize;
+            if (cb + j >= C) {
+                std::fill_n(d, dsize, T(0));
+                continue;
+            }
+            winograd4_gather_windows(x + (cb + j) * H * W, img_in, g, H, W, PH, PW, TH, TW, Tn, row, d);
+            for (std::size_t b = 0; b < P; ++b) winograd4_apply_bt(d + b * Tn, P * Tn, Tn);  // B^T d: over a
+            for (std::size_t a = 0; a < P; ++a) winograd4_apply_bt(d + a * P * Tn, Tn, Tn);  // (B^T d) B: over b
+        }
+        T* dst = V + (cb / NR) * Tn * NR;
+        for (std::size_t xi = 0; xi < NP; ++xi)
+            for (std::size_t t = 0; t < Tn; ++t)
+                for (std::size_t j = 0; j < NR; ++j) dst[xi * vplane + t * NR + j] = D[j * dsize + xi * Tn + t];
+    }
+}
+
+/// dw[j] (3 x 3 each, j = oc * C + c) = G^T m G with m = the 36 transform-point sums of the
+/// per-thread partials (added in thread order, in double: deterministic for a fixed thread
+/// count), G^T written out row by row. Shared among the threads of the enclosing parallel region
+/// (an orphaned `omp for`).
+template <class T>
+void winograd4_weight_from_points(const std::vector<T*>& partial, std::size_t wplane, T* dw) {
+    constexpr std::size_t P = kWinograd4In;
+    // one 6-vector through G^T (3 x 6)
+    auto apply_gt = [](const double* m, std::size_t stride, double* out, std::size_t ostride) {
+        const double m0 = m[0], m1 = m[stride], m2 = m[2 * stride], m3 = m[3 * stride], m4 = m[4 * stride],
+                     m5 = m[5 * stride];
+        out[0] = m0 / 4 - (m1 + m2) / 6 + (m3 + m4) / 24;
+        out[ostride] = (m2 - m1) / 6 + (m3 - m4) / 12;
+        out[2 * ostride] = (m3 + m4) / 6 - (m1 + m2) / 6 + m5;
+    };
+#pragma omp for schedule(static)
+    for (std::size_t j = 0; j < wplane; ++j) {
+        double m[kWinograd4Points];
+        for (std::size_t xi = 0; xi < kWinograd4Points; ++xi) {
+            double s = 0;
+            for (T* part : partial)
+                if (part) s += double(part[xi * wplane + j]);
+            m[xi] = s;
+        }
+        double q[3][P];  // G^T m: over rows
+        for (std::size_t b = 0; b < P; ++b) apply_gt(m + b, P, &q[0][b], P);
+        double out[3][3];  // (G^T m) G: over columns
+        for (std::size_t a = 0; a < 3; ++a) apply_gt(q[a], 1, out[a], 1);
+        for (std::size_t k = 0; k < 9; ++k) dw[j * 9 + k] = T(out[k / 3][k % 3]);
+    }
+}
+
+/// F(4x4, 3x3) for the shared drivers winograd_conv3x3 and winograd_conv3x3_backward_weight: 4x4
+/// output tiles from 6x6 input windows, 36 transform points.
 struct WinogradF4 {
     static constexpr std::size_t kOut = kWinograd4Out;
     static constexpr std::size_t kPoints = kWinograd4Points;
@@ -235,6 +387,31 @@ struct WinogradF4 {
     static void input(const T* x, std::size_t g, std::size_t K, std::size_t H, std::size_t W, std::size_t PH,
                       std::size_t PW, std::size_t TH, std::size_t TW, std::size_t Tp, T* scratch, T* V) {
         winograd4_input_to_slivers<NR>(x, g, K, H, W, PH, PW, TH, TW, Tp, scratch, V);
+    }
+    /// Scratch values for the weight gradient's transforms (groups of up to Tn tiles).
+    template <class T>
+    static std::size_t weight_scratch_size(std::size_t TW, std::size_t Tn, std::size_t MR, std::size_t NR) {
+        return std::max(MR, NR) * kWinograd4Points * Tn + kWinograd4Out * TW + 2;
+    }
+    /// Weight gradient: the transformed dY of images [0, g) (winograd4_dy_to_slivers).
+    template <std::size_t MR, class T>
+    static void dy_to_slivers(const T* dy, std::size_t g, std::size_t OC, std::size_t OH, std::size_t OW,
+                              std::size_t TH, std::size_t TW, T* A, T* scratch) {
+        winograd4_dy_to_slivers<MR>(dy, g, OC, OH, OW, TH, TW, A, scratch);
+    }
+    /// Weight gradient: the transformed input of images [0, g) (winograd4_input_to_channel_slivers).
+    template <std::size_t NR, class T>
+    static void input_to_channel_slivers(const T* x, std::size_t g, std::size_t C, std::size_t H, std::size_t W,
+                                         std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, T* scratch,
+                                         T* V) {
+        const std::size_t Tn = g * TH * TW;
+        winograd4_input_to_channel_slivers<NR>(x, g, C, H, W, PH, PW, TH, TW, scratch + NR * kWinograd4Points * Tn,
+                                               scratch, V);
+    }
+    /// Weight gradient: dw from the per-thread point sums (winograd4_weight_from_points).
+    template <class T>
+    static void weight_from_points(const std::vector<T*>& partial, std::size_t wplane, T* dw) {
+        winograd4_weight_from_points(partial, wplane, dw);
     }
     /// Output transform of images [0, g) (winograd4_output_from_points; scratch: 16 Tp values).
     template <class T>

@@ -121,17 +121,25 @@ struct Layer {
     Conv2dParams params(std::size_t N) const { return {N, C, H, H, OC, K, K, S, S, P, P}; }
 };
 
-// ResNet-18 (CIFAR variant) and VGG-16-BN convolution layers at 32x32 input.
+// Every distinct convolution layer of ResNet-18 (CIFAR variant) and VGG-16-BN at 32x32 input (the
+// first layer 3->64 and 64->64 at 32x32 are shared by both models).
 const Layer kLayers[] = {
     {"resnet conv1 3->64 32x32", 3, 32, 64, 3, 1, 1},
     {"resnet l1 64->64 32x32", 64, 32, 64, 3, 1, 1},
     {"resnet l2 64->128 s2 32->16", 64, 32, 128, 3, 2, 1},
     {"resnet l2 128->128 16x16", 128, 16, 128, 3, 1, 1},
     {"resnet l2 down 1x1 s2 64->128", 64, 32, 128, 1, 2, 0},
+    {"resnet l3 128->256 s2 16->8", 128, 16, 256, 3, 2, 1},
+    {"resnet l3 down 1x1 s2 128->256", 128, 16, 256, 1, 2, 0},
     {"resnet l3 256->256 8x8", 256, 8, 256, 3, 1, 1},
+    {"resnet l4 256->512 s2 8->4", 256, 8, 512, 3, 2, 1},
+    {"resnet l4 down 1x1 s2 256->512", 256, 8, 512, 1, 2, 0},
     {"resnet l4 512->512 4x4", 512, 4, 512, 3, 1, 1},
+    {"vgg 64->128 16x16", 64, 16, 128, 3, 1, 1},
     {"vgg 128->128 16x16", 128, 16, 128, 3, 1, 1},
+    {"vgg 128->256 8x8", 128, 8, 256, 3, 1, 1},
     {"vgg 256->256 8x8", 256, 8, 256, 3, 1, 1},
+    {"vgg 256->512 4x4", 256, 4, 512, 3, 1, 1},
     {"vgg 512->512 4x4", 512, 4, 512, 3, 1, 1},
     {"vgg 512->512 2x2", 512, 2, 512, 3, 1, 1},
 };

@@ -75,7 +75,7 @@ TEST_CASE("cpu::conv2d inside an enclosing parallel region") {
     CHECK(ok);
 }
 
-TEST_CASE_TEMPLATE("cpu::conv2d Winograd F(2x2,3x3) path: odd sizes, paddings 0/1/2, edge tiles", T, float, double) {
+TEST_CASE_TEMPLATE("cpu::conv2d Winograd paths (F(4x4) on 3x3+ maps with padding <= 1, else F(2x2)): odd sizes, paddings 0/1/2, edge tiles", T, float, double) {
     unsigned seed = 5000;
     int failures = 0;
     // C, OC >= kWinogradMinChannels and 3x3 stride 1 take the Winograd path (forward and
@@ -99,10 +99,14 @@ TEST_CASE_TEMPLATE("cpu::conv2d Winograd F(2x2,3x3) path: odd sizes, paddings 0/
     CHECK(check_conv<T>({6, 300, 4, 4, k + 1, 3, 3, 1, 1, 1, 1}, seed++));
     CHECK(check_conv<T>({3, k + 3, 6, 6, 300, 3, 3, 1, 1, 1, 1}, seed++));
     CHECK(check_conv<T>({130, k, 2, 2, k, 3, 3, 1, 1, 1, 1}, seed++));
-    // backward_weight with more than KC = 256 tiles per group (K blocking of the tile reduction)
+    // backward_weight with more than KC = 256 tiles per group (K blocking of the tile reduction):
+    // F(4x4) on the 32x30 map (8 x 8 tiles per image, 5 images per group), F(2x2) with padding 2
     CHECK(check_conv<T>({10, k, 16, 15, k + 3, 3, 3, 1, 1, 1, 1}, seed++));
-    // large map: backward_weight on the implicit GEMM, forward / backward_input on Winograd
+    CHECK(check_conv<T>({10, k, 32, 30, k + 3, 3, 3, 1, 1, 1, 1}, seed++));
+    CHECK(check_conv<T>({20, k, 12, 11, k + 3, 3, 3, 1, 1, 2, 2}, seed++));
+    // large map: all three passes on F(4x4) (the implicit GEMM only with padding 2, next line)
     CHECK(check_conv<T>({2, k, 24, 23, k + 3, 3, 3, 1, 1, 1, 1}, seed++));
+    CHECK(check_conv<T>({2, k, 20, 19, k + 3, 3, 3, 1, 1, 2, 2}, seed++));
     // below the channel threshold: im2col path
     CHECK(check_conv<T>({4, k - 1, 6, 6, k, 3, 3, 1, 1, 1, 1}, seed++));
     CHECK(failures == 0);

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
-// The tile-shape matrix: the GEMM's packing, blocking and threading, the Winograd convolution and
-// the implicit-GEMM weight gradient run with the register tile of every ISA that salun supports,
-// whatever machine the tests run on. PortableTile reproduces the buffer arithmetic of a wide ISA
-// (AVX-512's 14 x 32, NEON's 8 x 12, ...) in plain C++, so an overrun that only a 16-wide machine
-// would hit is found on a 4- or 8-wide one (and by the sanitizer build). SimdTile runs the real
-// xsimd kernel at this machine's width with the other ISAs' row and vector counts.
+// The tile-shape matrix: the GEMM's packing, blocking and threading, the Winograd convolutions
+// (F(2x2) and F(4x4)) and the implicit-GEMM weight gradient run with the register tile of every
+// ISA that salun supports, whatever machine the tests run on. PortableTile reproduces the buffer
+// arithmetic of a wide ISA (AVX-512's 14 x 32, NEON's 8 x 12, ...) in plain C++, so an overrun
+// that only a 16-wide machine would hit is found on a 4- or 8-wide one (and by the sanitizer
+// build). SimdTile runs the real xsimd kernel at this machine's width with the other ISAs' row
+// and vector counts.
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -71,12 +72,23 @@ void check_gemm_with_tile() {
 /// Convolution shapes that reach each path: Winograd forward / backward_input / backward_weight,
 /// the implicit-GEMM weight gradient, strided im2col, the pointwise shortcut, grouped small maps.
 const Conv2dParams kPathShapes[] = {
-    {2, 33, 7, 7, 35, 3, 3, 1, 1, 1, 1},    // Winograd (all three passes): C, OC >= 32, 7x7 map
-    {2, 32, 5, 6, 40, 3, 3, 1, 1, 0, 2},    // Winograd with asymmetric padding, odd edge tiles
+    {2, 33, 7, 7, 35, 3, 3, 1, 1, 1, 1},    // Winograd F(4x4), all three passes: C, OC >= 32, 7x7 map
+    {2, 32, 5, 6, 40, 3, 3, 1, 1, 0, 2},    // asymmetric padding 0/2: F(2x2) forward and backward_input
+    {3, 34, 13, 11, 37, 3, 3, 1, 1, 0, 0},  // padding 0, partial edge tiles: F(4x4) forward / weight, F(2x2) input
+    {4, 33, 2, 3, 36, 3, 3, 1, 1, 1, 1},    // F(2x2) forward and backward_input on 2x3 maps
+    {20, 33, 8, 8, 34, 3, 3, 1, 1, 2, 2},   // F(2x2) weight gradient (padding 2, 10x10 output)
     {2, 5, 17, 17, 9, 3, 3, 1, 1, 1, 1},    // implicit-GEMM weight gradient (17x17 output)
     {3, 4, 9, 8, 7, 3, 3, 2, 2, 1, 1},      // strided: im2col
     {2, 8, 5, 5, 6, 1, 1, 1, 1, 0, 0},      // pointwise: the image is the column matrix
     {5, 3, 3, 3, 4, 3, 3, 1, 1, 1, 1},      // small maps: groups of images per GEMM
+};
+
+/// Both Winograd variants called directly (whatever the dispatch rule picks), batch 1 and
+/// several, channel counts off the tile's MR / NR.
+const Conv2dParams kWinogradShapes[] = {
+    {1, 9, 9, 9, 11, 3, 3, 1, 1, 1, 1},
+    {3, 13, 5, 7, 6, 3, 3, 1, 1, 0, 0},
+    {2, 7, 13, 11, 15, 3, 3, 1, 1, 1, 2},
 };
 
 template <class Tile>
@@ -86,6 +98,10 @@ void check_conv_with_tile() {
     for (const Conv2dParams& p : kPathShapes) {
         INFO("tile " << Tile::MR << "x" << Tile::NR);
         CHECK(salun_test::check_conv<T, Tile>(p, seed++));
+    }
+    for (const Conv2dParams& p : kWinogradShapes) {
+        CHECK(salun_test::check_winograd_direct<T, Tile, det::WinogradF4>(p, seed++));
+        CHECK(salun_test::check_winograd_direct<T, Tile, det::WinogradF2>(p, seed++));
     }
 }
 

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 // CPU convolution kernels (NCHW), same contract as reference::conv2d_*. Each pass picks one of
-// three paths: Winograd F(2x2,3x3) (winograd.hpp) for 3x3 stride-1 layers with enough channels,
-// the implicit-GEMM weight gradient (conv_weight_grad.hpp) for stride-1 layers on 16x16+ maps,
-// and otherwise im2col + GEMM, described here. All three are templates on the GEMM tile (default
-// NativeTile<T>), so the tests run every path with the tile shape of every ISA.
+// three paths: Winograd (winograd.hpp) for 3x3 stride-1 layers with enough channels (F(4x4,3x3)
+// of winograd4.hpp with padding <= 1 on maps of 3x3 and more, 8x8 and more for the weight
+// gradient; else F(2x2,3x3)), the implicit-GEMM weight gradient (conv_weight_grad.hpp) for the
+// other stride-1 layers on 16x16+ maps, and otherwise im2col + GEMM, described here. All three
+// are templates on the GEMM tile (default NativeTile<T>), so the tests run every path with the
+// tile shape of every ISA.
 //
 // The batch is cut into groups of G consecutive images; G is 1 for large feature maps and grows
 // for small ones so that every GEMM has at least ~256 columns (G*OH*OW), which keeps the
@@ -31,6 +33,7 @@
 #include "salun/kernels/cpu/im2col.hpp"
 #include "salun/kernels/cpu/threading.hpp"
 #include "salun/kernels/cpu/winograd.hpp"
+#include "salun/kernels/cpu/winograd4.hpp"
 #include "salun/kernels/params.hpp"
 
 namespace salun::kernels::cpu {
@@ -52,8 +55,10 @@ inline std::size_t conv_group_size(const Conv2dParams& p, int nthreads = max_thr
 }
 
 /// Stride-1 convolutions on maps of 16x16 and more: the weight gradient as an implicit GEMM
-/// (conv_weight_grad.hpp) beats both im2col and Winograd there (measured in bench/); smaller maps
-/// keep Winograd, strided ones im2col.
+/// (conv_weight_grad.hpp) beats im2col and Winograd F(2x2) there (measured in bench/); smaller
+/// maps keep Winograd, strided ones im2col. The 3x3 layers that F(4x4) takes
+/// (winograd4_backward_weight_eligible, checked first) leave it the first layer (C = 3), 1x1 and
+/// other kernel sizes.
 inline bool implicit_weight_grad_eligible(const Conv2dParams& p) {
     return p.SH == 1 && p.SW == 1 && p.OW() >= 16 && p.OH() * p.OW() >= 256;
 }
@@ -127,10 +132,12 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
     const detail::GemmBlocking& bl = detail::gemm_blocking<Tile>();
     if (p.N == 0 || p.OC == 0 || pl.OHW == 0) return;
     if (detail::winograd_forward_eligible(p)) {
-        thread_local detail::AlignedBuffer<T> ubuf;
-        T* U = ubuf.get(detail::kWinogradPoints * detail::round_up(p.OC, Tile::MR) * p.C);
-        detail::winograd_pack_weights<Tile::MR>(w, p.OC, p.C, false, U);
-        detail::winograd_conv3x3<Tile>(p.N, p.C, p.H, p.W, p.OC, p.PH, p.PW, x, U, bias, y);
+        if (detail::winograd_use_f4(p.OH(), p.OW(), p.PH, p.PW))
+            detail::winograd_conv3x3_packed<Tile, detail::WinogradF4>(p.N, p.C, p.H, p.W, p.OC, p.PH, p.PW, x, w,
+                                                                      false, bias, y);
+        else
+            detail::winograd_conv3x3_packed<Tile, detail::WinogradF2>(p.N, p.C, p.H, p.W, p.OC, p.PH, p.PW, x, w,
+                                                                      false, bias, y);
         return;
     }
     const std::size_t img_out = p.OC * pl.OHW;
@@ -163,11 +170,13 @@ void conv2d_backward_input(const Conv2dParams& p, const T* dy, const T* w, T* dx
         return;
     }
     if (detail::winograd_backward_input_eligible(p)) {
-        thread_local detail::AlignedBuffer<T> ubuf;
-        T* U = ubuf.get(detail::kWinogradPoints * detail::round_up(p.C, Tile::MR) * p.OC);
-        detail::winograd_pack_weights<Tile::MR>(w, p.OC, p.C, true, U);
-        detail::winograd_conv3x3<Tile>(p.N, p.OC, p.OH(), p.OW(), p.C, 2 - p.PH, 2 - p.PW, dy, U, (const T*)nullptr,
-                                       dx);
+        // the forward convolution of dy (OC channels, OH x OW) with the flipped kernels, padding 2 - P
+        if (detail::winograd_use_f4(p.H, p.W, 2 - p.PH, 2 - p.PW))
+            detail::winograd_conv3x3_packed<Tile, detail::WinogradF4>(p.N, p.OC, p.OH(), p.OW(), p.C, 2 - p.PH,
+                                                                      2 - p.PW, dy, w, true, (const T*)nullptr, dx);
+        else
+            detail::winograd_conv3x3_packed<Tile, detail::WinogradF2>(p.N, p.OC, p.OH(), p.OW(), p.C, 2 - p.PH,
+                                                                      2 - p.PW, dy, w, true, (const T*)nullptr, dx);
         return;
     }
 #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1) if (pl.nt > 1)
@@ -217,12 +226,16 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* d
         std::fill(dw, dw + wsize, T(0));
         return;
     }
+    if (detail::winograd4_backward_weight_eligible(p)) {
+        detail::winograd_conv3x3_backward_weight<Tile, detail::WinogradF4>(p, x, dy, dw);
+        return;
+    }
     if (detail::implicit_weight_grad_eligible(p)) {
         conv2d_weight_grad_implicit<T, Tile>(p, x, dy, dw);
         return;
     }
     if (detail::winograd_backward_weight_eligible(p)) {
-        detail::winograd_conv3x3_backward_weight<Tile>(p, x, dy, dw);
+        detail::winograd_conv3x3_backward_weight<Tile, detail::WinogradF2>(p, x, dy, dw);
         return;
     }
 

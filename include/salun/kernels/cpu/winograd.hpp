@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
-// Winograd F(2x2, 3x3) convolution for 3x3, stride-1 convolutions (forward and, through the
+// Winograd convolution for 3x3, stride-1 convolutions (forward and, through the
 // flipped/transposed kernel, backward_input; and the weight gradient), used by conv.hpp when
 // winograd_forward_eligible(), winograd_backward_input_eligible() or
-// winograd_backward_weight_eligible() say so.
+// winograd_backward_weight_eligible() say so. This file holds F(2x2, 3x3) and the drivers shared
+// with F(4x4, 3x3) (winograd4.hpp; used on maps of 3x3 and more with padding <= 1, see
+// winograd_use_f4): winograd_conv3x3<Tile, F> and winograd_conv3x3_backward_weight<Tile, F> run
+// the grouping, the packed buffers and the GEMMs; the variant F (WinogradF2, WinogradF4)
+// supplies the tile size, the number of transform points and the transforms.
 //
 // Every 2x2 output tile is computed from a 4x4 input window d as  Y = A^T [ (G g G^T) . (B^T d B) ] A
 // with
@@ -13,7 +17,8 @@
 // per 4 outputs instead of 36 (2.25x fewer flops). The transforms only add, subtract and halve,
 // so the float error stays within a small multiple of the direct method's.
 //
-// Layouts (written directly in the GEMM's packed formats, so the GEMM does no packing):
+// Layouts (written directly in the GEMM's packed formats, so the GEMM does no packing; 16 planes
+// for F(2x2), 36 for F(4x4)):
 //   U: per xi, [ceil(M/MR)] slivers of [K][MR]      (M = output channels, K = input channels)
 //   V: per xi, [Tp/NR] slivers of [K][NR]           (Tp = tiles rounded up to NR, pad tiles 0)
 //   M: per xi, row-major [M][Tp]
@@ -90,40 +95,45 @@ inline void winograd_kernel_transform(Get g, T* u) {
     }
 }
 
-/// backward_weight additionally needs output maps of at least 4x4: on smaller maps most of each
-/// 4x4 window is padding and the transform's cancellation exceeds the float tolerance for the
-/// border taps (whose own magnitude sums are tiny); those stay on im2col. Maps above 16x16 also
-/// stay on im2col: there (ResNet-18's 64-channel 32x32 layers) the transforms' traffic through
-/// the 16 packed planes costs more than the saved multiplies (measured 40-45 vs 57 GFLOP/s).
+/// The F(2x2) backward_weight additionally needs output maps of at least 4x4: on smaller maps
+/// most of each 4x4 window is padding and the transform's cancellation exceeds the float
+/// tolerance for the border taps (whose own magnitude sums are tiny); those stay on im2col. Maps
+/// above 16x16 also stay on im2col: there (ResNet-18's 64-channel 32x32 layers) the transforms'
+/// traffic through the 16 packed planes costs more than the saved multiplies (measured 40-45 vs
+/// 57 GFLOP/s). conv.hpp asks winograd4_backward_weight_eligible first, so F(2x2) is left the
+/// 4x4 to 7x7 maps and the layers with padding 2.
 inline bool winograd_backward_weight_eligible(const Conv2dParams& p) {
     return winograd_forward_eligible(p) && p.OH() >= 4 && p.OW() >= 4 && p.OH() * p.OW() <= 256;
 }
 
-/// Transformed, packed kernels. Forward (flip = false): M = OC, K = C, g = w[m][k].
-/// Backward input (flip = true): M = C, K = OC, g = w[k][m] rotated by 180 degrees.
-/// U must hold 16 * Mp * K elements (Mp = M rounded up to MR).
-template <std::size_t MR, class T>
+/// Transformed, packed kernels for the variant F (WinogradF2, WinogradF4). Forward (flip = false):
+/// M = OC, K = C, g = w[m][k]. Backward input (flip = true): M = C, K = OC, g = w[k][m] rotated by
+/// 180 degrees. U must hold F::kPoints * Mp * K elements (Mp = M rounded up to MR). The kernel
+/// transform is evaluated in double and rounded once (F(4x4)'s G has 1/6 and 1/24, which float
+/// would round at every step; the weights are few, so this costs nothing measurable).
+template <std::size_t MR, class F, class T>
 void winograd_pack_weights(const T* w, std::size_t OC, std::size_t C, bool flip, T* U) {
+    constexpr std::size_t P = F::kPoints;
     const std::size_t M = flip ? C : OC, K = flip ? OC : C;
     const std::size_t Mp = (M + MR - 1) / MR * MR;
     const std::size_t plane = Mp * K;
-    const int nt = threads_for(double(M) * double(K) * 64.0, 1 << 18);
+    const int nt = threads_for(double(M) * double(K) * 4.0 * double(P), 1 << 18);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (std::size_t m = 0; m < Mp; ++m) {
         const std::size_t s = m / MR, mi = m % MR;
         for (std::size_t k = 0; k < K; ++k) {
-            T u[kWinogradPoints];
+            double u[P];
             if (m >= M) {
-                std::fill(u, u + kWinogradPoints, T(0));
+                std::fill(u, u + P, 0.0);
             } else if (!flip) {
                 const T* g = w + (m * C + k) * 9;
-                winograd_kernel_transform<T>([g](int i, int j) { return g[i * 3 + j]; }, u);
+                F::kernel_transform([g](int i, int j) { return double(g[i * 3 + j]); }, u);
             } else {
                 const T* g = w + (k * C + m) * 9;
-                winograd_kernel_transform<T>([g](int i, int j) { return g[(2 - i) * 3 + (2 - j)]; }, u);
+                F::kernel_transform([g](int i, int j) { return double(g[(2 - i) * 3 + (2 - j)]); }, u);
             }
             T* dst = U + s * K * MR + k * MR + mi;
-            for (std::size_t xi = 0; xi < kWinogradPoints; ++xi) dst[xi * plane] = u[xi];
+            for (std::size_t xi = 0; xi < P; ++xi) dst[xi * plane] = T(u[xi]);
         }
     }
 }
@@ -190,16 +200,17 @@ inline std::size_t winograd_group_size(std::size_t N, std::size_t tiles_img, std
     return std::min(G, std::max<std::size_t>(1, per_thread));
 }
 
-/// Forward input transform of images [0, g) of x (K channels of H x W) into V: per transform point
-/// xi, the packed-B slivers [Tp / NR][K][NR] of the GEMM M_xi = U_xi * V_xi (tile t of the group is
-/// column t; pad tiles Tn..Tp are zero).
+/// Forward F(2x2) input transform of images [0, g) of x (K channels of H x W) into V: per
+/// transform point xi, the packed-B slivers [Tp / NR][K][NR] of the GEMM M_xi = U_xi * V_xi
+/// (tile t of the group is column t; pad tiles Tn..Tp are zero).
 template <std::size_t NR, class T>
 void winograd_input_to_slivers(const T* x, std::size_t g, std::size_t K, std::size_t H, std::size_t W, std::size_t PH,
                                std::size_t PW, std::size_t TH, std::size_t TW, std::size_t Tp,
                                const WinogradRowScratch<T>& scratch, T* V) {
+    constexpr std::size_t P = kWinogradPoints;
     const std::size_t tiles_img = TH * TW, Tn = g * tiles_img, vplane = Tp * K, img_in = K * H * W;
     if (Tp > Tn)
-        for (std::size_t xi = 0; xi < kWinogradPoints; ++xi)
+        for (std::size_t xi = 0; xi < P; ++xi)
             for (std::size_t c = 0; c < K; ++c)
                 for (std::size_t t = Tn; t < Tp; ++t) V[xi * vplane + (t / NR) * K * NR + c * NR + t % NR] = T(0);
     for (std::size_t i = 0; i < g; ++i)
@@ -207,14 +218,14 @@ void winograd_input_to_slivers(const T* x, std::size_t g, std::size_t K, std::si
             const T* xc = x + i * img_in + c * H * W;
             for (std::size_t th = 0; th < TH; ++th) {
                 winograd_input_tile_row(xc, H, W, PH, PW, th, TW, scratch);
+                const T* v = scratch.v;
                 // scatter the TW tiles of this row into the slivers, a run per sliver
                 const std::size_t t0 = i * tiles_img + th * TW;
                 for (std::size_t tw = 0; tw < TW;) {
                     const std::size_t t = t0 + tw, off = t % NR;
                     const std::size_t run = std::min(TW - tw, NR - off);
                     T* dst = V + (t / NR) * K * NR + c * NR + off;
-                    for (std::size_t xi = 0; xi < kWinogradPoints; ++xi)
-                        std::copy_n(scratch.v + xi * TW + tw, run, dst + xi * vplane);
+                    for (std::size_t xi = 0; xi < P; ++xi) std::copy_n(v + xi * TW + tw, run, dst + xi * vplane);
                     tw += run;
                 }
             }
@@ -266,44 +277,6 @@ void winograd_output_from_points(const T* Mb, std::size_t mplane, std::size_t Tp
                 }
             }
         }
-    }
-}
-
-/// y[N, M, OH, OW] (overwritten; OH = H + 2PH - 2) = 3x3 stride-1 convolution of x[N, K, H, W]
-/// given the packed transformed kernels U (winograd_pack_weights) and an optional bias[M].
-/// Per group of images: input transform -> V, 16 GEMMs M_xi = U_xi * V_xi, output transform.
-template <class Tile, class T>
-void winograd_conv3x3(std::size_t N, std::size_t K, std::size_t H, std::size_t W, std::size_t M, std::size_t PH,
-                      std::size_t PW, const T* x, const T* U, const T* bias, T* y) {
-    constexpr std::size_t MR = Tile::MR, NR = Tile::NR;
-    const std::size_t KC = gemm_blocking<Tile>().KC;
-    const std::size_t OH = H + 2 * PH - 2, OW = W + 2 * PW - 2;
-    const std::size_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, tiles_img = TH * TW;
-    const std::size_t uplane = round_up(M, MR) * K;
-    const std::size_t MCW = std::max<std::size_t>(MR, kWinogradABlockBytes / sizeof(T) / std::min(K, KC) / MR * MR);
-
-    const int avail = in_parallel() ? 1 : max_threads();
-    const std::size_t G = winograd_group_size(N, tiles_img, kWinogradMinTiles, avail);
-    const std::size_t groups = (N + G - 1) / G;
-    const int nt = groups >= std::size_t(avail) ? avail : 1;
-    const std::size_t img_in = K * H * W, img_out = M * OH * OW;
-
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-    for (std::size_t gi = 0; gi < groups; ++gi) {
-        thread_local AlignedBuffer<T> vbuf, mbuf, rowbuf;
-        const std::size_t n0 = gi * G, g = std::min(G, N - n0);
-        const std::size_t Tp = round_up(g * tiles_img, NR), vplane = Tp * K, mplane = M * Tp;
-        T* V = vbuf.get(kWinogradPoints * vplane);
-        T* Mb = mbuf.get(kWinogradPoints * mplane);
-        const WinogradRowScratch<T> scratch(rowbuf.get(WinogradRowScratch<T>::size(TW)), TW);
-
-        winograd_input_to_slivers<NR>(x + n0 * img_in, g, K, H, W, PH, PW, TH, TW, Tp, scratch, V);
-        for (std::size_t xi = 0; xi < kWinogradPoints; ++xi)
-            gemm_packed<Tile>(M, Tp, K, U + xi * uplane, V + xi * vplane, T(0), Mb + xi * mplane, Tp, KC, MCW);
-        // the scratch rows are free again: 4 rows of TW output values
-        T* Y = scratch.E;
-        winograd_output_from_points(Mb, mplane, Tp, g, M, OH, OW, TH, TW, bias, y + n0 * img_out, Y, Y + TW,
-                                    Y + 2 * TW, Y + 3 * TW);
     }
 }
 
@@ -411,18 +384,112 @@ void winograd_weight_from_points(const std::vector<T*>& partial, std::size_t wpl
     }
 }
 
+/// F(2x2, 3x3) for the shared drivers winograd_conv3x3 and winograd_conv3x3_backward_weight: 2x2
+/// output tiles from 4x4 input windows, 16 transform points.
+struct WinogradF2 {
+    static constexpr std::size_t kOut = 2;
+    static constexpr std::size_t kPoints = kWinogradPoints;
+    /// Target tiles per GEMM group (the GEMMs' column count).
+    static constexpr std::size_t kMinTiles = kWinogradMinTiles;
+
+    /// u[16] = G g G^T (g(kh, kw) in double).
+    template <class Get>
+    static void kernel_transform(Get g, double* u) {
+        winograd_kernel_transform<double>(g, u);
+    }
+    /// Scratch values for input / output on rows of TW tiles (Tp tiles per group: unused here).
+    template <class T>
+    static std::size_t scratch_size(std::size_t TW, std::size_t /*Tp*/) {
+        return WinogradRowScratch<T>::size(TW);
+    }
+    /// Input transform of images [0, g) into the packed slivers V (see winograd_input_to_slivers).
+    template <std::size_t NR, class T>
+    static void input(const T* x, std::size_t g, std::size_t K, std::size_t H, std::size_t W, std::size_t PH,
+                      std::size_t PW, std::size_t TH, std::size_t TW, std::size_t Tp, T* scratch, T* V) {
+        winograd_input_to_slivers<NR>(x, g, K, H, W, PH, PW, TH, TW, Tp, WinogradRowScratch<T>(scratch, TW), V);
+    }
+    /// Output transform of images [0, g) (see winograd_output_from_points).
+    template <class T>
+    static void output(const T* Mb, std::size_t mplane, std::size_t Tp, std::size_t g, std::size_t M, std::size_t OH,
+                       std::size_t OW, std::size_t TH, std::size_t TW, const T* bias, T* y, T* scratch) {
+        winograd_output_from_points(Mb, mplane, Tp, g, M, OH, OW, TH, TW, bias, y, scratch, scratch + TW,
+                                    scratch + 2 * TW, scratch + 3 * TW);
+    }
+    /// Weight gradient: scratch values for its transforms (one WinogradRowScratch).
+    template <class T>
+    static std::size_t weight_scratch_size(std::size_t TW, std::size_t /*Tn*/, std::size_t /*MR*/,
+                                           std::size_t /*NR*/) {
+        return WinogradRowScratch<T>::size(TW);
+    }
+    /// Weight gradient: the transformed dY of images [0, g) (winograd_dy_to_slivers).
+    template <std::size_t MR, class T>
+    static void dy_to_slivers(const T* dy, std::size_t g, std::size_t OC, std::size_t OH, std::size_t OW,
+                              std::size_t TH, std::size_t TW, T* A, T* /*scratch*/) {
+        winograd_dy_to_slivers<MR>(dy, g, OC, OH, OW, TH, TW, A);
+    }
+    /// Weight gradient: the transformed input of images [0, g) (winograd_input_to_channel_slivers).
+    template <std::size_t NR, class T>
+    static void input_to_channel_slivers(const T* x, std::size_t g, std::size_t C, std::size_t H, std::size_t W,
+                                         std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, T* scratch,
+                                         T* V) {
+        winograd_input_to_channel_slivers<NR>(x, g, C, H, W, PH, PW, TH, TW, WinogradRowScratch<T>(scratch, TW), V);
+    }
+    /// Weight gradient: dw from the per-thread point sums (winograd_weight_from_points).
+    template <class T>
+    static void weight_from_points(const std::vector<T*>& partial, std::size_t wplane, T* dw) {
+        winograd_weight_from_points(partial, wplane, dw);
+    }
+};
+
+/// y[N, M, OH, OW] (overwritten; OH = H + 2PH - 2) = 3x3 stride-1 convolution of x[N, K, H, W]
+/// given the kernels U packed for the variant F (winograd_pack_weights<MR, F>) and an optional
+/// bias[M]. F is WinogradF2 or WinogradF4 (winograd4.hpp). Per group of images: input
+/// transform -> V, F::kPoints GEMMs M_xi = U_xi * V_xi, output transform.
+template <class Tile, class F, class T>
+void winograd_conv3x3(std::size_t N, std::size_t K, std::size_t H, std::size_t W, std::size_t M, std::size_t PH,
+                      std::size_t PW, const T* x, const T* U, const T* bias, T* y) {
+    constexpr std::size_t MR = Tile::MR, NR = Tile::NR, P = F::kPoints;
+    const std::size_t KC = gemm_blocking<Tile>().KC;
+    const std::size_t OH = H + 2 * PH - 2, OW = W + 2 * PW - 2;
+    const std::size_t TH = (OH + F::kOut - 1) / F::kOut, TW = (OW + F::kOut - 1) / F::kOut, tiles_img = TH * TW;
+    const std::size_t uplane = round_up(M, MR) * K;
+    const std::size_t MCW = std::max<std::size_t>(MR, kWinogradABlockBytes / sizeof(T) / std::min(K, KC) / MR * MR);
+
+    const int avail = in_parallel() ? 1 : max_threads();
+    const std::size_t G = winograd_group_size(N, tiles_img, F::kMinTiles, avail);
+    const std::size_t groups = (N + G - 1) / G;
+    const int nt = groups >= std::size_t(avail) ? avail : 1;
+    const std::size_t img_in = K * H * W, img_out = M * OH * OW;
+
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (std::size_t gi = 0; gi < groups; ++gi) {
+        thread_local AlignedBuffer<T> vbuf, mbuf, rowbuf;
+        const std::size_t n0 = gi * G, g = std::min(G, N - n0);
+        const std::size_t Tp = round_up(g * tiles_img, NR), vplane = Tp * K, mplane = M * Tp;
+        T* V = vbuf.get(P * vplane);
+        T* Mb = mbuf.get(P * mplane);
+        T* scratch = rowbuf.get(F::template scratch_size<T>(TW, Tp));
+
+        F::template input<NR>(x + n0 * img_in, g, K, H, W, PH, PW, TH, TW, Tp, scratch, V);
+        for (std::size_t xi = 0; xi < P; ++xi)
+            gemm_packed<Tile>(M, Tp, K, U + xi * uplane, V + xi * vplane, T(0), Mb + xi * mplane, Tp, KC, MCW);
+        F::output(Mb, mplane, Tp, g, M, OH, OW, TH, TW, bias, y + n0 * img_out, scratch);
+    }
+}
+
 /// dw[OC, C, 3, 3] (overwritten) of a 3x3 stride-1 convolution (winograd_forward_eligible) from
-/// x[N, C, H, W] and dy[N, OC, OH, OW]:  dw = G^T [ sum_tiles (A dY A^T) . (B^T d B) ] G, i.e. 16
-/// GEMMs Mw_xi[OC, C] += DY_xi[OC, tiles] * V_xi[tiles, C] over tile groups. Each thread
-/// accumulates a contiguous range of image groups into its own Mw; the partials are summed in
-/// thread order (deterministic for a fixed thread count), then transformed back.
-template <class Tile, class T>
+/// x[N, C, H, W] and dy[N, OC, OH, OW] with the variant F (WinogradF2, WinogradF4):
+/// dw = G^T [ sum_tiles (A dY A^T) . (B^T d B) ] G, i.e. F::kPoints GEMMs
+/// Mw_xi[OC, C] += DY_xi[OC, tiles] * V_xi[tiles, C] over tile groups. Each thread accumulates a
+/// contiguous range of image groups into its own Mw; the partials are summed in thread order
+/// (deterministic for a fixed thread count), then transformed back.
+template <class Tile, class F, class T>
 void winograd_conv3x3_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* dw) {
-    constexpr std::size_t MR = Tile::MR, NR = Tile::NR;
+    constexpr std::size_t MR = Tile::MR, NR = Tile::NR, P = F::kPoints;
     const std::size_t KC = gemm_blocking<Tile>().KC;
     const std::size_t N = p.N, C = p.C, H = p.H, W = p.W, OC = p.OC;
     const std::size_t OH = p.OH(), OW = p.OW();
-    const std::size_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, tiles_img = TH * TW;
+    const std::size_t TH = (OH + F::kOut - 1) / F::kOut, TW = (OW + F::kOut - 1) / F::kOut, tiles_img = TH * TW;
     const std::size_t OCp = round_up(OC, MR), Cp = round_up(C, NR), wplane = OC * C;
     const std::size_t MCW = std::max<std::size_t>(MR, kWinogradABlockBytes / sizeof(T) / KC / MR * MR);
 
@@ -440,22 +507,22 @@ void winograd_conv3x3_backward_weight(const Conv2dParams& p, const T* x, const T
         const int tid = thread_id();
         const std::size_t per = (groups + std::size_t(nt) - 1) / std::size_t(nt);
         const std::size_t g0 = std::size_t(tid) * per, g1 = std::min(groups, g0 + per);
-        T* Mw = g0 < g1 ? mwbuf.get(kWinogradPoints * wplane) : nullptr;
-        const WinogradRowScratch<T> scratch(rowbuf.get(WinogradRowScratch<T>::size(TW)), TW);
+        T* Mw = g0 < g1 ? mwbuf.get(P * wplane) : nullptr;
+        T* scratch = rowbuf.get(F::template weight_scratch_size<T>(TW, G * tiles_img, MR, NR));
         for (std::size_t gi = g0; gi < g1; ++gi) {
             const std::size_t n0 = gi * G, g = std::min(G, N - n0), Tn = g * tiles_img;
             const std::size_t aplane = OCp * Tn, vplane = Cp * Tn;
-            T* A = abuf.get(kWinogradPoints * aplane);
-            T* V = vbuf.get(kWinogradPoints * vplane);
-            winograd_dy_to_slivers<MR>(dy + n0 * img_out, g, OC, OH, OW, TH, TW, A);
-            winograd_input_to_channel_slivers<NR>(x + n0 * img_in, g, C, H, W, p.PH, p.PW, TH, TW, scratch, V);
+            T* A = abuf.get(P * aplane);
+            T* V = vbuf.get(P * vplane);
+            F::template dy_to_slivers<MR>(dy + n0 * img_out, g, OC, OH, OW, TH, TW, A, scratch);
+            F::template input_to_channel_slivers<NR>(x + n0 * img_in, g, C, H, W, p.PH, p.PW, TH, TW, scratch, V);
             const T beta = gi == g0 ? T(0) : T(1);
-            for (std::size_t xi = 0; xi < kWinogradPoints; ++xi)
+            for (std::size_t xi = 0; xi < P; ++xi)
                 gemm_packed<Tile>(OC, C, Tn, A + xi * aplane, V + xi * vplane, beta, Mw + xi * wplane, C, KC, MCW);
         }
         partial[std::size_t(tid)] = Mw;
 #pragma omp barrier
-        winograd_weight_from_points(partial, wplane, dw);
+        F::weight_from_points(partial, wplane, dw);
     }
 }
 

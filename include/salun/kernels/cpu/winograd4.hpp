@@ -1,0 +1,436 @@
+// SPDX-License-Identifier: MIT
+// Winograd F(4x4, 3x3): the transforms of the variant WinogradF4 for the shared drivers
+// winograd_conv3x3 and winograd_conv3x3_backward_weight (winograd.hpp), used by conv.hpp for all
+// three passes of 3x3 stride-1 layers whose output maps are large enough (winograd_use_f4,
+// winograd4_backward_weight_eligible).
+//
+// Every 4x4 output tile is computed from a 6x6 input window d as  Y = A^T [ (G g G^T) . (B^T d B) ] A
+// with the matrices of Lavin & Gray ("Fast Algorithms for Convolutional Neural Networks", 2016),
+// built on the interpolation points 0, 1, -1, 2, -2 and infinity:
+//
+//   B^T = [ 4  0 -5  0  1  0 ]     G = [  1/4     0     0  ]     A^T = [ 1  1  1  1  1  0 ]
+//         [ 0 -4 -4  1  1  0 ]         [ -1/6  -1/6  -1/6  ]           [ 0  1 -1  2 -2  0 ]
+//         [ 0  4 -4 -1  1  0 ]         [ -1/6   1/6  -1/6  ]           [ 0  1  1  4  4  0 ]
+//         [ 0 -2 -1  2  1  0 ]         [ 1/24  1/12  1/6   ]           [ 0  1 -1  8 -8  1 ]
+//         [ 0  2 -1 -2  1  0 ]         [ 1/24 -1/12  1/6   ]
+//         [ 0  4  0 -5  0  1 ]         [   0     0     1   ]
+//
+// 36 transform points (36 GEMMs over the channels) per 16 outputs: 2.25 multiplies per output
+// instead of F(2x2)'s 4 and the direct method's 9. The price is rounding: B^T and A^T carry
+// factors up to 5 and 8 (the points +-2), so the float error grows by roughly an order of
+// magnitude over F(2x2) (measured in docs/performance.md); the points 0, +-1, +-2 are the ones
+// that keep it smallest for a 6x6 window.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <vector>
+
+#include "salun/kernels/cpu/winograd.hpp"
+#include "salun/kernels/params.hpp"
+
+namespace salun::kernels::cpu::detail {
+
+/// Output tile side of F(4x4, 3x3).
+constexpr std::size_t kWinograd4Out = 4;
+/// Input window side: output tile + kernel - 1.
+constexpr std::size_t kWinograd4In = kWinograd4Out + 2;
+/// Transform points per tile (6 x 6): each is one GEMM over the channels.
+constexpr std::size_t kWinograd4Points = kWinograd4In * kWinograd4In;
+
+/// Smallest output map side (rows and columns) for which F(4x4) replaces F(2x2). Measured on
+/// Zen 4 at batch 128, 1 thread (docs/performance.md): F(4x4) takes 0.54-0.69x F(2x2)'s time from
+/// 8x8 up, 0.65-0.82x on 4x4 maps and 0.75-0.8x on 3x3 (one tile of 36 points instead of four of
+/// 16); on 2x2 maps a 4x4 tile is three quarters padding and F(2x2)'s single 16-point tile is
+/// twice as fast.
+constexpr std::size_t kWinograd4MinOutput = 3;
+/// Largest zero padding for F(4x4). With padding 2 (the backward_input of a padding-0 layer) a
+/// corner output has a single tap (its magnitude sum is tiny) while the tile's transforms still
+/// carry all 36 values: the float error relative to that sum reached 1.2e-5, above the 1e-5 that
+/// the tests allow, against 1e-7 for F(2x2). Padding 0 and 1 (every ResNet / VGG layer) stay
+/// near 5e-6 at worst.
+constexpr std::size_t kWinograd4MaxPadding = 1;
+
+/// Whether a Winograd convolution producing OH x OW maps with zero padding PH / PW (of the
+/// convolution it computes: 2 - P for backward_input) uses F(4x4) rather than F(2x2).
+inline bool winograd_use_f4(std::size_t OH, std::size_t OW, std::size_t PH, std::size_t PW) {
+    return OH >= kWinograd4MinOutput && OW >= kWinograd4MinOutput && PH <= kWinograd4MaxPadding &&
+           PW <= kWinograd4MaxPadding;
+}
+
+/// Smallest output map side for F(4x4)'s weight gradient. Measured at batch 128
+/// (docs/performance.md): on 8x8 maps it takes 0.58-0.60x F(2x2)'s time at 1 thread and
+/// 0.59-0.70x at 2; on 4x4 maps 0.77-0.83x at 1 thread but 1.16-1.29x at 2 (the per-thread
+/// partial sums of the 36 points, 36 OC x C planes each, outweigh a reduction over only 64 tiles
+/// per thread), so 4x4 to 7x7 maps keep F(2x2).
+constexpr std::size_t kWinograd4MinWeightOutput = 8;
+
+/// Whether the weight gradient of p uses F(4x4): the forward's conditions (3x3, stride 1, enough
+/// channels and images), winograd_use_f4 and output maps of at least 8x8. It takes the 8x8 maps
+/// from F(2x2) and the 16x16 and 32x32 ones from the implicit GEMM (conv_weight_grad.hpp).
+inline bool winograd4_backward_weight_eligible(const Conv2dParams& p) {
+    return winograd_forward_eligible(p) && winograd_use_f4(p.OH(), p.OW(), p.PH, p.PW) &&
+           p.OH() >= kWinograd4MinWeightOutput && p.OW() >= kWinograd4MinWeightOutput;
+}
+
+/// u[36] = G g G^T for a 3x3 kernel g given by g(kh, kw).
+template <class T, class Get>
+inline void winograd4_kernel_transform(Get g, T* u) {
+    // one 3-vector through G: the six rows above
+    auto apply_g = [](T g0, T g1, T g2, T* out, std::size_t stride) {
+        out[0 * stride] = g0 / T(4);
+        out[1 * stride] = -(g0 + g1 + g2) / T(6);
+        out[2 * stride] = -(g0 - g1 + g2) / T(6);
+        out[3 * stride] = g0 / T(24) + g1 / T(12) + g2 / T(6);
+        out[4 * stride] = g0 / T(24) - g1 / T(12) + g2 / T(6);
+        out[5 * stride] = g2;
+    };
+    T t[kWinograd4In][3];  // G g: 6 x 3
+    for (int j = 0; j < 3; ++j) apply_g(g(0, j), g(1, j), g(2, j), &t[0][j], 3);
+    for (std::size_t i = 0; i < kWinograd4In; ++i) apply_g(t[i][0], t[i][1], t[i][2], u + i * kWinograd4In, 1);
+}
+
+/// Gathers the 6x6 input windows of every tile of images [0, g) of one channel (plane c of each
+/// image; planes img_in apart, H x W, zero padding PH / PW) into D: value (a, b) of tile t at
+/// D[(6 a + b) Tp + t]; the pad tiles Tn..Tp are zero. `row` is scratch for one zero-padded
+/// input row of 4 TW + 2 values.
+template <class T>
+void winograd4_gather_windows(const T* xc, std::size_t img_in, std::size_t g, std::size_t H, std::size_t W,
+                              std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, std::size_t Tp, T* row,
+                              T* D) {
+    constexpr std::size_t S = kWinograd4Out, P = kWinograd4In;
+    const std::size_t L = S * TW + 2, tiles_img = TH * TW, Tn = g * tiles_img;
+    for (std::size_t i = 0; i < g; ++i)
+        for (std::size_t th = 0; th < TH; ++th)
+            for (std::size_t a = 0; a < P; ++a) {
+                T* d = D + a * P * Tp + i * tiles_img + th * TW;
+                const long r = long(S * th + a) - long(PH);
+                if (r < 0 || r >= long(H)) {
+                    for (std::size_t b = 0; b < P; ++b) std::fill_n(d + b * Tp, TW, T(0));
+                    continue;
+                }
+                // the zero-padded row, then tile tw's value b is row[4 tw + b]
+                const T* xr = xc + i * img_in + std::size_t(r) * W;
+                const std::size_t lead = std::min(PW, L), body = std::min(W, L - lead);
+                std::fill(row, row + lead, T(0));
+                std::copy(xr, xr + body, row + lead);
+                std::fill(row + lead + body, row + L, T(0));
+                for (std::size_t b = 0; b < P; ++b) {
+                    T* db = d + b * Tp;
+#pragma omp simd
+                    for (std::size_t tw = 0; tw < TW; ++tw) db[tw] = row[S * tw + b];
+                }
+            }
+    for (std::size_t xi = 0; xi < kWinograd4Points; ++xi) std::fill(D + xi * Tp + Tn, D + (xi + 1) * Tp, T(0));
+}
+
+/// d[0..5] (rows `stride` apart) <- B^T d, the rows of B^T written out; every column t < Tp of
+/// the group at once (in place: each t reads its six values before writing them).
+template <class T>
+inline void winograd4_apply_bt(T* d, std::size_t stride, std::size_t Tp) {
+    T *d0 = d, *d1 = d + stride, *d2 = d + 2 * stride, *d3 = d + 3 * stride, *d4 = d + 4 * stride,
+      *d5 = d + 5 * stride;
+#pragma omp simd
+    for (std::size_t t = 0; t < Tp; ++t) {
+        const T a0 = d0[t], a1 = d1[t], a2 = d2[t], a3 = d3[t], a4 = d4[t], a5 = d5[t];
+        d0[t] = T(4) * a0 - T(5) * a2 + a4;
+        d1[t] = (a3 + a4) - T(4) * (a1 + a2);
+        d2[t] = (a4 - a3) + T(4) * (a1 - a2);
+        d3[t] = (a4 - a2) + T(2) * (a3 - a1);
+        d4[t] = (a4 - a2) - T(2) * (a3 - a1);
+        d5[t] = T(4) * a1 - T(5) * a3 + a5;
+    }
+}
+
+/// Forward F(4x4) input transform of images [0, g) of x (K channels of H x W) into V: per
+/// transform point xi, the packed-B slivers [Tp / NR][K][NR] of the GEMM M_xi = U_xi * V_xi (tile
+/// t of the group is column t; pad tiles Tn..Tp are zero). Per channel, the windows of all the
+/// group's tiles are gathered (winograd4_gather_windows) and transformed as rows of Tp values, so
+/// the arithmetic is vectorised over tiles whatever the map size (a 4x4 map has one tile per
+/// image). `scratch` holds 36 Tp + 4 TW + 2 values.
+template <std::size_t NR, class T>
+void winograd4_input_to_slivers(const T* x, std::size_t g, std::size_t K, std::size_t H, std::size_t W,
+                                std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, std::size_t Tp,
+                                T* scratch, T* V) {
+    constexpr std::size_t P = kWinograd4In;
+    const std::size_t vplane = Tp * K, img_in = K * H * W;
+    T* D = scratch;
+    T* row = scratch + kWinograd4Points * Tp;
+    for (std::size_t c = 0; c < K; ++c) {
+        winograd4_gather_windows(x + c * H * W, img_in, g, H, W, PH, PW, TH, TW, Tp, row, D);
+        for (std::size_t b = 0; b < P; ++b) winograd4_apply_bt(D + b * Tp, P * Tp, Tp);  // B^T d: over a
+        for (std::size_t a = 0; a < P; ++a) winograd4_apply_bt(D + a * P * Tp, Tp, Tp);  // (B^T d) B: over b
+        for (std::size_t xi = 0; xi < kWinograd4Points; ++xi) {
+            const T* src = D + xi * Tp;
+            T* dst = V + xi * vplane + c * NR;
+            for (std::size_t s = 0; s < Tp / NR; ++s) {
+#pragma omp simd
+                for (std::size_t j = 0; j < NR; ++j) dst[s * K * NR + j] = src[s * NR + j];
+            }
+        }
+    }
+}
+
+/// Writes the 4x4 output tiles Y (Y[(4 r + c) Tp + t]: output (r, c) of tile t) of images
+/// [0, g) into their OH x OW maps (map of image i at yc + i * img_out), clipped at the edges.
+template <class T>
+void winograd4_scatter_tiles(const T* Y, std::size_t Tp, std::size_t g, std::size_t OH, std::size_t OW,
+                             std::size_t TH, std::size_t TW, T* yc, std::size_t img_out) {
+    constexpr std::size_t S = kWinograd4Out;
+    const std::size_t tiles_img = TH * TW, full = OW / S, rest = OW % S;
+    for (std::size_t i = 0; i < g; ++i)
+        for (std::size_t th = 0; th < TH; ++th)
+            for (std::size_t r = 0; r < S && S * th + r < OH; ++r) {
+                T* yr = yc + i * img_out + (S * th + r) * OW;
+                const T* src = Y + S * r * Tp + i * tiles_img + th * TW;
+                for (std::size_t tw = 0; tw < full; ++tw)
+                    for (std::size_t c = 0; c < S; ++c) yr[S * tw + c] = src[c * Tp + tw];
+                for (std::size_t c = 0; c < rest; ++c) yr[S * full + c] = src[c * Tp + full];
+            }
+}
+
+/// Forward F(4x4) output transform: y = A^T m A (+ bias) for every tile of images [0, g) from
+/// the 36 GEMM results Mb (plane xi at Mb + xi * mplane, row = output channel, column = tile),
+/// written to y (M channels of OH x OW per image). Per output channel, all the group's tiles are
+/// transformed at once into Y (16 rows of Tp values), then scattered to the maps
+/// (winograd4_scatter_tiles).
+template <class T>
+void winograd4_output_from_points(const T* Mb, std::size_t mplane, std::size_t Tp, std::size_t g, std::size_t M,
+                                  std::size_t OH, std::size_t OW, std::size_t TH, std::size_t TW, const T* bias,
+                                  T* y, T* Y) {
+    constexpr std::size_t S = kWinograd4Out, P = kWinograd4In;
+    const std::size_t Tn = g * TH * TW, img_out = M * OH * OW;
+    for (std::size_t oc = 0; oc < M; ++oc) {
+        const T bv = bias ? bias[oc] : T(0);
+        const T* m = Mb + oc * Tp;
+#pragma omp simd
+        for (std::size_t t = 0; t < Tn; ++t) {
+            T s[S][P];  // A^T m: the 6 x 6 points combined over rows
+            for (std::size_t j = 0; j < P; ++j) {
+                const T m0 = m[(0 * P + j) * mplane + t], m1 = m[(1 * P + j) * mplane + t];
+                const T m2 = m[(2 * P + j) * mplane + t], m3 = m[(3 * P + j) * mplane + t];
+                const T m4 = m[(4 * P + j) * mplane + t], m5 = m[(5 * P + j) * mplane + t];
+                const T p12 = m1 + m2, d12 = m1 - m2, p34 = m3 + m4, d34 = m3 - m4;
+                s[0][j] = m0 + p12 + p34;
+                s[1][j] = d12 + T(2) * d34;
+                s[2][j] = p12 + T(4) * p34;
+                s[3][j] = d12 + T(8) * d34 + m5;
+            }
+            for (std::size_t r = 0; r < S; ++r) {  // (A^T m) A: over columns
+                const T p12 = s[r][1] + s[r][2], d12 = s[r][1] - s[r][2];
+                const T p34 = s[r][3] + s[r][4], d34 = s[r][3] - s[r][4];
+                Y[(S * r + 0) * Tp + t] = s[r][0] + p12 + p34 + bv;
+                Y[(S * r + 1) * Tp + t] = d12 + T(2) * d34 + bv;
+                Y[(S * r + 2) * Tp + t] = p12 + T(4) * p34 + bv;
+                Y[(S * r + 3) * Tp + t] = d12 + T(8) * d34 + s[r][5] + bv;
+            }
+        }
+        winograd4_scatter_tiles(Y, Tp, g, OH, OW, TH, TW, y + oc * OH * OW, img_out);
+    }
+}
+
+/// Gathers the 4x4 dY tiles of every tile of images [0, g) of one output channel (plane oc of
+/// each image; planes img_out apart, OH x OW) into Q: value (r, c) of tile t at Q[(6 r + c) Tn +
+/// t] (rows 4, 5 and columns 4, 5 of each 6-block left for the transform); values past the map's
+/// edge are zero.
+template <class T>
+void winograd4_gather_dy(const T* dyc, std::size_t img_out, std::size_t g, std::size_t OH, std::size_t OW,
+                         std::size_t TH, std::size_t TW, std::size_t Tn, T* Q) {
+    constexpr std::size_t S = kWinograd4Out, P = kWinograd4In;
+    const std::size_t tiles_img = TH * TW;
+    for (std::size_t i = 0; i < g; ++i)
+        for (std::size_t th = 0; th < TH; ++th)
+            for (std::size_t r = 0; r < S; ++r) {
+                T* q = Q + P * r * Tn + i * tiles_img + th * TW;
+                const std::size_t oh = S * th + r;
+                if (oh >= OH) {
+                    for (std::size_t c = 0; c < S; ++c) std::fill_n(q + c * Tn, TW, T(0));
+                    continue;
+                }
+                const T* row = dyc + i * img_out + oh * OW;
+                for (std::size_t tw = 0; tw < TW; ++tw)
+                    for (std::size_t c = 0; c < S; ++c) {
+                        const std::size_t ow = S * tw + c;
+                        q[c * Tn + tw] = ow < OW ? row[ow] : T(0);
+                    }
+            }
+}
+
+/// q[0..5] (rows `stride` apart) <- A e for e = q[0..3], A = (A^T)^T: the six transform points of
+/// four values; every column t < Tn at once (in place: each t reads its four values first).
+template <class T>
+inline void winograd4_apply_a(T* q, std::size_t stride, std::size_t Tn) {
+    T *q0 = q, *q1 = q + stride, *q2 = q + 2 * stride, *q3 = q + 3 * stride, *q4 = q + 4 * stride,
+      *q5 = q + 5 * stride;
+#pragma omp simd
+    for (std::size_t t = 0; t < Tn; ++t) {
+        const T e0 = q0[t], e1 = q1[t], e2 = q2[t], e3 = q3[t];
+        const T p02 = e0 + e2, p13 = e1 + e3, f02 = e0 + T(4) * e2, f13 = T(2) * e1 + T(8) * e3;
+        q1[t] = p02 + p13;
+        q2[t] = p02 - p13;
+        q3[t] = f02 + f13;
+        q4[t] = f02 - f13;
+        q5[t] = e3;
+    }
+}
+
+/// Backward-weight dY transform of F(4x4) for images [0, g) of dy (OC channels of OH x OW) into
+/// A: per transform point xi, the packed-A slivers [OCp / MR][Tn][MR] (rows past OC zero) of the
+/// GEMM Mw_xi = A_xi * V_xi, A_xi(oc, t) = (A dY_t A^T)_xi. The MR channels of one sliver are
+/// transformed into Q (MR x 36 x Tn values) first, then written out line by line.
+template <std::size_t MR, class T>
+void winograd4_dy_to_slivers(const T* dy, std::size_t g, std::size_t OC, std::size_t OH, std::size_t OW,
+                             std::size_t TH, std::size_t TW, T* A, T* Q) {
+    constexpr std::size_t P = kWinograd4In, NP = kWinograd4Points;
+    const std::size_t Tn = g * TH * TW, OCp = round_up(OC, MR), aplane = OCp * Tn, img_out = OC * OH * OW;
+    const std::size_t qsize = NP * Tn;
+    for (std::size_t ob = 0; ob < OCp; ob += MR) {
+        for (std::size_t j = 0; j < MR; ++j) {
+            T* q = Q + j * qsize;
+            if (ob + j >= OC) {
+                std::fill_n(q, qsize, T(0));
+                continue;
+            }
+            winograd4_gather_dy(dy + (ob + j) * OH * OW, img_out, g, OH, OW, TH, TW, Tn, q);
+            for (std::size_t c = 0; c < kWinograd4Out; ++c) winograd4_apply_a(q + c * Tn, P * Tn, Tn);  // over rows
+            for (std::size_t k = 0; k < P; ++k) winograd4_apply_a(q + P * k * Tn, Tn, Tn);  // over columns
+        }
+        T* dst = A + (ob / MR) * Tn * MR;
+        for (std::size_t xi = 0; xi < NP; ++xi)
+            for (std::size_t t = 0; t < Tn; ++t)
+                for (std::size_t j = 0; j < MR; ++j) dst[xi * aplane + t * MR + j] = Q[j * qsize + xi * Tn + t];
+    }
+}
+
+/// Backward-weight input transform of F(4x4) for images [0, g) of x (C channels of H x W) into V:
+/// per transform point xi, the packed-B slivers [Cp / NR][Tn][NR] (tile t row t, channel c column
+/// c; pad channels zero). The NR channels of one sliver are transformed into D (NR x 36 x Tn
+/// values: winograd4_gather_windows, then B^T d B) first, then written out line by line; `row`
+/// holds 4 TW + 2 values.
+template <std::size_t NR, class T>
+void winograd4_input_to_channel_slivers(const T* x, std::size_t g, std::size_t C, std::size_t H, std::size_t W,
+                                        std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, T* row,
+                                        T* D, T* V) {
+    constexpr std::size_t P = kWinograd4In, NP = kWinograd4Points;
+    const std::size_t Tn = g * TH * TW, Cp = round_up(C, NR), vplane = Cp * Tn, img_in = C * H * W;
+    const std::size_t dsize = NP * Tn;
+    for (std::size_t cb = 0; cb < Cp; cb += NR) {
+        for (std::size_t j = 0; j < NR; ++j) {
+            T* d = D + j * dsize;
+            if (cb + j >= C) {
+                std::fill_n(d, dsize, T(0));
+                continue;
+            }
+            winograd4_gather_windows(x + (cb + j) * H * W, img_in, g, H, W, PH, PW, TH, TW, Tn, row, d);
+            for (std::size_t b = 0; b < P; ++b) winograd4_apply_bt(d + b * Tn, P * Tn, Tn);  // B^T d: over a
+            for (std::size_t a = 0; a < P; ++a) winograd4_apply_bt(d + a * P * Tn, Tn, Tn);  // (B^T d) B: over b
+        }
+        T* dst = V + (cb / NR) * Tn * NR;
+        for (std::size_t xi = 0; xi < NP; ++xi)
+            for (std::size_t t = 0; t < Tn; ++t)
+                for (std::size_t j = 0; j < NR; ++j) dst[xi * vplane + t * NR + j] = D[j * dsize + xi * Tn + t];
+    }
+}
+
+/// dw[j] (3 x 3 each, j = oc * C + c) = G^T m G with m = the 36 transform-point sums of the
+/// per-thread partials (added in thread order, in double: deterministic for a fixed thread
+/// count), G^T written out row by row. Shared among the threads of the enclosing parallel region
+/// (an orphaned `omp for`).
+template <class T>
+void winograd4_weight_from_points(const std::vector<T*>& partial, std::size_t wplane, T* dw) {
+    constexpr std::size_t P = kWinograd4In;
+    // one 6-vector through G^T (3 x 6)
+    auto apply_gt = [](const double* m, std::size_t stride, double* out, std::size_t ostride) {
+        const double m0 = m[0], m1 = m[stride], m2 = m[2 * stride], m3 = m[3 * stride], m4 = m[4 * stride],
+                     m5 = m[5 * stride];
+        out[0] = m0 / 4 - (m1 + m2) / 6 + (m3 + m4) / 24;
+        out[ostride] = (m2 - m1) / 6 + (m3 - m4) / 12;
+        out[2 * ostride] = (m3 + m4) / 6 - (m1 + m2) / 6 + m5;
+    };
+#pragma omp for schedule(static)
+    for (std::size_t j = 0; j < wplane; ++j) {
+        double m[kWinograd4Points];
+        for (std::size_t xi = 0; xi < kWinograd4Points; ++xi) {
+            double s = 0;
+            for (T* part : partial)
+                if (part) s += double(part[xi * wplane + j]);
+            m[xi] = s;
+        }
+        double q[3][P];  // G^T m: over rows
+        for (std::size_t b = 0; b < P; ++b) apply_gt(m + b, P, &q[0][b], P);
+        double out[3][3];  // (G^T m) G: over columns
+        for (std::size_t a = 0; a < 3; ++a) apply_gt(q[a], 1, out[a], 1);
+        for (std::size_t k = 0; k < 9; ++k) dw[j * 9 + k] = T(out[k / 3][k % 3]);
+    }
+}
+
+/// F(4x4, 3x3) for the shared drivers winograd_conv3x3 and winograd_conv3x3_backward_weight: 4x4
+/// output tiles from 6x6 input windows, 36 transform points.
+struct WinogradF4 {
+    static constexpr std::size_t kOut = kWinograd4Out;
+    static constexpr std::size_t kPoints = kWinograd4Points;
+    /// Target tiles per GEMM group (the GEMMs' column count).
+    static constexpr std::size_t kMinTiles = kWinogradMinTiles;
+
+    /// u[36] = G g G^T (g(kh, kw) in double).
+    template <class Get>
+    static void kernel_transform(Get g, double* u) {
+        winograd4_kernel_transform<double>(g, u);
+    }
+    /// Scratch values for input and output with rows of TW tiles and Tp tiles per group.
+    template <class T>
+    static std::size_t scratch_size(std::size_t TW, std::size_t Tp) {
+        return kWinograd4Points * Tp + kWinograd4Out * TW + 2;
+    }
+    /// Input transform of images [0, g) into the packed slivers V (winograd4_input_to_slivers).
+    template <std::size_t NR, class T>
+    static void input(const T* x, std::size_t g, std::size_t K, std::size_t H, std::size_t W, std::size_t PH,
+                      std::size_t PW, std::size_t TH, std::size_t TW, std::size_t Tp, T* scratch, T* V) {
+        winograd4_input_to_slivers<NR>(x, g, K, H, W, PH, PW, TH, TW, Tp, scratch, V);
+    }
+    /// Scratch values for the weight gradient's transforms (groups of up to Tn tiles).
+    template <class T>
+    static std::size_t weight_scratch_size(std::size_t TW, std::size_t Tn, std::size_t MR, std::size_t NR) {
+        return std::max(MR, NR) * kWinograd4Points * Tn + kWinograd4Out * TW + 2;
+    }
+    /// Weight gradient: the transformed dY of images [0, g) (winograd4_dy_to_slivers).
+    template <std::size_t MR, class T>
+    static void dy_to_slivers(const T* dy, std::size_t g, std::size_t OC, std::size_t OH, std::size_t OW,
+                              std::size_t TH, std::size_t TW, T* A, T* scratch) {
+        winograd4_dy_to_slivers<MR>(dy, g, OC, OH, OW, TH, TW, A, scratch);
+    }
+    /// Weight gradient: the transformed input of images [0, g) (winograd4_input_to_channel_slivers).
+    template <std::size_t NR, class T>
+    static void input_to_channel_slivers(const T* x, std::size_t g, std::size_t C, std::size_t H, std::size_t W,
+                                         std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, T* scratch,
+                                         T* V) {
+        const std::size_t Tn = g * TH * TW;
+        winograd4_input_to_channel_slivers<NR>(x, g, C, H, W, PH, PW, TH, TW, scratch + NR * kWinograd4Points * Tn,
+                                               scratch, V);
+    }
+    /// Weight gradient: dw from the per-thread point sums (winograd4_weight_from_points).
+    template <class T>
+    static void weight_from_points(const std::vector<T*>& partial, std::size_t wplane, T* dw) {
+        winograd4_weight_from_points(partial, wplane, dw);
+    }
+    /// Output transform of images [0, g) (winograd4_output_from_points; scratch: 16 Tp values).
+    template <class T>
+    static void output(const T* Mb, std::size_t mplane, std::size_t Tp, std::size_t g, std::size_t M, std::size_t OH,
+                       std::size_t OW, std::size_t TH, std::size_t TW, const T* bias, T* y, T* scratch) {
+        winograd4_output_from_points(Mb, mplane, Tp, g, M, OH, OW, TH, TW, bias, y, scratch);
+    }
+};
+
+/// winograd_conv3x3 with the variant F from the raw weights w[OC, C, 3, 3]: packs them first
+/// (winograd_pack_weights; flip = true for backward_input, where M = C and K = OC) into a
+/// thread_local buffer sized from F::kPoints and the tile's MR.
+template <class Tile, class F, class T>
+void winograd_conv3x3_packed(std::size_t N, std::size_t K, std::size_t H, std::size_t W, std::size_t M,
+                             std::size_t PH, std::size_t PW, const T* x, const T* w, bool flip, const T* bias, T* y) {
+    thread_local AlignedBuffer<T> ubuf;
+    T* U = ubuf.get(F::kPoints * round_up(M, Tile::MR) * K);
+    winograd_pack_weights<Tile::MR, F>(w, flip ? K : M, flip ? M : K, flip, U);
+    winograd_conv3x3<Tile, F>(N, K, H, W, M, PH, PW, x, U, bias, y);
+}
+
+}  // namespace salun::kernels::cpu::detail

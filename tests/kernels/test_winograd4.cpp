@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+// Winograd F(4x4, 3x3) (winograd4.hpp) against reference::conv2d_* evaluated in double, forward,
+// backward_input and backward_weight, float and double: odd map sizes (partial 4x4 edge tiles), padding 0 / 1 /
+// 2, channel counts that are not multiples of any tile's MR / NR, batch 1 and several, called
+// directly and through conv2d_* (the dispatch rule winograd_use_f4). Every micro-tile shape runs
+// the same cases in test_tile_shapes.cpp.
+#include <cstddef>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "kernels/conv_check.hpp"
+#include "kernels/kernel_test_utils.hpp"
+#include "salun/kernels/cpu/conv.hpp"
+#include "salun/kernels/cpu/winograd4.hpp"
+
+namespace {
+
+namespace det = salun::kernels::cpu::detail;
+using salun::kernels::Conv2dParams;
+
+/// Awkward shapes: odd H / W, maps smaller than one tile plus padding, padding 0 / 1 / 2 (and
+/// asymmetric), channel counts off every MR / NR, batch 1 and several (groups of images).
+const std::vector<Conv2dParams> kAwkward = {
+    {1, 5, 5, 7, 3, 3, 3, 1, 1, 1, 1},     {3, 7, 5, 7, 9, 3, 3, 1, 1, 0, 0},
+    {1, 33, 9, 9, 35, 3, 3, 1, 1, 1, 1},   {2, 33, 9, 9, 17, 3, 3, 1, 1, 0, 0},
+    {2, 13, 13, 11, 45, 3, 3, 1, 1, 1, 1}, {3, 45, 13, 11, 13, 3, 3, 1, 1, 0, 0},
+    {4, 6, 4, 4, 7, 3, 3, 1, 1, 1, 1},     {5, 9, 6, 6, 10, 3, 3, 1, 1, 0, 0},
+    {2, 11, 3, 3, 5, 3, 3, 1, 1, 2, 2},    {3, 10, 7, 8, 12, 3, 3, 1, 1, 0, 2},
+    {1, 70, 17, 15, 37, 3, 3, 1, 1, 1, 1}, {9, 40, 4, 5, 33, 3, 3, 1, 1, 1, 1},
+};
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("Winograd F(4x4,3x3) called directly matches the reference (odd maps, padding 0/1/2)", T, float,
+                   double) {
+    using Tile = det::NativeTile<T>;
+    unsigned seed = 9100;
+    for (const Conv2dParams& p : kAwkward) CHECK(salun_test::check_winograd_direct<T, Tile, det::WinogradF4>(p, seed++));
+    // F(2x2) through the same driver, on the same shapes
+    for (const Conv2dParams& p : kAwkward) CHECK(salun_test::check_winograd_direct<T, Tile, det::WinogradF2>(p, seed++));
+}
+
+TEST_CASE("Winograd F(4x4,3x3) in double agrees with the reference to 1e-12") {
+    using Tile = det::NativeTile<double>;
+    unsigned seed = 9300;
+    for (const Conv2dParams& p : kAwkward)
+        CHECK(salun_test::check_winograd_direct<double, Tile, det::WinogradF4>(p, seed++, 1e-12));
+    // a real layer shape (ResNet-18 layer 4): 512 channels on 4x4 maps
+    CHECK(salun_test::check_winograd_direct<double, Tile, det::WinogradF4>({2, 512, 4, 4, 512, 3, 3, 1, 1, 1, 1}, seed++,
+                                                                           1e-12));
+}
+
+TEST_CASE_TEMPLATE("conv2d dispatch: F(4x4) on maps of 3x3 and more with padding <= 1, else F(2x2)", T, float, double) {
+    // forward output / backward_input output sizes decide
+    CHECK(det::winograd_use_f4(4, 4, 1, 1));
+    CHECK(det::winograd_use_f4(9, 13, 0, 1));
+    CHECK_FALSE(det::winograd_use_f4(2, 2, 1, 1));
+    CHECK(det::winograd_use_f4(3, 3, 1, 1));
+    CHECK_FALSE(det::winograd_use_f4(2, 8, 1, 1));
+    CHECK_FALSE(det::winograd_use_f4(8, 2, 1, 1));
+    CHECK_FALSE(det::winograd_use_f4(8, 8, 2, 1));  // padding 2: F(2x2) (rounding at the corners)
+    // the weight gradient: F(4x4) on maps from 8x8 up to 32x32 (ahead of the implicit GEMM)
+    CHECK(det::winograd4_backward_weight_eligible({4, 64, 32, 32, 64, 3, 3, 1, 1, 1, 1}));
+    CHECK(det::winograd4_backward_weight_eligible({4, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1}));
+    CHECK_FALSE(det::winograd4_backward_weight_eligible({4, 64, 4, 4, 64, 3, 3, 1, 1, 1, 1}));
+    CHECK_FALSE(det::winograd4_backward_weight_eligible({4, 64, 2, 2, 64, 3, 3, 1, 1, 1, 1}));
+    CHECK_FALSE(det::winograd4_backward_weight_eligible({4, 64, 8, 8, 64, 3, 3, 1, 1, 2, 2}));
+    CHECK_FALSE(det::winograd4_backward_weight_eligible({4, 64, 8, 8, 64, 3, 3, 2, 2, 1, 1}));
+    // through conv2d_* (all three passes; >= kWinogradMinChannels channels, batch >= threads)
+    const std::size_t k = det::kWinogradMinChannels;
+    unsigned seed = 9500;
+    for (const Conv2dParams& p : std::vector<Conv2dParams>{{3, k + 1, 9, 9, k + 5, 3, 3, 1, 1, 1, 1},
+                                                           {2, k, 13, 11, k + 3, 3, 3, 1, 1, 0, 0},
+                                                           {4, k + 7, 5, 7, k, 3, 3, 1, 1, 1, 1},
+                                                           {4, k, 4, 4, k + 1, 3, 3, 1, 1, 1, 1},
+                                                           {6, k + 3, 3, 3, k, 3, 3, 1, 1, 1, 1},
+                                                           {5, k + 2, 6, 5, k + 9, 3, 3, 1, 1, 0, 2}}) {
+        REQUIRE(det::winograd_forward_eligible(p));
+        CHECK(salun_test::check_conv<T>(p, seed++));
+    }
+}

@@ -22,7 +22,7 @@ t0=$(date +%s)
 # No ISA matrix, no benchmarks: this part is about the CUDA backend. Architectures: the default 80;90.
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DSALUN_BACKEND=cuda \
   -DCMAKE_CUDA_COMPILER="$CUDA_HOME/bin/nvcc" -DSALUN_TEST_ISA_MATRIX=OFF -DSALUN_BUILD_BENCH=OFF
-cmake --build "$BUILD_DIR" -j "$JOBS" --target salun_cuda test_cuda test_cuda_host salun-demo salun-walkthrough  # install() needs every installed target
+cmake --build "$BUILD_DIR" -j "$JOBS" --target salun_cuda test_cuda test_cuda_host salun-cuda-step salun-demo salun-walkthrough  # install() needs every installed target; salun-cuda-step: scripts/gpu-check.sh's timer
 t1=$(date +%s)
 ctest --test-dir "$BUILD_DIR" --output-on-failure -L cuda
 ctest --test-dir "$BUILD_DIR" --output-on-failure -R '^cli_device_'

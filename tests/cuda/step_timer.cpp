@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
             sgd_options.weight_decay = 5e-4;
             optim::SGD<float> opt(model->parameters(), sgd_options);
             const Tensor<float> x = Tensor<float>::normal({std::size_t(batch), 3, 32, 32}, 0, 1, gen).to(Device::cuda);
-            std::vector<std::int64_t> y(std::size_t(batch));
+            std::vector<std::int64_t> y(static_cast<std::size_t>(batch));
             for (std::size_t i = 0; i < y.size(); ++i) y[i] = std::int64_t(i % 10);
             std::vector<double> times;
             for (long i = 0; i < warmup + reps; ++i) {

@@ -139,18 +139,34 @@ TEST_CASE("a short SalUn run on CUDA matches the CPU run") {
     auto cpu = models::make_model<float>("resnet18", 10, init);
     auto gpu = models::clone_model("resnet18", *cpu);
     gpu->to(Device::cuda);
-    const auto rc = unlearn::run_salun_experiment(*cpu, train, test, 2, o);
-    const auto rg = unlearn::run_salun_experiment(*gpu, train, test, 2, o);
+    std::vector<double> loss_cpu, loss_gpu;
+    const auto rc = unlearn::run_salun_experiment(*cpu, train, test, 2, o,
+                                                  [&](const unlearn::StepInfo& s) { loss_cpu.push_back(s.loss); });
+    const auto rg = unlearn::run_salun_experiment(*gpu, train, test, 2, o,
+                                                  [&](const unlearn::StepInfo& s) { loss_gpu.push_back(s.loss); });
     CHECK(gpu->device() == Device::cuda);
     CHECK(std::abs(double(rg.mask.selected) - double(rc.mask.selected)) <= 0.01 * double(rc.mask.total));
-    auto within_one_image = [](const unlearn::ClassMetrics& g, const unlearn::ClassMetrics& c, const char* split) {
+    // The same training: the first step's loss (one forward through the whole network) agrees to
+    // float rounding; later steps drift apart as rounding differences (the host stand-in's own
+    // elementwise and batch-norm code against the CPU backend's fused kernels) grow through the
+    // updates, to 0.3% by the sixth step here. A wrong op shows at once, far beyond either bound.
+    REQUIRE(loss_gpu.size() == loss_cpu.size());
+    REQUIRE(!loss_cpu.empty());
+    CHECK(loss_gpu[0] == doctest::Approx(loss_cpu[0]).epsilon(1e-5));
+    for (std::size_t i = 1; i < loss_cpu.size(); ++i) {
+        CAPTURE(i);
+        CHECK(loss_gpu[i] == doctest::Approx(loss_cpu[i]).epsilon(1e-2));
+    }
+    // The same predictions but for near-ties: after one epoch from a random start many logits are
+    // nearly equal, and rounding differences (F(4x4) Winograd's are ~1e-5) flip a few of them. At
+    // most 3 images of a split (80 train, 40 test) may change from right to wrong or back.
+    auto nearly_same = [](const unlearn::ClassMetrics& g, const unlearn::ClassMetrics& c, const char* split) {
         CAPTURE(split);
         REQUIRE(g.accs.size() == c.accs.size());
-        for (std::size_t k = 0; k < c.accs.size(); ++k) {
-            CAPTURE(k);
-            CHECK(std::abs(g.accs[k] - c.accs[k]) <= 1.0 / double(c.counts[k]) + 1e-9);
-        }
+        double changed = 0;
+        for (std::size_t k = 0; k < c.accs.size(); ++k) changed += std::abs(g.accs[k] - c.accs[k]) * double(c.counts[k]);
+        CHECK(changed <= 3.0 + 1e-9);
     };
-    within_one_image(rg.report.train, rc.report.train, "train");
-    within_one_image(rg.report.test, rc.report.test, "test");
+    nearly_same(rg.report.train, rc.report.train, "train");
+    nearly_same(rg.report.test, rc.report.test, "test");
 }

@@ -10,6 +10,10 @@
 #         (scripts/download_models.sh fetches the reference's ResNet-18; salun-demo train makes either).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# OpenMP threads sleep at barriers instead of spinning, unless you chose otherwise: as fast on an
+# idle machine, 1.2-1.4x faster when other programs share the cores (docs/performance.md,
+# "Sharing the cores").
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 BUILD_DIR=${BUILD_DIR:-build}
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD_DIR" -j "${JOBS:-2}" --target salun-demo

@@ -11,6 +11,10 @@
 #      CPU_REFERENCE=1 also on the CPU, and UA / RA / TUA / TRA compared (goal: within 0.5 points)
 # Data: $SALUN_DATA, else ../shared/data/cifar-10-batches-bin.tar.xz extracted into $BUILD_DIR/cifar10.
 # Models: $SALUN_MODELS, else ../shared/models. Architectures: $CUDA_ARCHS (default 80;90).
+# $CMAKE_ARGS: more configure arguments (e.g. -DSALUN_CUDNN_LIBRARY=... where cuDNN is not beside
+# the toolkit); $EXPERIMENT_ARGS: more experiment arguments (e.g. --archs resnet18 --epochs 1 on a
+# cut data set); $RESULTS_DIR: where the experiments write (default $LOG_DIR); SKIP_EXPERIMENT=1
+# stops after step 3.
 # Each step runs even if an earlier one failed (the log shows them all); the exit status is 1 if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +24,9 @@ CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 CUDA_ARCHS=${CUDA_ARCHS:-80;90}
 TORCH_PYTHONS=${TORCH_PYTHONS:-python3 /opt/torch-current/bin/python}
 LOG_DIR=${LOG_DIR:-gpu-check-$(date -u +%Y%m%dT%H%M%SZ)}
+RESULTS_DIR=${RESULTS_DIR:-$LOG_DIR}
+read -r -a cmake_args <<<"${CMAKE_ARGS:-}"
+read -r -a experiment_args <<<"${EXPERIMENT_ARGS:-}"
 mkdir -p "$LOG_DIR"
 exec > >(tee "$LOG_DIR/gpu-check.log") 2>&1
 failed=()
@@ -41,8 +48,9 @@ nvidia-smi || echo "gpu-check: nvidia-smi failed"
 section "1. build the CUDA configuration"
 run configure cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DSALUN_BACKEND=cuda \
   -DCMAKE_CUDA_COMPILER="$CUDA_HOME/bin/nvcc" "-DCMAKE_CUDA_ARCHITECTURES=$CUDA_ARCHS" \
-  -DSALUN_TEST_ISA_MATRIX=OFF -DSALUN_BUILD_BENCH=OFF
-run build cmake --build "$BUILD_DIR" -j "$JOBS" --target salun_cuda test_cuda test_cuda_host salun-cuda-step salun-demo
+  -DSALUN_TEST_ISA_MATRIX=OFF -DSALUN_BUILD_BENCH=OFF "${cmake_args[@]}"
+run build cmake --build "$BUILD_DIR" -j "$JOBS" --target salun_cuda test_cuda test_cuda_host salun-cuda-step salun-demo \
+  salun-walkthrough  # package_consumer_cuda installs both programs
 
 section "2. tests: ctest -L cuda, then test_cuda itself (must pass, not skip)"
 run ctest-cuda ctest --test-dir "$BUILD_DIR" --output-on-failure -L cuda
@@ -61,6 +69,9 @@ for py in $TORCH_PYTHONS; do
 done
 
 section "4. the full experiment with --device cuda"
+if [ "${SKIP_EXPERIMENT:-0}" = 1 ]; then
+  echo "gpu-check: SKIP_EXPERIMENT=1, not run"
+else
 shared=$(cd .. && pwd)/shared
 if [ -z "${SALUN_DATA:-}" ]; then
   SALUN_DATA="$BUILD_DIR/cifar10"
@@ -70,11 +81,11 @@ if [ -z "${SALUN_DATA:-}" ]; then
 fi
 SALUN_MODELS=${SALUN_MODELS:-$shared/models}
 run experiment-cuda "$BUILD_DIR/demo/salun-demo" experiment --device cuda --data "$SALUN_DATA" \
-  --models "$SALUN_MODELS" --out-dir "$LOG_DIR/results-cuda"
+  --models "$SALUN_MODELS" --out-dir "$RESULTS_DIR/results-cuda" "${experiment_args[@]}"
 if [ "${CPU_REFERENCE:-0}" = 1 ]; then
   run experiment-cpu "$BUILD_DIR/demo/salun-demo" experiment --device cpu --data "$SALUN_DATA" \
-    --models "$SALUN_MODELS" --out-dir "$LOG_DIR/results-cpu"
-  python3 - "$LOG_DIR/results-cuda" "$LOG_DIR/results-cpu" <<'PY' || failed+=("compare")
+    --models "$SALUN_MODELS" --out-dir "$RESULTS_DIR/results-cpu" "${experiment_args[@]}"
+  python3 - "$RESULTS_DIR/results-cuda" "$RESULTS_DIR/results-cpu" <<'PY' || failed+=("compare")
 import glob, json, sys
 def load(d):
     out = {}
@@ -94,6 +105,7 @@ for model in sorted(set(g) & set(c)):
         bad |= d > 0.5
 sys.exit(1 if bad else 0)
 PY
+fi
 fi
 
 section "summary"

@@ -19,19 +19,36 @@ namespace salun::testing {
 using TensorF = Tensor<float>;
 
 /// max |a - b| / max(|b|_max, floor): an error relative to the reference's scale, so one tolerance
-/// fits tensors of any magnitude (and entries near zero do not blow it up).
-inline double scaled_error(const std::vector<float>& a, const std::vector<float>& b, double floor = 1e-6) {
+/// fits tensors of any magnitude (and entries near zero do not blow it up). The reference b may be
+/// a double-precision run of the same computation.
+template <class R>
+double scaled_error(const std::vector<float>& a, const std::vector<R>& b, double floor = 1e-6) {
     REQUIRE(a.size() == b.size());
     double err = 0, scale = floor;
     for (std::size_t i = 0; i < a.size(); ++i) {
         err = std::max(err, std::abs(double(a[i]) - double(b[i])));
         scale = std::max(scale, std::abs(double(b[i])));
-        if (std::isnan(a[i]) != std::isnan(b[i])) return INFINITY;
+        if (std::isnan(double(a[i])) != std::isnan(double(b[i]))) return INFINITY;
     }
     return err / scale;
 }
 
-inline void check_close(const TensorF& gpu, const TensorF& cpu, double tol, const std::string& what) {
+/// ||a - b||_2 / ||b||_2: the error of a whole tensor. Unlike scaled_error it is not dominated by a
+/// few entries, which is what a gradient through ReLU and max-pool needs (see test_cuda_training).
+template <class R>
+double relative_l2(const std::vector<float>& a, const std::vector<R>& b, double floor = 1e-12) {
+    REQUIRE(a.size() == b.size());
+    double num = 0, den = floor * floor;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const double d = double(a[i]) - double(b[i]);
+        num += d * d;
+        den += double(b[i]) * double(b[i]);
+    }
+    return std::isnan(num) ? INFINITY : std::sqrt(num / den);
+}
+
+template <class R>
+void check_close(const TensorF& gpu, const Tensor<R>& cpu, double tol, const std::string& what) {
     CAPTURE(what);
     REQUIRE(gpu.defined());
     REQUIRE(cpu.defined());

@@ -316,9 +316,7 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
             break;
         }
     };
-    salun::unlearn::StepLog step_log;  // written beside the results as <name>.steps.jsonl
     auto on_step = [&](const salun::unlearn::StepInfo& s) {
-        step_log.record(s);
         unlearn_done += double(s.batch_size);
         std::ostringstream what;
         what << "epoch " << s.epoch + 1 << "/" << epochs << " " << salun::unlearn::phase_name(s.phase) << " "
@@ -370,7 +368,7 @@ UnlearnOutcome unlearn_one(const std::string& arch, const std::string& weights, 
     rep.id = id;
     rep.model = name;
     rep.base = o.method == Method::Retrain ? "-" : fs::path(weights).filename().string();
-    step_log.write(stem + ".steps.jsonl");
+    result.steps.write(stem + ".steps.jsonl");  // every step, a resumed run's earlier ones included
     rep.extra["step_log"] = rep.id + ".steps.jsonl";
     auto weights_out = model->state_dict();
     if (!is_default_normalize(o.normalize)) {

@@ -4,7 +4,7 @@
 #  1. an uninterrupted run gives the reference results JSON and weights, and leaves no resume file;
 #  2. a run killed with SIGKILL right after its 5th step (epoch 1, in the middle of the retain
 #     phase) leaves its resume file and nothing else; --resume then gives the reference JSON
-#     (time fields aside) and the same weights, byte for byte;
+#     (time fields aside), the same weights and the same step log, byte for byte;
 #  3. Ctrl-C (SIGINT after step 20, epoch 2) exits 130 with a message, keeps the resume file and
 #     writes nothing else; --resume with other options is refused, with the same ones it finishes
 #     with the reference results again.
@@ -48,6 +48,12 @@ function(expect_same_as_reference dir)
                   RESULT_VARIABLE differ)
   if(differ)
     message(FATAL_ERROR "the resumed run's weights differ from the uninterrupted run's")
+  endif()
+  # The step log too: the steps before the interruption come back from the resume file.
+  execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${OUT_DIR}/ref/run.steps.jsonl ${dir}/run.steps.jsonl
+                  RESULT_VARIABLE differ)
+  if(differ)
+    message(FATAL_ERROR "the resumed run's step log differs from the uninterrupted run's")
   endif()
   if(EXISTS ${dir}/run.resume.safetensors)
     message(FATAL_ERROR "a finished run left its resume file behind")

@@ -118,6 +118,22 @@ TEST_CASE("a bare run shows a note for each missing section; runs sort by model 
     CHECK(html.find("<td>-</td>") != std::string::npos);  // the bare run has no TUA
 }
 
+TEST_CASE("a step log that starts after epoch 1 (a run resumed by an earlier salun) says so") {
+    const auto dir = fresh_dir("report_partial_steps");
+    write(dir / "ab12.json", full_results("ab12", "SalUn").dump());
+    std::string later;  // epoch 2's retain steps only, as such a run's log holds
+    for (int b = 0; b < 3; ++b)
+        later += json{{"epoch", 1}, {"phase", "retain"}, {"batch", b}, {"loss", 0.5}, {"lr", 0.1}, {"grad_norm", 1.0},
+                      {"masked_grad_norm", 0.9}, {"clipped_grad_norm", 0.9}}.dump() + "\n";
+    write(dir / "ab12.steps.jsonl", later);
+    const std::string html = report::render_html(report::load_runs(dir.string()));
+    CHECK(html.find("This step log starts in epoch 2: the run was resumed there") != std::string::npos);
+    CHECK(html.find("step (from epoch 2)") != std::string::npos);
+    CHECK(html.find("step (all epochs)") == std::string::npos);
+    CHECK(html.find("phase: retain") != std::string::npos);
+    CHECK(html.find("phase: forget") == std::string::npos);
+}
+
 TEST_CASE("text from the results is escaped, bad files are clear errors") {
     const auto dir = fresh_dir("report_escape");
     json r = full_results("x<1>", "<script>alert(1)</script>");

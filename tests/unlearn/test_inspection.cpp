@@ -45,6 +45,13 @@ TEST_CASE("StepLog: one JSON line per step, with the phase, the loss, the lr and
     }
     CHECK(n == steps);
     CHECK(forget_lines == 2 * forget.num_batches());
+
+    // rows() / assign(): what a resume file carries, back as the same log.
+    unlearn::StepLog copy;
+    copy.assign(nlohmann::ordered_json(log.rows()));  // through the resume file's JSON type
+    CHECK(copy.size() == steps);
+    CHECK(copy.text() == log.text());
+    CHECK_THROWS_WITH_AS(copy.assign(nlohmann::json::object()), doctest::Contains("expected an array of steps"), Error);
 }
 
 TEST_CASE("the mask's per-layer statistics add up, and the mask file reads back as the same tensors") {

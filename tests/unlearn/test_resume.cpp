@@ -250,6 +250,10 @@ TEST_CASE("an experiment stopped mid-phase and resumed gives the uninterrupted r
         CHECK(stages.at(0) == unlearn::Stage::Resumed);
         CHECK(m->state_dict() == ref_model->state_dict());
         CHECK(json(r) == json(ref));
+        // The step log too: the steps before the stop come from the resume file.
+        CHECK(r.steps.size() == ref.steps.size());
+        CHECK(r.steps.size() > 8);  // more than the 8 of the stopped run
+        CHECK(r.steps.text() == ref.steps.text());
         CHECK(r.report.seconds > 0);
         if (every_epoch) CHECK(unlearn::to_json(r.report).at("per_epoch").size() == std::size_t(o.salun.epochs) + 1);
     }

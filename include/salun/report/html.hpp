@@ -208,7 +208,14 @@ inline std::string mask_section(const nlohmann::json& r) {
 
 inline std::string steps_section(const Run& run) {
     if (run.steps.empty()) return missing("No step log for this run.");
+    // A log that starts after epoch 1 comes from a run resumed by an earlier salun, whose resume
+    // files did not carry the steps before: say so rather than label it "all epochs".
+    const int first_epoch = run.steps.front().value("epoch", 0);
+    const std::string x_label = first_epoch == 0 ? "step (all epochs)" : "step (from epoch " + std::to_string(first_epoch + 1) + ")";
     std::string s;
+    if (first_epoch > 0)
+        s += "<p class=\"note\">This step log starts in epoch " + std::to_string(first_epoch + 1) +
+             ": the run was resumed there, and the steps before were not kept.</p>";
     for (const char* phase : {"forget", "retain"}) {
         svg::Series loss{"loss", {}, {}}, raw{"gradient norm", {}, {}}, masked{"masked", {}, {}}, clipped{"clipped", {}, {}};
         double step = 0;
@@ -226,11 +233,11 @@ inline std::string steps_section(const Run& run) {
         }
         if (loss.y.empty()) continue;
         s += "<div class=\"figure\"><h4>phase: " + std::string(phase) + "</h4>" +
-             svg::line_chart(std::string("Loss per step, ") + phase + " phase", {loss}, "step (all epochs)", "loss") +
+             svg::line_chart(std::string("Loss per step, ") + phase + " phase", {loss}, x_label, "loss") +
              svg::line_chart(std::string("Gradient norms per step, ") + phase + " phase", {raw, masked, clipped},
-                             "step (all epochs)", "L2 norm") + "</div>";
+                             x_label, "L2 norm") + "</div>";
     }
-    return s.empty() ? missing("The step log has no forget or retain steps.") : s;
+    return s.find("<div") == std::string::npos ? s + missing("The step log has no forget or retain steps.") : s;
 }
 
 inline std::string points_section(const nlohmann::json& r) {

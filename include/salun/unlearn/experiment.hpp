@@ -118,6 +118,7 @@ struct ExperimentResult {
     double eval_seconds = 0;   // the train and test evaluation passes (eval_every_epoch's included)
     double extra_seconds = 0;  // points + attack curves + CKA: the evaluation the seed's helper adds
     double points_forward_seconds = 0, points_umap_seconds = 0;  // the two parts of `points`
+    StepLog steps;  // every optimiser step of the run; a resumed SalUn run's earlier ones included
 };
 
 /// The settings of the chosen method that the loaders and the report need.
@@ -279,10 +280,14 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
         if (before) r.eval_seconds += evaluate_epoch(*before, 0);
     }
     const Phase last_phase = o.method == Method::GA ? Phase::Forget : Phase::Retain;
-    StepCallback step = on_step;
+    auto logged = [&](const StepInfo& s) {  // into the result's step log, then the caller
+        r.steps.record(s);
+        if (on_step) on_step(s);
+    };
+    StepCallback step = logged;
     if (o.eval_every_epoch)
         step = [&](const StepInfo& s) {
-            if (on_step) on_step(s);
+            logged(s);
             if (s.phase != last_phase || s.batch + 1 != s.num_batches || s.epoch + 1 == ms.epochs) return;
             const double t = evaluate_epoch(model, s.epoch + 1);
             loop_eval_seconds += t;
@@ -297,7 +302,16 @@ ExperimentResult<T> run_salun_experiment(nn::Module<T>& model, const data::Image
     case Method::SalUn: {
         ResumeOptions resume = o.resume;
         resume.fingerprint = experiment_fingerprint(o, forget_class);
-        resume.carried = &per_epoch;
+        // The per-epoch rows and the step log so far go into every resume file and come back.
+        resume.save_carried = [&] { return nlohmann::ordered_json{{"per_epoch", per_epoch}, {"steps", r.steps.rows()}}; };
+        resume.restore_carried = [&](const nlohmann::ordered_json& c) {
+            if (c.is_array()) {  // written before the step log was carried: the rows alone
+                per_epoch = c;
+                return;
+            }
+            per_epoch = c.at("per_epoch");
+            r.steps.assign(c.at("steps"));
+        };
         resume.excluded_seconds = &loop_eval_seconds;
         r.mask = resumable_salun(model, mask_loader, forget_loader, retain_loader, forget_class, o.saliency, o.salun,
                                  resume, step, on_stage, seconds);

@@ -24,6 +24,7 @@ namespace salun::unlearn {
 /// Collects StepInfo records (pass `callback()` as a step callback, or call record()) and writes
 /// them as one JSON object per line. Kept in memory and written at once, atomically: a run
 /// killed halfway leaves no half-written log (a few thousand lines for the reference's run).
+/// rows() / assign() carry it through a resume file (run_salun_experiment does).
 class StepLog {
 public:
     void record(const StepInfo& s) {
@@ -37,21 +38,28 @@ public:
         j["grad_norm"] = s.grad_norm;
         j["masked_grad_norm"] = s.masked_grad_norm;
         j["clipped_grad_norm"] = s.clipped_grad_norm;
-        lines_.push_back(j.dump());
+        rows_.push_back(std::move(j));
     }
     StepCallback callback() {
         return [this](const StepInfo& s) { record(s); };
     }
-    std::size_t size() const { return lines_.size(); }
+    std::size_t size() const { return rows_.size(); }
+    /// Every step so far, as a JSON array of the objects the lines hold.
+    const nlohmann::json& rows() const { return rows_; }
+    /// Replaces the log with `rows` (an array from rows()).
+    void assign(const nlohmann::json& rows) {
+        SALUN_CHECK(rows.is_array(), "StepLog::assign: expected an array of steps, got ", rows.type_name());
+        rows_ = rows;
+    }
     std::string text() const {
         std::string out;
-        for (const auto& l : lines_) out += l + "\n";
+        for (const auto& row : rows_) out += row.dump() + "\n";
         return out;
     }
     void write(const std::string& path) const { io::write_file_atomic(path, text()); }
 
 private:
-    std::vector<std::string> lines_;
+    nlohmann::json rows_ = nlohmann::json::array();
 };
 
 /// [{"name", "numel", "selected", "fraction", "saliency_mean"}, ...] in named_parameters() order.

@@ -49,8 +49,10 @@ struct ResumeOptions {
     /// run_salun_experiment adds its own options. A file written with another one is refused.
     nlohmann::ordered_json fingerprint = nlohmann::ordered_json::object();
     /// The caller's state that must survive a resume (run_salun_experiment's per-epoch
-    /// evaluations): saved in every resume file and read back when resuming. Null: none.
-    nlohmann::ordered_json* carried = nullptr;
+    /// evaluations and step log): `save_carried` gives it for every resume file,
+    /// `restore_carried` gets it back when resuming. Empty: none.
+    std::function<nlohmann::ordered_json()> save_carried;
+    std::function<void(const nlohmann::ordered_json&)> restore_carried;
     /// Seconds the caller spent inside the step callback on work that is not the run's own (those
     /// evaluations), subtracted from the run's time. Null: none.
     const double* excluded_seconds = nullptr;
@@ -66,7 +68,7 @@ struct ResumeFile {
     std::size_t saliency_batches = 0;
     std::string label_generator;
     data::LoaderState forget_loader, retain_loader;
-    nlohmann::ordered_json carried;  ///< ResumeOptions::carried as saved (null if none)
+    nlohmann::ordered_json carried;  ///< what ResumeOptions::save_carried gave (null if none)
 };
 
 namespace detail {
@@ -232,7 +234,7 @@ SaliencyMask<T> resumable_salun(nn::Module<T>& model, data::DataLoader<T>& mask_
     if (file) {
         restore_resume(*file, model, salun, forget_loader, retain_loader);
         done = file->phases_done;
-        if (resume.carried && !file->carried.is_null()) *resume.carried = file->carried;
+        if (resume.restore_carried && !file->carried.is_null()) resume.restore_carried(file->carried);
         SALUN_CHECK(done <= 2 * std::size_t(o.epochs), "'", resume.path, "' has ", done, " phases done, more than ",
                     2 * o.epochs);
         file.reset();  // the tensors are in the model now
@@ -240,7 +242,7 @@ SaliencyMask<T> resumable_salun(nn::Module<T>& model, data::DataLoader<T>& mask_
     auto checkpoint = [&] {
         if (!resume.path.empty())
             save_resume(resume.path, resume.fingerprint, done, elapsed(), model, salun, mask, forget_loader, retain_loader,
-                        resume.carried ? *resume.carried : nlohmann::ordered_json());
+                        resume.save_carried ? resume.save_carried() : nlohmann::ordered_json());
     };
     if (done == 0) checkpoint();
     stage(Stage::Unlearn);

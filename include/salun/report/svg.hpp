@@ -216,18 +216,27 @@ inline std::string line_chart(const std::string& title, const std::vector<Series
 inline std::string heatmap(const std::string& title, const std::vector<std::vector<double>>& values,
                            const std::vector<std::string>& row_labels, const std::vector<std::string>& col_labels,
                            const std::string& row_title, const std::string& col_title) {
-    const double cell = 34, left = 70, top = 40;
+    // Column labels slant up to the right at 45 degrees: ten class names side by side at 11 px
+    // overlap a 34 px cell ("automobile" is about 60 px). The top margin and the right edge make
+    // room for the longest (about 6 px a character at the tick size).
+    const double cell = 34, left = 70, char_width = 6.0, slant = 0.7071;
+    std::size_t longest = 0;
+    for (const auto& l : col_labels) longest = std::max(longest, l.size());
+    const double label_reach = slant * char_width * double(longest);
+    const double top = 38 + label_reach;
     Frame f;
-    f.width = left + cell * double(col_labels.size()) + 10;
+    f.width = left + cell * double(col_labels.size()) + std::max(10.0, label_reach - cell / 2);
     f.height = top + cell * double(row_labels.size()) + 10;
     std::string s = detail::open_svg(f, title);
     s += "<text x=\"" + num(left + cell * double(col_labels.size()) / 2) + "\" y=\"12\" class=\"axis\" text-anchor=\"middle\">" +
          escape(col_title) + "</text>";
     s += "<text transform=\"translate(12 " + num(top + cell * double(row_labels.size()) / 2) +
          ") rotate(-90)\" class=\"axis\" text-anchor=\"middle\">" + escape(row_title) + "</text>";
-    for (std::size_t c = 0; c < col_labels.size(); ++c)
-        s += "<text x=\"" + num(left + cell * (double(c) + 0.5)) + "\" y=\"" + num(top - 6) +
-             "\" class=\"tick\" text-anchor=\"middle\">" + escape(col_labels[c]) + "</text>";
+    for (std::size_t c = 0; c < col_labels.size(); ++c) {
+        const std::string x = num(left + cell * (double(c) + 0.5) - 3), y = num(top - 6);
+        s += "<text x=\"" + x + "\" y=\"" + y + "\" transform=\"rotate(-45 " + x + " " + y +
+             ")\" class=\"tick\" text-anchor=\"start\">" + escape(col_labels[c]) + "</text>";
+    }
     for (std::size_t r = 0; r < values.size() && r < row_labels.size(); ++r) {
         const double y = top + cell * double(r);
         s += "<text x=\"" + num(left - 6) + "\" y=\"" + num(y + cell / 2 + 4) + "\" class=\"tick\" text-anchor=\"end\">" +

@@ -72,20 +72,20 @@ section "4. the full experiment with --device cuda"
 if [ "${SKIP_EXPERIMENT:-0}" = 1 ]; then
   echo "gpu-check: SKIP_EXPERIMENT=1, not run"
 else
-shared=$(cd .. && pwd)/shared
-if [ -z "${SALUN_DATA:-}" ]; then
-  SALUN_DATA="$BUILD_DIR/cifar10"
-  if [ ! -f "$SALUN_DATA/cifar-10-batches-bin/test_batch.bin" ] && [ -f "$shared/data/cifar-10-batches-bin.tar.xz" ]; then
-    scripts/download_cifar10.sh --from-archive "$shared/data/cifar-10-batches-bin.tar.xz" "$SALUN_DATA"
+  shared=$(cd .. && pwd)/shared
+  if [ -z "${SALUN_DATA:-}" ]; then
+    SALUN_DATA="$BUILD_DIR/cifar10"
+    if [ ! -f "$SALUN_DATA/cifar-10-batches-bin/test_batch.bin" ] && [ -f "$shared/data/cifar-10-batches-bin.tar.xz" ]; then
+      scripts/download_cifar10.sh --from-archive "$shared/data/cifar-10-batches-bin.tar.xz" "$SALUN_DATA"
+    fi
   fi
-fi
-SALUN_MODELS=${SALUN_MODELS:-$shared/models}
-run experiment-cuda "$BUILD_DIR/demo/salun-demo" experiment --device cuda --data "$SALUN_DATA" \
-  --models "$SALUN_MODELS" --out-dir "$RESULTS_DIR/results-cuda" "${experiment_args[@]}"
-if [ "${CPU_REFERENCE:-0}" = 1 ]; then
-  run experiment-cpu "$BUILD_DIR/demo/salun-demo" experiment --device cpu --data "$SALUN_DATA" \
-    --models "$SALUN_MODELS" --out-dir "$RESULTS_DIR/results-cpu" "${experiment_args[@]}"
-  python3 - "$RESULTS_DIR/results-cuda" "$RESULTS_DIR/results-cpu" <<'PY' || failed+=("compare")
+  SALUN_MODELS=${SALUN_MODELS:-$shared/models}
+  run experiment-cuda "$BUILD_DIR/demo/salun-demo" experiment --device cuda --data "$SALUN_DATA" \
+    --models "$SALUN_MODELS" --out-dir "$RESULTS_DIR/results-cuda" "${experiment_args[@]}"
+  if [ "${CPU_REFERENCE:-0}" = 1 ]; then
+    run experiment-cpu "$BUILD_DIR/demo/salun-demo" experiment --device cpu --data "$SALUN_DATA" \
+      --models "$SALUN_MODELS" --out-dir "$RESULTS_DIR/results-cpu" "${experiment_args[@]}"
+    python3 - "$RESULTS_DIR/results-cuda" "$RESULTS_DIR/results-cpu" <<'PY' || failed+=("compare")
 import glob, json, sys
 def load(d):
     out = {}
@@ -105,7 +105,7 @@ for model in sorted(set(g) & set(c)):
         bad |= d > 0.5
 sys.exit(1 if bad else 0)
 PY
-fi
+  fi
 fi
 
 section "summary"

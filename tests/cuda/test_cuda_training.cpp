@@ -26,21 +26,11 @@ using namespace salun::testing;
 namespace {
 
 /// A double-precision copy of a float model on the CPU: the reference the float runs are judged by.
+/// load_state_dict converts the float32 state dict (and checks every name and shape).
 std::shared_ptr<nn::Module<double>> double_copy(const std::string& arch, const nn::Module<float>& src) {
     Generator unused(0);
     auto copy = models::make_model<double>(arch, 10, unused);
-    auto copy_values = [](const nn::Module<float>::NamedTensors& from, const nn::Module<double>::NamedTensors& to) {
-        REQUIRE(from.size() == to.size());
-        for (std::size_t i = 0; i < from.size(); ++i) {
-            REQUIRE(from[i].first == to[i].first);
-            const std::vector<float> v = from[i].second.to_vector();
-            Tensor<double> t = to[i].second;
-            REQUIRE(t.numel() == v.size());
-            std::copy(v.begin(), v.end(), t.data());
-        }
-    };
-    copy_values(src.named_parameters(), copy->named_parameters());
-    copy_values(src.named_buffers(), copy->named_buffers());
+    copy->load_state_dict(src.state_dict());
     return copy;
 }
 

@@ -216,6 +216,7 @@ inline std::string steps_section(const Run& run) {
     if (first_epoch > 0)
         s += "<p class=\"note\">This step log starts in epoch " + std::to_string(first_epoch + 1) +
              ": the run was resumed there, and the steps before were not kept.</p>";
+    bool drew = false;
     for (const char* phase : {"forget", "retain"}) {
         svg::Series loss{"loss", {}, {}}, raw{"gradient norm", {}, {}}, masked{"masked", {}, {}}, clipped{"clipped", {}, {}};
         double step = 0;
@@ -232,12 +233,13 @@ inline std::string steps_section(const Run& run) {
             ++step;
         }
         if (loss.y.empty()) continue;
+        drew = true;
         s += "<div class=\"figure\"><h4>phase: " + std::string(phase) + "</h4>" +
              svg::line_chart(std::string("Loss per step, ") + phase + " phase", {loss}, x_label, "loss") +
              svg::line_chart(std::string("Gradient norms per step, ") + phase + " phase", {raw, masked, clipped},
                              x_label, "L2 norm") + "</div>";
     }
-    return s.find("<div") == std::string::npos ? s + missing("The step log has no forget or retain steps.") : s;
+    return drew ? s : s + missing("The step log has no forget or retain steps.");
 }
 
 inline std::string points_section(const nlohmann::json& r) {

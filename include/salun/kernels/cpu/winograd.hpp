@@ -110,32 +110,38 @@ inline bool winograd_backward_weight_eligible(const Conv2dParams& p) {
 /// M = OC, K = C, g = w[m][k]. Backward input (flip = true): M = C, K = OC, g = w[k][m] rotated by
 /// 180 degrees. U must hold F::kPoints * Mp * K elements (Mp = M rounded up to MR). The kernel
 /// transform is evaluated in double and rounded once (F(4x4)'s G has 1/6 and 1/24, which float
-/// would round at every step; the weights are few, so this costs nothing measurable).
+/// would round at every step).
+/// Why this loop order: U has F::kPoints planes of Mp * K values (36 MiB for a 512 x 512 layer
+/// and F(4x4)), and the packed position of (m, k) is MR values from (m, k + 1). Walking sliver
+/// by sliver, k by k, the MR kernels of one (sliver, k) fill a whole MR-run of every plane at
+/// once; walking m by m instead touched 36 * K cache lines per m and again for m + 1, past L2,
+/// and took 40% of a 512-channel 4x4 layer's forward (perf, Zen 4).
 template <std::size_t MR, class F, class T>
 void winograd_pack_weights(const T* w, std::size_t OC, std::size_t C, bool flip, T* U) {
     constexpr std::size_t P = F::kPoints;
     const std::size_t M = flip ? C : OC, K = flip ? OC : C;
-    const std::size_t Mp = (M + MR - 1) / MR * MR;
-    const std::size_t plane = Mp * K;
+    const std::size_t slivers = (M + MR - 1) / MR, plane = slivers * MR * K;
     const int nt = threads_for(double(M) * double(K) * 4.0 * double(P), 1 << 18);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (std::size_t m = 0; m < Mp; ++m) {
-        const std::size_t s = m / MR, mi = m % MR;
+    for (std::size_t s = 0; s < slivers; ++s)
         for (std::size_t k = 0; k < K; ++k) {
-            double u[P];
-            if (m >= M) {
-                std::fill(u, u + P, 0.0);
-            } else if (!flip) {
-                const T* g = w + (m * C + k) * 9;
-                F::kernel_transform([g](int i, int j) { return double(g[i * 3 + j]); }, u);
-            } else {
-                const T* g = w + (k * C + m) * 9;
-                F::kernel_transform([g](int i, int j) { return double(g[(2 - i) * 3 + (2 - j)]); }, u);
+            double u[MR][P];
+            for (std::size_t mi = 0; mi < MR; ++mi) {
+                const std::size_t m = s * MR + mi;
+                if (m >= M) {
+                    std::fill(u[mi], u[mi] + P, 0.0);
+                } else if (!flip) {
+                    const T* g = w + (m * C + k) * 9;
+                    F::kernel_transform([g](int i, int j) { return double(g[i * 3 + j]); }, u[mi]);
+                } else {
+                    const T* g = w + (k * C + m) * 9;
+                    F::kernel_transform([g](int i, int j) { return double(g[(2 - i) * 3 + (2 - j)]); }, u[mi]);
+                }
             }
-            T* dst = U + s * K * MR + k * MR + mi;
-            for (std::size_t xi = 0; xi < P; ++xi) dst[xi * plane] = T(u[xi]);
+            T* dst = U + s * K * MR + k * MR;
+            for (std::size_t xi = 0; xi < P; ++xi)
+                for (std::size_t mi = 0; mi < MR; ++mi) dst[xi * plane + mi] = T(u[mi][xi]);
         }
-    }
 }
 
 /// Winograd F(2x2,3x3) input transform of one row of tiles: for tile row `th` of the channel

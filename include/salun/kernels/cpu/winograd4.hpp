@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
 #include "salun/kernels/cpu/winograd.hpp"
@@ -77,12 +78,16 @@ inline bool winograd4_backward_weight_eligible(const Conv2dParams& p) {
 template <class T, class Get>
 inline void winograd4_kernel_transform(Get g, T* u) {
     // one 3-vector through G: the six rows above
+    // multiplications by the rounded reciprocals: divisions made this transform a third of a
+    // 512-channel layer's forward; in double the difference is far below float's rounding
+    constexpr T r4 = T(1) / T(4), r6 = T(1) / T(6), r12 = T(1) / T(12), r24 = T(1) / T(24);
     auto apply_g = [](T g0, T g1, T g2, T* out, std::size_t stride) {
-        out[0 * stride] = g0 / T(4);
-        out[1 * stride] = -(g0 + g1 + g2) / T(6);
-        out[2 * stride] = -(g0 - g1 + g2) / T(6);
-        out[3 * stride] = g0 / T(24) + g1 / T(12) + g2 / T(6);
-        out[4 * stride] = g0 / T(24) - g1 / T(12) + g2 / T(6);
+        const T a = g0 * r24 + g2 * r6, b = g1 * r12;
+        out[0 * stride] = g0 * r4;
+        out[1 * stride] = -(g0 + g1 + g2) * r6;
+        out[2 * stride] = -(g0 - g1 + g2) * r6;
+        out[3 * stride] = a + b;
+        out[4 * stride] = a - b;
         out[5 * stride] = g2;
     };
     T t[kWinograd4In][3];  // G g: 6 x 3
@@ -274,10 +279,40 @@ inline void winograd4_apply_a(T* q, std::size_t stride, std::size_t Tn) {
     }
 }
 
+/// out[xi * plane + t * R + j] = Q[j * qsize + xi * Tn + t] for j < R, t < Tn and the 36 points
+/// xi: R rows of transformed values (one per channel, each holding 36 runs of Tn) interleaved into
+/// the R-wide packed slivers of the weight gradient's GEMMs, one plane per point. For float on
+/// AVX, blocks of 8 channels x 8 tiles go through 8x8 register transposes (transpose8x8_store);
+/// the scalar loop this replaces read R streams one value at a time and took a third of the
+/// 64-channel 32x32 layer's weight gradient (perf, Zen 4). Channels past the last whole 8 and
+/// tiles past the last whole 8 take the scalar loop.
+template <std::size_t R, class T>
+void winograd4_interleave_slivers(const T* Q, std::size_t qsize, std::size_t Tn, std::size_t plane, T* out) {
+    for (std::size_t xi = 0; xi < kWinograd4Points; ++xi) {
+        const T* src[R];
+        for (std::size_t j = 0; j < R; ++j) src[j] = Q + j * qsize + xi * Tn;
+        T* dst = out + xi * plane;
+        std::size_t t = 0;
+#if defined(__AVX__)
+        if constexpr (std::is_same<T, float>::value && R >= 8) {
+            constexpr std::size_t R8 = R / 8 * 8;
+            for (; t + 8 <= Tn; t += 8) {
+                for (std::size_t jb = 0; jb < R8; jb += 8) transpose8x8_store(src + jb, t, dst + t * R + jb, R);
+                for (std::size_t kk = 0; kk < 8; ++kk)
+                    for (std::size_t j = R8; j < R; ++j) dst[(t + kk) * R + j] = src[j][t + kk];
+            }
+        }
+#endif
+        for (; t < Tn; ++t)
+            for (std::size_t j = 0; j < R; ++j) dst[t * R + j] = src[j][t];
+    }
+}
+
 /// Backward-weight dY transform of F(4x4) for images [0, g) of dy (OC channels of OH x OW) into
 /// A: per transform point xi, the packed-A slivers [OCp / MR][Tn][MR] (rows past OC zero) of the
 /// GEMM Mw_xi = A_xi * V_xi, A_xi(oc, t) = (A dY_t A^T)_xi. The MR channels of one sliver are
-/// transformed into Q (MR x 36 x Tn values) first, then written out line by line.
+/// transformed into Q (MR x 36 x Tn values) first, then interleaved into the slivers
+/// (winograd4_interleave_slivers).
 template <std::size_t MR, class T>
 void winograd4_dy_to_slivers(const T* dy, std::size_t g, std::size_t OC, std::size_t OH, std::size_t OW,
                              std::size_t TH, std::size_t TW, T* A, T* Q) {
@@ -295,18 +330,15 @@ void winograd4_dy_to_slivers(const T* dy, std::size_t g, std::size_t OC, std::si
             for (std::size_t c = 0; c < kWinograd4Out; ++c) winograd4_apply_a(q + c * Tn, P * Tn, Tn);  // over rows
             for (std::size_t k = 0; k < P; ++k) winograd4_apply_a(q + P * k * Tn, Tn, Tn);  // over columns
         }
-        T* dst = A + (ob / MR) * Tn * MR;
-        for (std::size_t xi = 0; xi < NP; ++xi)
-            for (std::size_t t = 0; t < Tn; ++t)
-                for (std::size_t j = 0; j < MR; ++j) dst[xi * aplane + t * MR + j] = Q[j * qsize + xi * Tn + t];
+        winograd4_interleave_slivers<MR>(Q, qsize, Tn, aplane, A + (ob / MR) * Tn * MR);
     }
 }
 
 /// Backward-weight input transform of F(4x4) for images [0, g) of x (C channels of H x W) into V:
 /// per transform point xi, the packed-B slivers [Cp / NR][Tn][NR] (tile t row t, channel c column
 /// c; pad channels zero). The NR channels of one sliver are transformed into D (NR x 36 x Tn
-/// values: winograd4_gather_windows, then B^T d B) first, then written out line by line; `row`
-/// holds 4 TW + 2 values.
+/// values: winograd4_gather_windows, then B^T d B) first, then interleaved into the slivers
+/// (winograd4_interleave_slivers); `row` holds 4 TW + 2 values.
 template <std::size_t NR, class T>
 void winograd4_input_to_channel_slivers(const T* x, std::size_t g, std::size_t C, std::size_t H, std::size_t W,
                                         std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, T* row,
@@ -325,10 +357,7 @@ void winograd4_input_to_channel_slivers(const T* x, std::size_t g, std::size_t C
             for (std::size_t b = 0; b < P; ++b) winograd4_apply_bt(d + b * Tn, P * Tn, Tn);  // B^T d: over a
             for (std::size_t a = 0; a < P; ++a) winograd4_apply_bt(d + a * P * Tn, Tn, Tn);  // (B^T d) B: over b
         }
-        T* dst = V + (cb / NR) * Tn * NR;
-        for (std::size_t xi = 0; xi < NP; ++xi)
-            for (std::size_t t = 0; t < Tn; ++t)
-                for (std::size_t j = 0; j < NR; ++j) dst[xi * vplane + t * NR + j] = D[j * dsize + xi * Tn + t];
+        winograd4_interleave_slivers<NR>(D, dsize, Tn, vplane, V + (cb / NR) * Tn * NR);
     }
 }
 

@@ -59,19 +59,25 @@ inline bool winograd_use_f4(std::size_t OH, std::size_t OW, std::size_t PH, std:
            PW <= kWinograd4MaxPadding;
 }
 
-/// Smallest output map side for F(4x4)'s weight gradient. Measured at batch 128
-/// (docs/performance.md): on 8x8 maps it takes 0.58-0.60x F(2x2)'s time at 1 thread and
-/// 0.59-0.70x at 2; on 4x4 maps 0.77-0.83x at 1 thread but 1.16-1.29x at 2 (the per-thread
-/// partial sums of the 36 points, 36 OC x C planes each, outweigh a reduction over only 64 tiles
-/// per thread), so 4x4 to 7x7 maps keep F(2x2).
+/// Smallest output map side for F(4x4)'s weight gradient when it runs on several threads.
+/// Measured at batch 128 (docs/performance.md): on 8x8 maps it takes 0.58-0.60x F(2x2)'s time at
+/// 1 thread and 0.59-0.70x at 2; on 4x4 maps 0.84x at 1 thread (after winograd4_interleave_slivers)
+/// but 1.10-1.16x at 2 (the per-thread partial sums of the 36 points, 36 OC x C planes each,
+/// outweigh a reduction over only 64 tiles per thread), so there 4x4 to 7x7 maps keep F(2x2).
 constexpr std::size_t kWinograd4MinWeightOutput = 8;
+/// The same on one thread, where there are no partial sums: 4x4 maps and up.
+constexpr std::size_t kWinograd4MinWeightOutputSerial = 4;
 
 /// Whether the weight gradient of p uses F(4x4): the forward's conditions (3x3, stride 1, enough
-/// channels and images), winograd_use_f4 and output maps of at least 8x8. It takes the 8x8 maps
-/// from F(2x2) and the 16x16 and 32x32 ones from the implicit GEMM (conv_weight_grad.hpp).
+/// channels and images), winograd_use_f4 and output maps of at least kWinograd4MinWeightOutput
+/// (kWinograd4MinWeightOutputSerial on one thread). It takes the 8x8 maps (and on one thread the
+/// 4x4 to 7x7 ones) from F(2x2) and the 16x16 and 32x32 ones from the implicit GEMM
+/// (conv_weight_grad.hpp).
 inline bool winograd4_backward_weight_eligible(const Conv2dParams& p) {
-    return winograd_forward_eligible(p) && winograd_use_f4(p.OH(), p.OW(), p.PH, p.PW) &&
-           p.OH() >= kWinograd4MinWeightOutput && p.OW() >= kWinograd4MinWeightOutput;
+    const bool serial = in_parallel() || max_threads() == 1;
+    const std::size_t min_out = serial ? kWinograd4MinWeightOutputSerial : kWinograd4MinWeightOutput;
+    return winograd_forward_eligible(p) && winograd_use_f4(p.OH(), p.OW(), p.PH, p.PW) && p.OH() >= min_out &&
+           p.OW() >= min_out;
 }
 
 /// u[36] = G g G^T for a 3x3 kernel g given by g(kh, kw).
@@ -284,8 +290,9 @@ inline void winograd4_apply_a(T* q, std::size_t stride, std::size_t Tn) {
 /// the R-wide packed slivers of the weight gradient's GEMMs, one plane per point. For float on
 /// AVX, blocks of 8 channels x 8 tiles go through 8x8 register transposes (transpose8x8_store);
 /// the scalar loop this replaces read R streams one value at a time and took a third of the
-/// 64-channel 32x32 layer's weight gradient (perf, Zen 4). Channels past the last whole 8 and
-/// tiles past the last whole 8 take the scalar loop.
+/// 64-channel 32x32 layer's weight gradient (perf, Zen 4). When 8 does not divide R (AVX-512's
+/// MR = 14), the last block is channels R - 8 .. R - 1, overlapping the one before it and writing
+/// the same values twice. Tiles past the last whole 8 take the scalar loop.
 template <std::size_t R, class T>
 void winograd4_interleave_slivers(const T* Q, std::size_t qsize, std::size_t Tn, std::size_t plane, T* out) {
     for (std::size_t xi = 0; xi < kWinograd4Points; ++xi) {
@@ -295,12 +302,11 @@ void winograd4_interleave_slivers(const T* Q, std::size_t qsize, std::size_t Tn,
         std::size_t t = 0;
 #if defined(__AVX__)
         if constexpr (std::is_same<T, float>::value && R >= 8) {
-            constexpr std::size_t R8 = R / 8 * 8;
-            for (; t + 8 <= Tn; t += 8) {
-                for (std::size_t jb = 0; jb < R8; jb += 8) transpose8x8_store(src + jb, t, dst + t * R + jb, R);
-                for (std::size_t kk = 0; kk < 8; ++kk)
-                    for (std::size_t j = R8; j < R; ++j) dst[(t + kk) * R + j] = src[j][t + kk];
-            }
+            for (; t + 8 <= Tn; t += 8)
+                for (std::size_t jb = 0; jb < R; jb += 8) {
+                    const std::size_t j0 = std::min(jb, R - 8);
+                    transpose8x8_store(src + j0, t, dst + t * R + j0, R);
+                }
         }
 #endif
         for (; t < Tn; ++t)

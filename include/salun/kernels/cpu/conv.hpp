@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // CPU convolution kernels (NCHW), same contract as reference::conv2d_*. Each pass picks one of
 // three paths: Winograd (winograd.hpp) for 3x3 stride-1 layers with enough channels (F(4x4,3x3)
-// of winograd4.hpp with padding <= 1 on maps of 3x3 and more, 8x8 and more for the weight
+// of winograd4.hpp with padding <= 1 on maps of 3x3 and more, 4x4 and more for the weight
 // gradient; else F(2x2,3x3)), the implicit-GEMM weight gradient (conv_weight_grad.hpp) for the
 // other stride-1 layers on 16x16+ maps, and otherwise im2col + GEMM, described here. All three
 // are templates on the GEMM tile (default NativeTile<T>), so the tests run every path with the

@@ -101,7 +101,7 @@ inline void winograd_kernel_transform(Get g, T* u) {
 /// above 16x16 also stay on im2col: there (ResNet-18's 64-channel 32x32 layers) the transforms'
 /// traffic through the 16 packed planes costs more than the saved multiplies (measured 40-45 vs
 /// 57 GFLOP/s). conv.hpp asks winograd4_backward_weight_eligible first, so F(2x2) is left the
-/// 4x4 to 7x7 maps and the layers with padding 2.
+/// layers with padding 2.
 inline bool winograd_backward_weight_eligible(const Conv2dParams& p) {
     return winograd_forward_eligible(p) && p.OH() >= 4 && p.OW() >= 4 && p.OH() * p.OW() <= 256;
 }

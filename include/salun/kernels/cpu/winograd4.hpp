@@ -59,25 +59,19 @@ inline bool winograd_use_f4(std::size_t OH, std::size_t OW, std::size_t PH, std:
            PW <= kWinograd4MaxPadding;
 }
 
-/// Smallest output map side for F(4x4)'s weight gradient when it runs on several threads.
-/// Measured at batch 128 (docs/performance.md): on 8x8 maps it takes 0.58-0.60x F(2x2)'s time at
-/// 1 thread and 0.59-0.70x at 2; on 4x4 maps 0.84x at 1 thread (after winograd4_interleave_slivers)
-/// but 1.10-1.16x at 2 (the per-thread partial sums of the 36 points, 36 OC x C planes each,
-/// outweigh a reduction over only 64 tiles per thread), so there 4x4 to 7x7 maps keep F(2x2).
-constexpr std::size_t kWinograd4MinWeightOutput = 8;
-/// The same on one thread, where there are no partial sums: 4x4 maps and up.
-constexpr std::size_t kWinograd4MinWeightOutputSerial = 4;
+/// Smallest output map side for F(4x4)'s weight gradient. Measured at batch 128 on Zen 4
+/// (docs/performance.md): on 8x8 maps it takes 0.58-0.60x F(2x2)'s time at 1 thread and
+/// 0.59-0.70x at 2; on 4x4 maps 0.71x at 1 thread and 0.87x at 2 (it lost at 2 threads, 1.16-1.29x,
+/// until the per-thread partial sums of its 36 points were reduced in vectorised blocks:
+/// winograd4_weight_from_points). 3x3 maps keep F(2x2).
+constexpr std::size_t kWinograd4MinWeightOutput = 4;
 
 /// Whether the weight gradient of p uses F(4x4): the forward's conditions (3x3, stride 1, enough
-/// channels and images), winograd_use_f4 and output maps of at least kWinograd4MinWeightOutput
-/// (kWinograd4MinWeightOutputSerial on one thread). It takes the 8x8 maps (and on one thread the
-/// 4x4 to 7x7 ones) from F(2x2) and the 16x16 and 32x32 ones from the implicit GEMM
-/// (conv_weight_grad.hpp).
+/// channels and images), winograd_use_f4 and output maps of at least 4x4. It takes the 4x4 to 8x8
+/// maps from F(2x2) and the 16x16 and 32x32 ones from the implicit GEMM (conv_weight_grad.hpp).
 inline bool winograd4_backward_weight_eligible(const Conv2dParams& p) {
-    const bool serial = in_parallel() || max_threads() == 1;
-    const std::size_t min_out = serial ? kWinograd4MinWeightOutputSerial : kWinograd4MinWeightOutput;
-    return winograd_forward_eligible(p) && winograd_use_f4(p.OH(), p.OW(), p.PH, p.PW) && p.OH() >= min_out &&
-           p.OW() >= min_out;
+    return winograd_forward_eligible(p) && winograd_use_f4(p.OH(), p.OW(), p.PH, p.PW) &&
+           p.OH() >= kWinograd4MinWeightOutput && p.OW() >= kWinograd4MinWeightOutput;
 }
 
 /// u[36] = G g G^T for a 3x3 kernel g given by g(kh, kw).
@@ -371,31 +365,43 @@ void winograd4_input_to_channel_slivers(const T* x, std::size_t g, std::size_t C
 /// per-thread partials (added in thread order, in double: deterministic for a fixed thread
 /// count), G^T written out row by row. Shared among the threads of the enclosing parallel region
 /// (an orphaned `omp for`).
+/// Why blocks of kLanes weights: each step is then a loop over lanes that the compiler
+/// vectorises; one weight at a time (scalar double, 36 strided loads) took a third of the
+/// 512-channel 4x4 layer's weight gradient (perf, Zen 4).
 template <class T>
 void winograd4_weight_from_points(const std::vector<T*>& partial, std::size_t wplane, T* dw) {
-    constexpr std::size_t P = kWinograd4In;
-    // one 6-vector through G^T (3 x 6)
-    auto apply_gt = [](const double* m, std::size_t stride, double* out, std::size_t ostride) {
-        const double m0 = m[0], m1 = m[stride], m2 = m[2 * stride], m3 = m[3 * stride], m4 = m[4 * stride],
-                     m5 = m[5 * stride];
-        out[0] = m0 / 4 - (m1 + m2) / 6 + (m3 + m4) / 24;
-        out[ostride] = (m2 - m1) / 6 + (m3 - m4) / 12;
-        out[2 * ostride] = (m3 + m4) / 6 - (m1 + m2) / 6 + m5;
-    };
-#pragma omp for schedule(static)
-    for (std::size_t j = 0; j < wplane; ++j) {
-        double m[kWinograd4Points];
-        for (std::size_t xi = 0; xi < kWinograd4Points; ++xi) {
-            double s = 0;
-            for (T* part : partial)
-                if (part) s += double(part[xi * wplane + j]);
-            m[xi] = s;
+    constexpr std::size_t P = kWinograd4In, kLanes = 16;
+    constexpr double r4 = 1.0 / 4, r6 = 1.0 / 6, r12 = 1.0 / 12, r24 = 1.0 / 24;
+    // six lane rows (m[0], m[stride], ...) through G^T (3 x 6); multiplications by the rounded
+    // reciprocals (as in winograd4_kernel_transform) instead of divisions
+    auto apply_gt = [](const double (*m)[kLanes], std::size_t stride, double (*out)[kLanes], std::size_t ostride) {
+#pragma omp simd
+        for (std::size_t l = 0; l < kLanes; ++l) {
+            const double m0 = m[0][l], m1 = m[stride][l], m2 = m[2 * stride][l], m3 = m[3 * stride][l],
+                         m4 = m[4 * stride][l], m5 = m[5 * stride][l];
+            const double p12 = m1 + m2, p34 = m3 + m4;
+            out[0][l] = m0 * r4 - p12 * r6 + p34 * r24;
+            out[ostride][l] = (m2 - m1) * r6 + (m3 - m4) * r12;
+            out[2 * ostride][l] = (p34 - p12) * r6 + m5;
         }
-        double q[3][P];  // G^T m: over rows
-        for (std::size_t b = 0; b < P; ++b) apply_gt(m + b, P, &q[0][b], P);
-        double out[3][3];  // (G^T m) G: over columns
-        for (std::size_t a = 0; a < 3; ++a) apply_gt(q[a], 1, out[a], 1);
-        for (std::size_t k = 0; k < 9; ++k) dw[j * 9 + k] = T(out[k / 3][k % 3]);
+    };
+    const std::size_t blocks = (wplane + kLanes - 1) / kLanes;
+#pragma omp for schedule(static)
+    for (std::size_t jb = 0; jb < blocks; ++jb) {
+        const std::size_t j0 = jb * kLanes, nj = std::min(kLanes, wplane - j0);
+        double m[kWinograd4Points][kLanes] = {};
+        for (std::size_t xi = 0; xi < kWinograd4Points; ++xi)
+            for (T* part : partial)
+                if (part) {
+                    const T* src = part + xi * wplane + j0;
+                    for (std::size_t l = 0; l < nj; ++l) m[xi][l] += double(src[l]);
+                }
+        double q[3 * P][kLanes];  // G^T m: over rows; q[a * P + b]
+        for (std::size_t b = 0; b < P; ++b) apply_gt(m + b, P, q + b, P);
+        double out[9][kLanes];  // (G^T m) G: over columns; out[a * 3 + c]
+        for (std::size_t a = 0; a < 3; ++a) apply_gt(q + a * P, 1, out + a * 3, 1);
+        for (std::size_t l = 0; l < nj; ++l)
+            for (std::size_t k = 0; k < 9; ++k) dw[(j0 + l) * 9 + k] = T(out[k][l]);
     }
 }
 

@@ -98,32 +98,33 @@ inline void winograd4_kernel_transform(Get g, T* u) {
 /// Gathers the 6x6 input windows of every tile of images [0, g) of one channel (plane c of each
 /// image; planes img_in apart, H x W, zero padding PH / PW) into D: value (a, b) of tile t at
 /// D[(6 a + b) Tp + t]; the pad tiles Tn..Tp are zero. `row` is scratch for one zero-padded
-/// input row of 4 TW + 2 values.
+/// input row of 4 TW + 4 values.
+/// Why one loop writes all six columns b: the six loads row[4 tw + b] then form one interleaved
+/// group that the compiler vectorises with permutes; one loop per b (a lone stride-4 load)
+/// compiled to scalar code, and with the row copies it took a tenth of a ResNet-18 step.
 template <class T>
 void winograd4_gather_windows(const T* xc, std::size_t img_in, std::size_t g, std::size_t H, std::size_t W,
                               std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, std::size_t Tp, T* row,
                               T* D) {
     constexpr std::size_t S = kWinograd4Out, P = kWinograd4In;
-    const std::size_t L = S * TW + 2, tiles_img = TH * TW, Tn = g * tiles_img;
+    const std::size_t L = S * TW + S, tiles_img = TH * TW, Tn = g * tiles_img;
+    const std::size_t lead = std::min(PW, L), body = std::min(W, L - lead);
+    std::fill(row, row + L, T(0));  // the padding stays zero: only [lead, lead + body) is rewritten
     for (std::size_t i = 0; i < g; ++i)
         for (std::size_t th = 0; th < TH; ++th)
             for (std::size_t a = 0; a < P; ++a) {
-                T* d = D + a * P * Tp + i * tiles_img + th * TW;
+                T* d0 = D + a * P * Tp + i * tiles_img + th * TW;
+                T *d1 = d0 + Tp, *d2 = d0 + 2 * Tp, *d3 = d0 + 3 * Tp, *d4 = d0 + 4 * Tp, *d5 = d0 + 5 * Tp;
                 const long r = long(S * th + a) - long(PH);
                 if (r < 0 || r >= long(H)) {
-                    for (std::size_t b = 0; b < P; ++b) std::fill_n(d + b * Tp, TW, T(0));
+                    for (std::size_t b = 0; b < P; ++b) std::fill_n(d0 + b * Tp, TW, T(0));
                     continue;
                 }
-                // the zero-padded row, then tile tw's value b is row[4 tw + b]
                 const T* xr = xc + i * img_in + std::size_t(r) * W;
-                const std::size_t lead = std::min(PW, L), body = std::min(W, L - lead);
-                std::fill(row, row + lead, T(0));
-                std::copy(xr, xr + body, row + lead);
-                std::fill(row + lead + body, row + L, T(0));
-                for (std::size_t b = 0; b < P; ++b) {
-                    T* db = d + b * Tp;
-#pragma omp simd
-                    for (std::size_t tw = 0; tw < TW; ++tw) db[tw] = row[S * tw + b];
+                for (std::size_t u = 0; u < body; ++u) row[lead + u] = xr[u];
+                for (std::size_t tw = 0; tw < TW; ++tw) {
+                    const T* q = row + S * tw;
+                    d0[tw] = q[0], d1[tw] = q[1], d2[tw] = q[2], d3[tw] = q[3], d4[tw] = q[4], d5[tw] = q[5];
                 }
             }
     for (std::size_t xi = 0; xi < kWinograd4Points; ++xi) std::fill(D + xi * Tp + Tn, D + (xi + 1) * Tp, T(0));
@@ -152,7 +153,7 @@ inline void winograd4_apply_bt(T* d, std::size_t stride, std::size_t Tp) {
 /// t of the group is column t; pad tiles Tn..Tp are zero). Per channel, the windows of all the
 /// group's tiles are gathered (winograd4_gather_windows) and transformed as rows of Tp values, so
 /// the arithmetic is vectorised over tiles whatever the map size (a 4x4 map has one tile per
-/// image). `scratch` holds 36 Tp + 4 TW + 2 values.
+/// image). `scratch` holds 36 Tp + 4 TW + 4 values.
 template <std::size_t NR, class T>
 void winograd4_input_to_slivers(const T* x, std::size_t g, std::size_t K, std::size_t H, std::size_t W,
                                 std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, std::size_t Tp,
@@ -338,7 +339,7 @@ void winograd4_dy_to_slivers(const T* dy, std::size_t g, std::size_t OC, std::si
 /// per transform point xi, the packed-B slivers [Cp / NR][Tn][NR] (tile t row t, channel c column
 /// c; pad channels zero). The NR channels of one sliver are transformed into D (NR x 36 x Tn
 /// values: winograd4_gather_windows, then B^T d B) first, then interleaved into the slivers
-/// (winograd4_interleave_slivers); `row` holds 4 TW + 2 values.
+/// (winograd4_interleave_slivers); `row` holds 4 TW + 4 values.
 template <std::size_t NR, class T>
 void winograd4_input_to_channel_slivers(const T* x, std::size_t g, std::size_t C, std::size_t H, std::size_t W,
                                         std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, T* row,
@@ -421,7 +422,7 @@ struct WinogradF4 {
     /// Scratch values for input and output with rows of TW tiles and Tp tiles per group.
     template <class T>
     static std::size_t scratch_size(std::size_t TW, std::size_t Tp) {
-        return kWinograd4Points * Tp + kWinograd4Out * TW + 2;
+        return kWinograd4Points * Tp + kWinograd4Out * TW + kWinograd4Out;
     }
     /// Input transform of images [0, g) into the packed slivers V (winograd4_input_to_slivers).
     template <std::size_t NR, class T>
@@ -432,7 +433,7 @@ struct WinogradF4 {
     /// Scratch values for the weight gradient's transforms (groups of up to Tn tiles).
     template <class T>
     static std::size_t weight_scratch_size(std::size_t TW, std::size_t Tn, std::size_t MR, std::size_t NR) {
-        return std::max(MR, NR) * kWinograd4Points * Tn + kWinograd4Out * TW + 2;
+        return std::max(MR, NR) * kWinograd4Points * Tn + kWinograd4Out * TW + kWinograd4Out;
     }
     /// Weight gradient: the transformed dY of images [0, g) (winograd4_dy_to_slivers).
     template <std::size_t MR, class T>

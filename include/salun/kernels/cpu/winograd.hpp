@@ -22,8 +22,10 @@
 //   U: per xi, [ceil(M/MR)] slivers of [K][MR]      (M = output channels, K = input channels)
 //   V: per xi, [Tp/NR] slivers of [K][NR]           (Tp = tiles rounded up to NR, pad tiles 0)
 //   M: per xi, row-major [M][Tp]
-// The batch is cut into groups of images with >= ~128 tiles (at least one group per thread);
-// groups run in parallel (dynamic schedule), each with thread_local V / M buffers.
+// Forward: the batch is cut into groups of images with >= ~128 tiles (at least one group per
+// thread); groups run in parallel (dynamic schedule), each with thread_local V / M buffers. Weight
+// gradient: the threads go through the groups together and split the output channels
+// (winograd_conv3x3_backward_weight).
 //
 // backward_input of a 3x3 stride-1 convolution with padding P is the forward convolution of dy
 // with w'[c][oc][kh][kw] = w[oc][c][2-kh][2-kw] and padding 2-P.
@@ -31,7 +33,6 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <vector>
 
 #include "salun/kernels/cpu/gemm.hpp"
 #include "salun/kernels/cpu/threading.hpp"
@@ -289,16 +290,16 @@ void winograd_output_from_points(const T* Mb, std::size_t mplane, std::size_t Tp
 /// Backward-weight dY transform of images [0, g) of dy (OC channels of OH x OW) into A: per
 /// transform point xi, the packed-A slivers [OCp / MR][Tn][MR] (rows past OC zero) of the GEMM
 /// Mw_xi = A_xi * V_xi, where A_xi(oc, t) = (A dY_t A^T)_xi with A dY = [e0, e0 + e1, e0 - e1, -e1]
-/// on the tile's two rows (and the same on columns).
+/// on the tile's two rows (and the same on columns). Only slivers [s0, s1) are written.
 template <std::size_t MR, class T>
 void winograd_dy_to_slivers(const T* dy, std::size_t g, std::size_t OC, std::size_t OH, std::size_t OW,
-                            std::size_t TH, std::size_t TW, T* A) {
+                            std::size_t TH, std::size_t TW, T* A, std::size_t s0, std::size_t s1) {
     const std::size_t tiles_img = TH * TW, Tn = g * tiles_img, OCp = round_up(OC, MR), aplane = OCp * Tn;
     const std::size_t img_out = OC * OH * OW;
     for (std::size_t i = 0; i < g; ++i) {
         const T* dyi = dy + i * img_out;
         // th outside the MR channels of one sliver: each packed line is filled while hot
-        for (std::size_t ob = 0; ob < OCp; ob += MR)
+        for (std::size_t ob = s0 * MR; ob < std::min(OCp, s1 * MR); ob += MR)
             for (std::size_t th = 0; th < TH; ++th)
                 for (std::size_t oc = ob; oc < ob + MR; ++oc) {
                     T* dst0 = A + (oc / MR) * Tn * MR + oc % MR;
@@ -332,21 +333,21 @@ void winograd_dy_to_slivers(const T* dy, std::size_t g, std::size_t OC, std::siz
 /// Backward-weight input transform of images [0, g) of x (C channels of H x W) into V: per
 /// transform point xi, the packed-B slivers [Cp / NR][Tn][NR] (tile t is row t, channel c column
 /// c). Pad channels (C..Cp) feed only columns that the kernel's store clips, but are zeroed so
-/// that no uninitialised value is ever read.
+/// that no uninitialised value is ever read. Only slivers [s0, s1) are written.
 template <std::size_t NR, class T>
 void winograd_input_to_channel_slivers(const T* x, std::size_t g, std::size_t C, std::size_t H, std::size_t W,
                                        std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW,
-                                       const WinogradRowScratch<T>& scratch, T* V) {
+                                       const WinogradRowScratch<T>& scratch, T* V, std::size_t s0, std::size_t s1) {
     const std::size_t tiles_img = TH * TW, Tn = g * tiles_img, Cp = round_up(C, NR), vplane = Cp * Tn;
-    const std::size_t img_in = C * H * W;
-    if (Cp > C)
+    const std::size_t img_in = C * H * W, last = Cp / NR - 1;
+    if (Cp > C && s0 <= last && last < s1)
         for (std::size_t xi = 0; xi < kWinogradPoints; ++xi)
             for (std::size_t t = 0; t < Tn; ++t)
                 std::fill_n(V + xi * vplane + (C / NR) * Tn * NR + t * NR + C % NR, Cp - C, T(0));
     for (std::size_t i = 0; i < g; ++i) {
         const T* ximg = x + i * img_in;
         // th outside the NR channels of one sliver: each packed line is filled while hot
-        for (std::size_t cb = 0; cb < C; cb += NR)
+        for (std::size_t cb = s0 * NR; cb < std::min(C, s1 * NR); cb += NR)
             for (std::size_t th = 0; th < TH; ++th)
                 for (std::size_t c = cb; c < std::min(C, cb + NR); ++c) {
                     winograd_input_tile_row(ximg + c * H * W, H, W, PH, PW, th, TW, scratch);
@@ -360,20 +361,15 @@ void winograd_input_to_channel_slivers(const T* x, std::size_t g, std::size_t C,
     }
 }
 
-/// dw[j] (3 x 3 each, j = oc * C + c) = G^T m G with m = the 16 transform-point sums of the
-/// per-thread partials (added in thread order: deterministic for a fixed thread count). Shared
-/// among the threads of the enclosing parallel region (an orphaned `omp for`).
+/// dw[j] (3 x 3 each, j = oc * C + c) = G^T m G with m = the 16 transform-point sums
+/// Mw[xi * wplane + j]. Shared among the threads of the enclosing parallel region (an orphaned
+/// `omp for`).
 template <class T>
-void winograd_weight_from_points(const std::vector<T*>& partial, std::size_t wplane, T* dw) {
+void winograd_weight_from_points(const T* Mw, std::size_t wplane, T* dw) {
 #pragma omp for schedule(static)
     for (std::size_t j = 0; j < wplane; ++j) {
         T m[kWinogradPoints];
-        for (std::size_t xi = 0; xi < kWinogradPoints; ++xi) {
-            T s = T(0);
-            for (T* part : partial)
-                if (part) s += part[xi * wplane + j];
-            m[xi] = s;
-        }
+        for (std::size_t xi = 0; xi < kWinogradPoints; ++xi) m[xi] = Mw[xi * wplane + j];
         T q[3][4];
         for (std::size_t b = 0; b < 4; ++b) {
             const T m0 = m[b], m1 = m[4 + b], m2 = m[8 + b], m3 = m[12 + b];
@@ -427,23 +423,26 @@ struct WinogradF2 {
                                            std::size_t /*NR*/) {
         return WinogradRowScratch<T>::size(TW);
     }
-    /// Weight gradient: the transformed dY of images [0, g) (winograd_dy_to_slivers).
+    /// Weight gradient: slivers [s0, s1) of the transformed dY of images [0, g)
+    /// (winograd_dy_to_slivers).
     template <std::size_t MR, class T>
     static void dy_to_slivers(const T* dy, std::size_t g, std::size_t OC, std::size_t OH, std::size_t OW,
-                              std::size_t TH, std::size_t TW, T* A, T* /*scratch*/) {
-        winograd_dy_to_slivers<MR>(dy, g, OC, OH, OW, TH, TW, A);
+                              std::size_t TH, std::size_t TW, T* A, T* /*scratch*/, std::size_t s0, std::size_t s1) {
+        winograd_dy_to_slivers<MR>(dy, g, OC, OH, OW, TH, TW, A, s0, s1);
     }
-    /// Weight gradient: the transformed input of images [0, g) (winograd_input_to_channel_slivers).
+    /// Weight gradient: slivers [s0, s1) of the transformed input of images [0, g)
+    /// (winograd_input_to_channel_slivers).
     template <std::size_t NR, class T>
     static void input_to_channel_slivers(const T* x, std::size_t g, std::size_t C, std::size_t H, std::size_t W,
                                          std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, T* scratch,
-                                         T* V) {
-        winograd_input_to_channel_slivers<NR>(x, g, C, H, W, PH, PW, TH, TW, WinogradRowScratch<T>(scratch, TW), V);
+                                         T* V, std::size_t s0, std::size_t s1) {
+        winograd_input_to_channel_slivers<NR>(x, g, C, H, W, PH, PW, TH, TW, WinogradRowScratch<T>(scratch, TW), V,
+                                              s0, s1);
     }
-    /// Weight gradient: dw from the per-thread point sums (winograd_weight_from_points).
+    /// Weight gradient: dw from the point sums Mw (winograd_weight_from_points).
     template <class T>
-    static void weight_from_points(const std::vector<T*>& partial, std::size_t wplane, T* dw) {
-        winograd_weight_from_points(partial, wplane, dw);
+    static void weight_from_points(const T* Mw, std::size_t wplane, T* dw) {
+        winograd_weight_from_points(Mw, wplane, dw);
     }
 };
 
@@ -486,49 +485,58 @@ void winograd_conv3x3(std::size_t N, std::size_t K, std::size_t H, std::size_t W
 /// dw[OC, C, 3, 3] (overwritten) of a 3x3 stride-1 convolution (winograd_forward_eligible) from
 /// x[N, C, H, W] and dy[N, OC, OH, OW] with the variant F (WinogradF2, WinogradF4):
 /// dw = G^T [ sum_tiles (A dY A^T) . (B^T d B) ] G, i.e. F::kPoints GEMMs
-/// Mw_xi[OC, C] += DY_xi[OC, tiles] * V_xi[tiles, C] over tile groups. Each thread accumulates a
-/// contiguous range of image groups into its own Mw; the partials are summed in thread order
-/// (deterministic for a fixed thread count), then transformed back.
+/// Mw_xi[OC, C] += DY_xi[OC, tiles] * V_xi[tiles, C] over the batch's groups of tiles.
+/// The threads split the output channels, not the images: they go through the groups together;
+/// per group they share out the input channels' transform (V, which every thread reads), and
+/// each transforms the dY of its own MR-row slivers and runs the GEMMs for those rows only,
+/// straight into the one Mw; then Mw goes back through G^T. No per-thread partial sums, so the
+/// result does not depend on the thread count.
+/// Why: splitting the images gave each thread its own F::kPoints OC x C point sums to add up at
+/// the end (two 38 MiB sets for a 512-channel layer with F(4x4) on 2 threads, past L3): a third
+/// of the 512-channel 4x4 layer's weight gradient at 2 threads, 37 -> 23 ms with the split by
+/// rows (batch 128, Zen 4), and no slower elsewhere (docs/kernels.md).
 template <class Tile, class F, class T>
 void winograd_conv3x3_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* dw) {
     constexpr std::size_t MR = Tile::MR, NR = Tile::NR, P = F::kPoints;
     const std::size_t KC = gemm_blocking<Tile>().KC;
-    const std::size_t N = p.N, C = p.C, H = p.H, W = p.W, OC = p.OC;
-    const std::size_t OH = p.OH(), OW = p.OW();
+    const std::size_t N = p.N, C = p.C, H = p.H, W = p.W, OC = p.OC, OH = p.OH(), OW = p.OW();
     const std::size_t TH = (OH + F::kOut - 1) / F::kOut, TW = (OW + F::kOut - 1) / F::kOut, tiles_img = TH * TW;
     const std::size_t OCp = round_up(OC, MR), Cp = round_up(C, NR), wplane = OC * C;
     const std::size_t MCW = std::max<std::size_t>(MR, kWinogradABlockBytes / sizeof(T) / KC / MR * MR);
-
-    const int avail = in_parallel() ? 1 : max_threads();
     // groups of >= 2 KC tiles: the tile reduction runs over at least two K blocks per GEMM
-    const std::size_t G = winograd_group_size(N, tiles_img, 2 * KC, avail);
-    const std::size_t groups = (N + G - 1) / G;
-    const int nt = int(std::min<std::size_t>(groups, std::size_t(avail)));
-    const std::size_t img_in = C * H * W, img_out = OC * OH * OW;
+    const std::size_t G = winograd_group_size(N, tiles_img, 2 * KC, 1), groups = (N + G - 1) / G;
+    const std::size_t img_in = C * H * W, img_out = OC * OH * OW, slivers = OCp / MR, cslivers = Cp / NR;
+    const int nt = in_parallel() ? 1 : int(std::min<std::size_t>(slivers, std::size_t(max_threads())));
 
-    std::vector<T*> partial(std::size_t(nt), nullptr);
+    // shared by the team, owned by the calling thread
+    thread_local AlignedBuffer<T> abuf, vbuf, mwbuf;
+    T* A = abuf.get(P * OCp * G * tiles_img);
+    T* V = vbuf.get(P * Cp * G * tiles_img);
+    T* Mw = mwbuf.get(P * wplane);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        thread_local AlignedBuffer<T> abuf, vbuf, mwbuf, rowbuf;
-        const int tid = thread_id();
-        const std::size_t per = (groups + std::size_t(nt) - 1) / std::size_t(nt);
-        const std::size_t g0 = std::size_t(tid) * per, g1 = std::min(groups, g0 + per);
-        T* Mw = g0 < g1 ? mwbuf.get(P * wplane) : nullptr;
+        thread_local AlignedBuffer<T> rowbuf;
         T* scratch = rowbuf.get(F::template weight_scratch_size<T>(TW, G * tiles_img, MR, NR));
-        for (std::size_t gi = g0; gi < g1; ++gi) {
+        const std::size_t t = std::size_t(nt > 1 ? thread_id() : 0);
+        const std::size_t s0 = slivers * t / std::size_t(nt), s1 = slivers * (t + 1) / std::size_t(nt);
+        const std::size_t r0 = s0 * MR, r1 = std::min(OC, s1 * MR);  // this thread's rows of Mw
+        for (std::size_t gi = 0; gi < groups; ++gi) {
             const std::size_t n0 = gi * G, g = std::min(G, N - n0), Tn = g * tiles_img;
             const std::size_t aplane = OCp * Tn, vplane = Cp * Tn;
-            T* A = abuf.get(P * aplane);
-            T* V = vbuf.get(P * vplane);
-            F::template dy_to_slivers<MR>(dy + n0 * img_out, g, OC, OH, OW, TH, TW, A, scratch);
-            F::template input_to_channel_slivers<NR>(x + n0 * img_in, g, C, H, W, p.PH, p.PW, TH, TW, scratch, V);
-            const T beta = gi == g0 ? T(0) : T(1);
-            for (std::size_t xi = 0; xi < P; ++xi)
-                gemm_packed<Tile>(OC, C, Tn, A + xi * aplane, V + xi * vplane, beta, Mw + xi * wplane, C, KC, MCW);
-        }
-        partial[std::size_t(tid)] = Mw;
+            F::template dy_to_slivers<MR>(dy + n0 * img_out, g, OC, OH, OW, TH, TW, A, scratch, s0, s1);
+#pragma omp for schedule(static)
+            for (std::size_t cs = 0; cs < cslivers; ++cs)
+                F::template input_to_channel_slivers<NR>(x + n0 * img_in, g, C, H, W, p.PH, p.PW, TH, TW, scratch, V,
+                                                         cs, cs + 1);
+            // (the loop's barrier: V is complete)
+            if (r0 < r1)
+                for (std::size_t xi = 0; xi < P; ++xi)
+                    gemm_packed<Tile>(r1 - r0, C, Tn, A + xi * aplane + s0 * Tn * MR, V + xi * vplane,
+                                      gi == 0 ? T(0) : T(1), Mw + xi * wplane + r0 * C, C, KC, MCW);
 #pragma omp barrier
-        F::weight_from_points(partial, wplane, dw);
+            // (every thread is done with this group's V before the next group overwrites it)
+        }
+        F::weight_from_points(Mw, wplane, dw);
     }
 }
 

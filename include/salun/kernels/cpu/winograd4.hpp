@@ -25,7 +25,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <type_traits>
-#include <vector>
 
 #include "salun/kernels/cpu/winograd.hpp"
 #include "salun/kernels/params.hpp"
@@ -62,8 +61,8 @@ inline bool winograd_use_f4(std::size_t OH, std::size_t OW, std::size_t PH, std:
 /// Smallest output map side for F(4x4)'s weight gradient. Measured at batch 128 on Zen 4
 /// (docs/performance.md): on 8x8 maps it takes 0.58-0.60x F(2x2)'s time at 1 thread and
 /// 0.59-0.70x at 2; on 4x4 maps 0.71x at 1 thread and 0.87x at 2 (it lost at 2 threads, 1.16-1.29x,
-/// until the per-thread partial sums of its 36 points were reduced in vectorised blocks:
-/// winograd4_weight_from_points). 3x3 maps keep F(2x2).
+/// until winograd4_weight_from_points was vectorised; the threads now also split the output
+/// channels instead of the images, see winograd_conv3x3_backward_weight). 3x3 maps keep F(2x2).
 constexpr std::size_t kWinograd4MinWeightOutput = 4;
 
 /// Whether the weight gradient of p uses F(4x4): the forward's conditions (3x3, stride 1, enough
@@ -313,14 +312,15 @@ void winograd4_interleave_slivers(const T* Q, std::size_t qsize, std::size_t Tn,
 /// A: per transform point xi, the packed-A slivers [OCp / MR][Tn][MR] (rows past OC zero) of the
 /// GEMM Mw_xi = A_xi * V_xi, A_xi(oc, t) = (A dY_t A^T)_xi. The MR channels of one sliver are
 /// transformed into Q (MR x 36 x Tn values) first, then interleaved into the slivers
-/// (winograd4_interleave_slivers).
+/// (winograd4_interleave_slivers). Only slivers [s0, s1) are written (default: all).
 template <std::size_t MR, class T>
 void winograd4_dy_to_slivers(const T* dy, std::size_t g, std::size_t OC, std::size_t OH, std::size_t OW,
-                             std::size_t TH, std::size_t TW, T* A, T* Q) {
+                             std::size_t TH, std::size_t TW, T* A, T* Q, std::size_t s0 = 0,
+                             std::size_t s1 = std::size_t(-1)) {
     constexpr std::size_t P = kWinograd4In, NP = kWinograd4Points;
     const std::size_t Tn = g * TH * TW, OCp = round_up(OC, MR), aplane = OCp * Tn, img_out = OC * OH * OW;
     const std::size_t qsize = NP * Tn;
-    for (std::size_t ob = 0; ob < OCp; ob += MR) {
+    for (std::size_t ob = s0 * MR; ob < std::min(OCp, s1 * MR); ob += MR) {
         for (std::size_t j = 0; j < MR; ++j) {
             T* q = Q + j * qsize;
             if (ob + j >= OC) {
@@ -339,15 +339,16 @@ void winograd4_dy_to_slivers(const T* dy, std::size_t g, std::size_t OC, std::si
 /// per transform point xi, the packed-B slivers [Cp / NR][Tn][NR] (tile t row t, channel c column
 /// c; pad channels zero). The NR channels of one sliver are transformed into D (NR x 36 x Tn
 /// values: winograd4_gather_windows, then B^T d B) first, then interleaved into the slivers
-/// (winograd4_interleave_slivers); `row` holds 4 TW + 4 values.
+/// (winograd4_interleave_slivers); `row` holds 4 TW + 4 values. Only slivers [s0, s1) are
+/// written (default: all).
 template <std::size_t NR, class T>
 void winograd4_input_to_channel_slivers(const T* x, std::size_t g, std::size_t C, std::size_t H, std::size_t W,
                                         std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, T* row,
-                                        T* D, T* V) {
+                                        T* D, T* V, std::size_t s0 = 0, std::size_t s1 = std::size_t(-1)) {
     constexpr std::size_t P = kWinograd4In, NP = kWinograd4Points;
     const std::size_t Tn = g * TH * TW, Cp = round_up(C, NR), vplane = Cp * Tn, img_in = C * H * W;
     const std::size_t dsize = NP * Tn;
-    for (std::size_t cb = 0; cb < Cp; cb += NR) {
+    for (std::size_t cb = s0 * NR; cb < std::min(Cp, s1 * NR); cb += NR) {
         for (std::size_t j = 0; j < NR; ++j) {
             T* d = D + j * dsize;
             if (cb + j >= C) {
@@ -362,15 +363,14 @@ void winograd4_input_to_channel_slivers(const T* x, std::size_t g, std::size_t C
     }
 }
 
-/// dw[j] (3 x 3 each, j = oc * C + c) = G^T m G with m = the 36 transform-point sums of the
-/// per-thread partials (added in thread order, in double: deterministic for a fixed thread
-/// count), G^T written out row by row. Shared among the threads of the enclosing parallel region
-/// (an orphaned `omp for`).
+/// dw[j] (3 x 3 each, j = oc * C + c) = G^T m G with m = the 36 transform-point sums
+/// Mw[xi * wplane + j], in double, G^T written out row by row. Shared among the threads of the
+/// enclosing parallel region (an orphaned `omp for`).
 /// Why blocks of kLanes weights: each step is then a loop over lanes that the compiler
 /// vectorises; one weight at a time (scalar double, 36 strided loads) took a third of the
 /// 512-channel 4x4 layer's weight gradient (perf, Zen 4).
 template <class T>
-void winograd4_weight_from_points(const std::vector<T*>& partial, std::size_t wplane, T* dw) {
+void winograd4_weight_from_points(const T* Mw, std::size_t wplane, T* dw) {
     constexpr std::size_t P = kWinograd4In, kLanes = 16;
     constexpr double r4 = 1.0 / 4, r6 = 1.0 / 6, r12 = 1.0 / 12, r24 = 1.0 / 24;
     // six lane rows (m[0], m[stride], ...) through G^T (3 x 6); multiplications by the rounded
@@ -392,11 +392,7 @@ void winograd4_weight_from_points(const std::vector<T*>& partial, std::size_t wp
         const std::size_t j0 = jb * kLanes, nj = std::min(kLanes, wplane - j0);
         double m[kWinograd4Points][kLanes] = {};
         for (std::size_t xi = 0; xi < kWinograd4Points; ++xi)
-            for (T* part : partial)
-                if (part) {
-                    const T* src = part + xi * wplane + j0;
-                    for (std::size_t l = 0; l < nj; ++l) m[xi][l] += double(src[l]);
-                }
+            for (std::size_t l = 0; l < nj; ++l) m[xi][l] = double(Mw[xi * wplane + j0 + l]);
         double q[3 * P][kLanes];  // G^T m: over rows; q[a * P + b]
         for (std::size_t b = 0; b < P; ++b) apply_gt(m + b, P, q + b, P);
         double out[9][kLanes];  // (G^T m) G: over columns; out[a * 3 + c]
@@ -435,25 +431,27 @@ struct WinogradF4 {
     static std::size_t weight_scratch_size(std::size_t TW, std::size_t Tn, std::size_t MR, std::size_t NR) {
         return std::max(MR, NR) * kWinograd4Points * Tn + kWinograd4Out * TW + kWinograd4Out;
     }
-    /// Weight gradient: the transformed dY of images [0, g) (winograd4_dy_to_slivers).
+    /// Weight gradient: slivers [s0, s1) of the transformed dY of images [0, g)
+    /// (winograd4_dy_to_slivers).
     template <std::size_t MR, class T>
     static void dy_to_slivers(const T* dy, std::size_t g, std::size_t OC, std::size_t OH, std::size_t OW,
-                              std::size_t TH, std::size_t TW, T* A, T* scratch) {
-        winograd4_dy_to_slivers<MR>(dy, g, OC, OH, OW, TH, TW, A, scratch);
+                              std::size_t TH, std::size_t TW, T* A, T* scratch, std::size_t s0, std::size_t s1) {
+        winograd4_dy_to_slivers<MR>(dy, g, OC, OH, OW, TH, TW, A, scratch, s0, s1);
     }
-    /// Weight gradient: the transformed input of images [0, g) (winograd4_input_to_channel_slivers).
+    /// Weight gradient: slivers [s0, s1) of the transformed input of images [0, g)
+    /// (winograd4_input_to_channel_slivers).
     template <std::size_t NR, class T>
     static void input_to_channel_slivers(const T* x, std::size_t g, std::size_t C, std::size_t H, std::size_t W,
                                          std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, T* scratch,
-                                         T* V) {
+                                         T* V, std::size_t s0, std::size_t s1) {
         const std::size_t Tn = g * TH * TW;
         winograd4_input_to_channel_slivers<NR>(x, g, C, H, W, PH, PW, TH, TW, scratch + NR * kWinograd4Points * Tn,
-                                               scratch, V);
+                                               scratch, V, s0, s1);
     }
-    /// Weight gradient: dw from the per-thread point sums (winograd4_weight_from_points).
+    /// Weight gradient: dw from the point sums Mw (winograd4_weight_from_points).
     template <class T>
-    static void weight_from_points(const std::vector<T*>& partial, std::size_t wplane, T* dw) {
-        winograd4_weight_from_points(partial, wplane, dw);
+    static void weight_from_points(const T* Mw, std::size_t wplane, T* dw) {
+        winograd4_weight_from_points(Mw, wplane, dw);
     }
     /// Output transform of images [0, g) (winograd4_output_from_points; scratch: 16 Tp values).
     template <class T>

@@ -146,3 +146,23 @@ TEST_CASE_TEMPLATE("cpu::conv2d implicit-GEMM weight gradient (stride-1, maps of
         CHECK(all_close(dw, dwr, salun_test::default_rtol<T>(), &dwa));
     }
 }
+
+TEST_CASE_TEMPLATE("cpu::conv2d tap GEMMs on outputs of at most 2x2 (conv_taps.hpp): kernels 1x1 to 5x5, paddings 0-2",
+                   T, float, double) {
+    unsigned seed = 7100;
+    for (const Conv2dParams& p : std::vector<Conv2dParams>{
+             {4, 16, 2, 2, 24, 3, 3, 1, 1, 1, 1},   // VGG-16's 2x2 layers, narrow
+             {1, 5, 2, 2, 3, 3, 3, 1, 1, 1, 1},     // batch 1
+             {3, 7, 1, 1, 9, 3, 3, 1, 1, 1, 1},     // 1x1 map: the centre tap alone
+             {2, 6, 2, 2, 5, 1, 1, 1, 1, 0, 0},     // pointwise on a 2x2 map
+             {3, 4, 4, 4, 6, 3, 3, 1, 1, 0, 0},     // 4x4 map, no padding: 2x2 output, all taps inside
+             {2, 3, 1, 2, 4, 5, 5, 1, 1, 2, 2},     // 5x5 kernel, padding 2: 1x2 output
+             {2, 5, 3, 1, 4, 3, 1, 1, 1, 0, 0},     // 3x1 kernel: 1x1 output
+             {5, 33, 2, 2, 40, 3, 3, 1, 1, 1, 1}}) {  // channels past one tile
+        REQUIRE(salun::kernels::cpu::detail::conv_taps_eligible(p));
+        CHECK(check_conv<T>(p, seed++));
+    }
+    // not for strided layers or larger outputs
+    CHECK_FALSE(salun::kernels::cpu::detail::conv_taps_eligible({2, 4, 4, 4, 4, 3, 3, 2, 2, 1, 1}));
+    CHECK_FALSE(salun::kernels::cpu::detail::conv_taps_eligible({2, 4, 3, 3, 4, 3, 3, 1, 1, 1, 1}));
+}

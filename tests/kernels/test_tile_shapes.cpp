@@ -70,7 +70,8 @@ void check_gemm_with_tile() {
 }
 
 /// Convolution shapes that reach each path: Winograd forward / backward_input / backward_weight,
-/// the implicit-GEMM weight gradient, strided im2col, the pointwise shortcut, grouped small maps.
+/// the implicit-GEMM weight gradient, strided im2col, the pointwise shortcut, grouped small maps,
+/// the tap GEMMs of tiny maps.
 const Conv2dParams kPathShapes[] = {
     {2, 33, 7, 7, 35, 3, 3, 1, 1, 1, 1},    // Winograd F(4x4), all three passes: C, OC >= 32, 7x7 map
     {2, 32, 5, 6, 40, 3, 3, 1, 1, 0, 2},    // asymmetric padding 0/2: F(2x2) forward and backward_input
@@ -81,6 +82,9 @@ const Conv2dParams kPathShapes[] = {
     {3, 4, 9, 8, 7, 3, 3, 2, 2, 1, 1},      // strided: im2col
     {2, 8, 5, 5, 6, 1, 1, 1, 1, 0, 0},      // pointwise: the image is the column matrix
     {5, 3, 3, 3, 4, 3, 3, 1, 1, 1, 1},      // small maps: groups of images per GEMM
+    {6, 9, 2, 2, 11, 3, 3, 1, 1, 1, 1},     // 2x2 output: one GEMM per (output, input) pair (conv_taps.hpp)
+    {3, 5, 1, 1, 7, 3, 3, 1, 1, 1, 1},      // 1x1 output from a 1x1 map: the centre tap alone
+    {2, 6, 3, 2, 4, 2, 3, 1, 1, 0, 1},      // 2x2 output, 2x3 kernel, asymmetric padding
 };
 
 /// Both Winograd variants called directly (whatever the dispatch rule picks), batch 1 and

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 // CPU convolution kernels (NCHW), same contract as reference::conv2d_*. Each pass picks one of
-// three paths: Winograd (winograd.hpp) for 3x3 stride-1 layers with enough channels (F(4x4,3x3)
-// of winograd4.hpp with padding <= 1 on maps of 3x3 and more, 4x4 and more for the weight
-// gradient; else F(2x2,3x3)), the implicit-GEMM weight gradient (conv_weight_grad.hpp) for the
-// other stride-1 layers on 16x16+ maps, and otherwise im2col + GEMM, described here. All three
-// are templates on the GEMM tile (default NativeTile<T>), so the tests run every path with the
-// tile shape of every ISA.
+// four paths: one GEMM per connected (output, input) position pair over the batch
+// (conv_taps.hpp) for stride-1 layers with outputs of at most 2x2; Winograd (winograd.hpp) for
+// 3x3 stride-1 layers with enough channels (F(4x4,3x3) of winograd4.hpp with padding <= 1 on
+// maps of 3x3 and more, 4x4 and more for the weight gradient; else F(2x2,3x3)); the
+// implicit-GEMM weight gradient (conv_weight_grad.hpp) for the other stride-1 layers on 16x16+
+// maps; and otherwise im2col + GEMM, described here. All four are templates on the GEMM tile
+// (default NativeTile<T>), so the tests run every path with the tile shape of every ISA.
 //
 // The batch is cut into groups of G consecutive images; G is 1 for large feature maps and grows
 // for small ones so that every GEMM has at least ~256 columns (G*OH*OW), which keeps the
@@ -28,6 +29,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "salun/kernels/cpu/conv_taps.hpp"
 #include "salun/kernels/cpu/conv_weight_grad.hpp"
 #include "salun/kernels/cpu/gemm.hpp"
 #include "salun/kernels/cpu/im2col.hpp"
@@ -131,6 +133,7 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
     const detail::ConvPlan pl = detail::conv_plan(p);
     const detail::GemmBlocking& bl = detail::gemm_blocking<Tile>();
     if (p.N == 0 || p.OC == 0 || pl.OHW == 0) return;
+    if (detail::conv_taps_eligible(p)) return conv2d_forward_taps<T, Tile>(p, x, w, bias, y);
     if (detail::winograd_forward_eligible(p)) {
         if (detail::winograd_use_f4(p.OH(), p.OW(), p.PH, p.PW))
             detail::winograd_conv3x3_packed<Tile, detail::WinogradF4>(p.N, p.C, p.H, p.W, p.OC, p.PH, p.PW, x, w,
@@ -169,6 +172,7 @@ void conv2d_backward_input(const Conv2dParams& p, const T* dy, const T* w, T* dx
         std::fill(dx, dx + p.N * img_in, T(0));
         return;
     }
+    if (detail::conv_taps_eligible(p)) return conv2d_backward_input_taps<T, Tile>(p, dy, w, dx);
     if (detail::winograd_backward_input_eligible(p)) {
         // the forward convolution of dy (OC channels, OH x OW) with the flipped kernels, padding 2 - P
         if (detail::winograd_use_f4(p.H, p.W, 2 - p.PH, 2 - p.PW))
@@ -226,6 +230,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* d
         std::fill(dw, dw + wsize, T(0));
         return;
     }
+    if (detail::conv_taps_eligible(p)) return conv2d_backward_weight_taps<T, Tile>(p, x, dy, dw);
     if (detail::winograd4_backward_weight_eligible(p)) {
         detail::winograd_conv3x3_backward_weight<Tile, detail::WinogradF4>(p, x, dy, dw);
         return;

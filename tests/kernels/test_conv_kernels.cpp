@@ -158,7 +158,9 @@ TEST_CASE_TEMPLATE("cpu::conv2d tap GEMMs on outputs of at most 2x2 (conv_taps.h
              {3, 4, 4, 4, 6, 3, 3, 1, 1, 0, 0},     // 4x4 map, no padding: 2x2 output, all taps inside
              {2, 3, 1, 2, 4, 5, 5, 1, 1, 2, 2},     // 5x5 kernel, padding 2: 1x2 output
              {2, 5, 3, 1, 4, 3, 1, 1, 1, 0, 0},     // 3x1 kernel: 1x1 output
-             {5, 33, 2, 2, 40, 3, 3, 1, 1, 1, 1}}) {  // channels past one tile
+             {5, 33, 2, 2, 40, 3, 3, 1, 1, 1, 1},   // channels past one tile
+             {32, 16, 2, 2, 16, 3, 3, 1, 1, 1, 1},  // the narrow test ResNet's layer3 and layer4
+             {32, 32, 1, 1, 32, 3, 3, 1, 1, 1, 1}}) {
         REQUIRE(salun::kernels::cpu::detail::conv_taps_eligible(p));
         CHECK(check_conv<T>(p, seed++));
     }

@@ -198,11 +198,16 @@ TEST_CASE("a short SalUn run on CUDA matches the CPU run") {
     // on an H200 the GPU's float run differed from the CPU's float run by 2.8% at the fifth step,
     // with 4 images changed. A wrong op or update shows at the first or second step; the later
     // bounds (10%, and 15% of a split's images) only catch a run that goes astray.
+    // The second loss gets 1e-3: after the kernel changes of 2026-11-30 (layer4's 2x2 maps on the
+    // tap GEMMs of conv_taps.hpp, F(4x4) for layer3's weight gradient), the CPU's own float run
+    // differs from its double one by 3.8e-4 there (test_cuda_host, 2 threads, Zen 4; the same
+    // with F(2x2) put back on the 4x4 weight gradients), while the first loss still agrees to
+    // 1e-4. A wrong op or update is off by percents.
     REQUIRE(loss_gpu.size() == loss_ref.size());
     REQUIRE(loss_ref.size() >= 2);
     for (std::size_t i = 0; i < loss_ref.size(); ++i) {
         CAPTURE(i);
-        CHECK(loss_gpu[i] == doctest::Approx(loss_ref[i]).epsilon(i < 2 ? 1e-4 : 1e-1));
+        CHECK(loss_gpu[i] == doctest::Approx(loss_ref[i]).epsilon(i == 0 ? 1e-4 : i == 1 ? 1e-3 : 1e-1));
     }
     // At most 15% of a split's images change from right to wrong or back (80 train, 40 test).
     auto nearly_same = [](const unlearn::ClassMetrics& g, const unlearn::ClassMetrics& r, const char* split) {

@@ -371,8 +371,8 @@ void winograd4_input_to_channel_slivers(const T* x, std::size_t g, std::size_t C
 /// 512-channel 4x4 layer's weight gradient (perf, Zen 4).
 template <class T>
 void winograd4_weight_from_points(const T* Mw, std::size_t wplane, T* dw) {
-    constexpr std::size_t P = kWinograd4In, kLanes = 16;
-    constexpr double r4 = 1.0 / 4, r6 = 1.0 / 6, r12 = 1.0 / 12, r24 = 1.0 / 24;
+    static constexpr std::size_t P = kWinograd4In, kLanes = 16;
+    static constexpr double r4 = 1.0 / 4, r6 = 1.0 / 6, r12 = 1.0 / 12, r24 = 1.0 / 24;
     // six lane rows (m[0], m[stride], ...) through G^T (3 x 6); multiplications by the rounded
     // reciprocals (as in winograd4_kernel_transform) instead of divisions
     auto apply_gt = [](const double (*m)[kLanes], std::size_t stride, double (*out)[kLanes], std::size_t ostride) {

@@ -86,6 +86,26 @@ void conv_taps_transpose(const T* src, std::size_t A, std::size_t B, std::size_t
         }
 }
 
+/// Block b of out (`block` values, b < blocks) = the sum over the pairs q with q.*key == b of
+/// gemm(q, beta, out + b * block), where gemm writes (beta 0: the first pair of the block) or adds
+/// (beta 1) one pair's product. The pairs go in a fixed order (stably sorted by key, so each block
+/// is complete before the next); a block that no pair reaches is zero. Every pass of this file is
+/// one such sum: over the output positions (forward), the input positions (backward_input) or
+/// the taps (backward_weight).
+template <class T, class Gemm>
+void conv_taps_sum(std::vector<TapPair> pairs, std::size_t TapPair::*key, std::size_t blocks, std::size_t block,
+                   T* out, Gemm gemm) {
+    std::stable_sort(pairs.begin(), pairs.end(), [key](const TapPair& a, const TapPair& b) { return a.*key < b.*key; });
+    std::vector<bool> written(blocks, false);
+    for (const TapPair& q : pairs) {
+        const std::size_t b = q.*key;
+        gemm(q, written[b] ? T(1) : T(0), out + b * block);
+        written[b] = true;
+    }
+    for (std::size_t b = 0; b < blocks; ++b)
+        if (!written[b]) std::fill_n(out + b * block, block, T(0));
+}
+
 /// Scratch buffers of the calling thread (grow-only).
 template <class T>
 struct ConvTapsScratch {
@@ -111,14 +131,11 @@ void conv2d_forward_taps(const Conv2dParams& p, const T* x, const T* w, const T*
     T* Wt = s.w.get(KK * p.OC * p.C);
     detail::conv_taps_transpose(x, p.N, p.C, HW, false, Xp);
     detail::conv_taps_transpose(w, p.OC, p.C, KK, false, Wt);
-    std::vector<bool> written(OHW, false);
-    for (const detail::TapPair& q : detail::conv_tap_pairs(p)) {
-        detail::gemm_with<Tile>(bl, false, true, p.N, p.OC, p.C, T(1), Xp + q.i * p.N * p.C, p.C,
-                                Wt + q.t * p.OC * p.C, p.C, written[q.o] ? T(1) : T(0), Yp + q.o * p.N * p.OC, p.OC);
-        written[q.o] = true;
-    }
-    for (std::size_t o = 0; o < OHW; ++o)  // an output that no tap reaches (padding >= kernel)
-        if (!written[o]) std::fill_n(Yp + o * p.N * p.OC, p.N * p.OC, T(0));
+    detail::conv_taps_sum(detail::conv_tap_pairs(p), &detail::TapPair::o, OHW, p.N * p.OC, Yp,
+                          [&](const detail::TapPair& q, T beta, T* Yo) {
+                              detail::gemm_with<Tile>(bl, false, true, p.N, p.OC, p.C, T(1), Xp + q.i * p.N * p.C, p.C,
+                                                      Wt + q.t * p.OC * p.C, p.C, beta, Yo, p.OC);
+                          });
     detail::conv_taps_transpose(Yp, p.N, p.OC, OHW, true, y);
     if (bias)
         for (std::size_t n = 0; n < p.N; ++n)
@@ -137,18 +154,11 @@ void conv2d_backward_input_taps(const Conv2dParams& p, const T* dy, const T* w, 
     T* Wt = s.w.get(KK * p.OC * p.C);
     detail::conv_taps_transpose(dy, p.N, p.OC, OHW, false, dYp);
     detail::conv_taps_transpose(w, p.OC, p.C, KK, false, Wt);
-    std::vector<bool> written(HW, false);
-    // input-major order: each dX_i is complete before the next (any fixed order is deterministic)
-    std::vector<detail::TapPair> pairs = detail::conv_tap_pairs(p);
-    std::stable_sort(pairs.begin(), pairs.end(),
-                     [](const detail::TapPair& a, const detail::TapPair& b) { return a.i < b.i; });
-    for (const detail::TapPair& q : pairs) {
-        detail::gemm_with<Tile>(bl, false, false, p.N, p.C, p.OC, T(1), dYp + q.o * p.N * p.OC, p.OC,
-                                Wt + q.t * p.OC * p.C, p.C, written[q.i] ? T(1) : T(0), dXp + q.i * p.N * p.C, p.C);
-        written[q.i] = true;
-    }
-    for (std::size_t i = 0; i < HW; ++i)  // an input position that no output reads
-        if (!written[i]) std::fill_n(dXp + i * p.N * p.C, p.N * p.C, T(0));
+    detail::conv_taps_sum(detail::conv_tap_pairs(p), &detail::TapPair::i, HW, p.N * p.C, dXp,
+                          [&](const detail::TapPair& q, T beta, T* dXi) {
+                              detail::gemm_with<Tile>(bl, false, false, p.N, p.C, p.OC, T(1), dYp + q.o * p.N * p.OC,
+                                                      p.OC, Wt + q.t * p.OC * p.C, p.C, beta, dXi, p.C);
+                          });
     detail::conv_taps_transpose(dXp, p.N, p.C, HW, true, dx);
 }
 
@@ -164,18 +174,11 @@ void conv2d_backward_weight_taps(const Conv2dParams& p, const T* x, const T* dy,
     T* dWt = s.w.get(KK * p.OC * p.C);
     detail::conv_taps_transpose(x, p.N, p.C, HW, false, Xp);
     detail::conv_taps_transpose(dy, p.N, p.OC, OHW, false, dYp);
-    std::vector<bool> written(KK, false);
-    // tap-major order: each dW_t is complete before the next
-    std::vector<detail::TapPair> pairs = detail::conv_tap_pairs(p);
-    std::stable_sort(pairs.begin(), pairs.end(),
-                     [](const detail::TapPair& a, const detail::TapPair& b) { return a.t < b.t; });
-    for (const detail::TapPair& q : pairs) {
-        detail::gemm_with<Tile>(bl, true, false, p.OC, p.C, p.N, T(1), dYp + q.o * p.N * p.OC, p.OC,
-                                Xp + q.i * p.N * p.C, p.C, written[q.t] ? T(1) : T(0), dWt + q.t * p.OC * p.C, p.C);
-        written[q.t] = true;
-    }
-    for (std::size_t t = 0; t < KK; ++t)  // a tap that only ever sees padding
-        if (!written[t]) std::fill_n(dWt + t * p.OC * p.C, p.OC * p.C, T(0));
+    detail::conv_taps_sum(detail::conv_tap_pairs(p), &detail::TapPair::t, KK, p.OC * p.C, dWt,
+                          [&](const detail::TapPair& q, T beta, T* dWt_t) {
+                              detail::gemm_with<Tile>(bl, true, false, p.OC, p.C, p.N, T(1), dYp + q.o * p.N * p.OC,
+                                                      p.OC, Xp + q.i * p.N * p.C, p.C, beta, dWt_t, p.C);
+                          });
     detail::conv_taps_transpose(dWt, p.OC, p.C, KK, true, dw);
 }
 

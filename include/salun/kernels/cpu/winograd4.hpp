@@ -73,18 +73,21 @@ inline bool winograd4_backward_weight_eligible(const Conv2dParams& p) {
            p.OH() >= kWinograd4MinWeightOutput && p.OW() >= kWinograd4MinWeightOutput;
 }
 
+/// The reciprocals in G and G^T (1/4, 1/6, 1/12, 1/24), rounded once in double: the transforms
+/// multiply by them. Dividing instead made the kernel transform a third of a 512-channel layer's
+/// forward and the point sums' way back a share of its weight gradient; in double the difference
+/// is far below float's rounding.
+constexpr double kWinograd4R4 = 1.0 / 4, kWinograd4R6 = 1.0 / 6, kWinograd4R12 = 1.0 / 12, kWinograd4R24 = 1.0 / 24;
+
 /// u[36] = G g G^T for a 3x3 kernel g given by g(kh, kw).
 template <class T, class Get>
 inline void winograd4_kernel_transform(Get g, T* u) {
     // one 3-vector through G: the six rows above
-    // multiplications by the rounded reciprocals: divisions made this transform a third of a
-    // 512-channel layer's forward; in double the difference is far below float's rounding
-    constexpr T r4 = T(1) / T(4), r6 = T(1) / T(6), r12 = T(1) / T(12), r24 = T(1) / T(24);
     auto apply_g = [](T g0, T g1, T g2, T* out, std::size_t stride) {
-        const T a = g0 * r24 + g2 * r6, b = g1 * r12;
-        out[0 * stride] = g0 * r4;
-        out[1 * stride] = -(g0 + g1 + g2) * r6;
-        out[2 * stride] = -(g0 - g1 + g2) * r6;
+        const T a = g0 * T(kWinograd4R24) + g2 * T(kWinograd4R6), b = g1 * T(kWinograd4R12);
+        out[0 * stride] = g0 * T(kWinograd4R4);
+        out[1 * stride] = -(g0 + g1 + g2) * T(kWinograd4R6);
+        out[2 * stride] = -(g0 - g1 + g2) * T(kWinograd4R6);
         out[3 * stride] = a + b;
         out[4 * stride] = a - b;
         out[5 * stride] = g2;
@@ -372,18 +375,16 @@ void winograd4_input_to_channel_slivers(const T* x, std::size_t g, std::size_t C
 template <class T>
 void winograd4_weight_from_points(const T* Mw, std::size_t wplane, T* dw) {
     static constexpr std::size_t P = kWinograd4In, kLanes = 16;
-    static constexpr double r4 = 1.0 / 4, r6 = 1.0 / 6, r12 = 1.0 / 12, r24 = 1.0 / 24;
-    // six lane rows (m[0], m[stride], ...) through G^T (3 x 6); multiplications by the rounded
-    // reciprocals (as in winograd4_kernel_transform) instead of divisions
+    // six lane rows (m[0], m[stride], ...) through G^T (3 x 6)
     auto apply_gt = [](const double (*m)[kLanes], std::size_t stride, double (*out)[kLanes], std::size_t ostride) {
 #pragma omp simd
         for (std::size_t l = 0; l < kLanes; ++l) {
             const double m0 = m[0][l], m1 = m[stride][l], m2 = m[2 * stride][l], m3 = m[3 * stride][l],
                          m4 = m[4 * stride][l], m5 = m[5 * stride][l];
             const double p12 = m1 + m2, p34 = m3 + m4;
-            out[0][l] = m0 * r4 - p12 * r6 + p34 * r24;
-            out[ostride][l] = (m2 - m1) * r6 + (m3 - m4) * r12;
-            out[2 * ostride][l] = (p34 - p12) * r6 + m5;
+            out[0][l] = m0 * kWinograd4R4 - p12 * kWinograd4R6 + p34 * kWinograd4R24;
+            out[ostride][l] = (m2 - m1) * kWinograd4R6 + (m3 - m4) * kWinograd4R12;
+            out[2 * ostride][l] = (p34 - p12) * kWinograd4R6 + m5;
         }
     };
     const std::size_t blocks = (wplane + kLanes - 1) / kLanes;

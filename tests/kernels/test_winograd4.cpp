@@ -4,6 +4,7 @@
 // 2, channel counts that are not multiples of any tile's MR / NR, batch 1 and several, called
 // directly and through conv2d_* (the dispatch rule winograd_use_f4). Every micro-tile shape runs
 // the same cases in test_tile_shapes.cpp.
+#include <algorithm>
 #include <cstddef>
 #include <vector>
 
@@ -72,18 +73,25 @@ TEST_CASE_TEMPLATE("conv2d dispatch: F(4x4) on maps of 3x3 and more with padding
     CHECK_FALSE(det::winograd4_backward_weight_eligible({4, 64, 2, 2, 64, 3, 3, 1, 1, 1, 1}));
     CHECK_FALSE(det::winograd4_backward_weight_eligible({4, 64, 8, 8, 64, 3, 3, 1, 1, 2, 2}));
     CHECK_FALSE(det::winograd4_backward_weight_eligible({4, 64, 8, 8, 64, 3, 3, 2, 2, 1, 1}));
-    // through conv2d_* (all three passes; >= kWinogradMinChannels channels, batch >= threads)
+    // through conv2d_* (all three passes; >= kWinogradMinChannels channels). Winograd splits the
+    // batch between threads, so each shape's batch is raised to the thread count where it is less.
     const std::size_t k = det::kWinogradMinChannels;
     unsigned seed = 9500;
-    for (const Conv2dParams& p : std::vector<Conv2dParams>{{3, k + 1, 9, 9, k + 5, 3, 3, 1, 1, 1, 1},
+    for (Conv2dParams p : std::vector<Conv2dParams>{{3, k + 1, 9, 9, k + 5, 3, 3, 1, 1, 1, 1},
                                                            {2, k, 13, 11, k + 3, 3, 3, 1, 1, 0, 0},
                                                            {4, k + 7, 5, 7, k, 3, 3, 1, 1, 1, 1},
                                                            {4, k, 4, 4, k + 1, 3, 3, 1, 1, 1, 1},
                                                            {6, k + 3, 3, 3, k, 3, 3, 1, 1, 1, 1},
                                                            {5, k + 2, 6, 5, k + 9, 3, 3, 1, 1, 0, 2}}) {
+        p.N = std::max<std::size_t>(p.N, std::size_t(det::max_threads()));
         REQUIRE(det::winograd_forward_eligible(p));
         CHECK(salun_test::check_conv<T>(p, seed++));
     }
+    // batch 1 on any thread count: the forward goes to im2col, the weight gradient stays on
+    // F(4x4) (its threads split the output channels, not the images)
+    const Conv2dParams one{1, k + 1, 8, 8, k + 2 * det::NativeTile<T>::MR + 3, 3, 3, 1, 1, 1, 1};
+    REQUIRE(det::winograd4_backward_weight_eligible(one));
+    CHECK(salun_test::check_conv<T>(one, seed++));
 }
 
 TEST_CASE_TEMPLATE("Winograd weight gradient: the same bits on 1, 2 and 3 threads (the threads split the output channels)",

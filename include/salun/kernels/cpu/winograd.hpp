@@ -65,10 +65,18 @@ struct WinogradRowScratch {
     }
 };
 
-inline bool winograd_forward_eligible(const Conv2dParams& p) {
+/// The layer shapes Winograd takes: 3x3, stride 1, padding <= 2, enough channels on both sides
+/// and a padded map that holds a 4x4 window.
+inline bool winograd_shape_eligible(const Conv2dParams& p) {
     return p.KH == 3 && p.KW == 3 && p.SH == 1 && p.SW == 1 && p.PH <= 2 && p.PW <= 2 &&
            p.C >= kWinogradMinChannels && p.OC >= kWinogradMinChannels && p.H + 2 * p.PH >= 4 &&
-           p.W + 2 * p.PW >= 4 && p.N >= std::size_t(in_parallel() ? 1 : max_threads());
+           p.W + 2 * p.PW >= 4;
+}
+
+/// The forward and backward_input drivers split the images between threads, so they also need
+/// a batch of at least the thread count (smaller batches go to im2col, whose GEMM threads).
+inline bool winograd_forward_eligible(const Conv2dParams& p) {
+    return winograd_shape_eligible(p) && p.N >= std::size_t(in_parallel() ? 1 : max_threads());
 }
 
 inline bool winograd_backward_input_eligible(const Conv2dParams& p) {
@@ -102,9 +110,9 @@ inline void winograd_kernel_transform(Get g, T* u) {
 /// above 16x16 also stay on im2col: there (ResNet-18's 64-channel 32x32 layers) the transforms'
 /// traffic through the 16 packed planes costs more than the saved multiplies (measured 40-45 vs
 /// 57 GFLOP/s). conv.hpp asks winograd4_backward_weight_eligible first, so F(2x2) is left the
-/// layers with padding 2.
+/// layers with padding 2. Its threads split the output channels, so any batch size will do.
 inline bool winograd_backward_weight_eligible(const Conv2dParams& p) {
-    return winograd_forward_eligible(p) && p.OH() >= 4 && p.OW() >= 4 && p.OH() * p.OW() <= 256;
+    return winograd_shape_eligible(p) && p.OH() >= 4 && p.OW() >= 4 && p.OH() * p.OW() <= 256;
 }
 
 /// Transformed, packed kernels for the variant F (WinogradF2, WinogradF4). Forward (flip = false):

@@ -65,11 +65,12 @@ inline bool winograd_use_f4(std::size_t OH, std::size_t OW, std::size_t PH, std:
 /// channels instead of the images, see winograd_conv3x3_backward_weight). 3x3 maps keep F(2x2).
 constexpr std::size_t kWinograd4MinWeightOutput = 4;
 
-/// Whether the weight gradient of p uses F(4x4): the forward's conditions (3x3, stride 1, enough
-/// channels and images), winograd_use_f4 and output maps of at least 4x4. It takes the 4x4 to 8x8
+/// Whether the weight gradient of p uses F(4x4): Winograd's shape conditions (3x3, stride 1,
+/// enough channels; any batch, as the threads split the output channels), winograd_use_f4 and
+/// output maps of at least 4x4. It takes the 4x4 to 8x8
 /// maps from F(2x2) and the 16x16 and 32x32 ones from the implicit GEMM (conv_weight_grad.hpp).
 inline bool winograd4_backward_weight_eligible(const Conv2dParams& p) {
-    return winograd_forward_eligible(p) && winograd_use_f4(p.OH(), p.OW(), p.PH, p.PW) &&
+    return winograd_shape_eligible(p) && winograd_use_f4(p.OH(), p.OW(), p.PH, p.PW) &&
            p.OH() >= kWinograd4MinWeightOutput && p.OW() >= kWinograd4MinWeightOutput;
 }
 

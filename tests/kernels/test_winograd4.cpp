@@ -5,7 +5,9 @@
 // directly and through conv2d_* (the dispatch rule winograd_use_f4). Every micro-tile shape runs
 // the same cases in test_tile_shapes.cpp.
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
+#include <limits>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -33,6 +35,10 @@ const std::vector<Conv2dParams> kAwkward = {
     {4, 6, 4, 4, 7, 3, 3, 1, 1, 1, 1},     {5, 9, 6, 6, 10, 3, 3, 1, 1, 0, 0},
     {2, 11, 3, 3, 5, 3, 3, 1, 1, 2, 2},    {3, 10, 7, 8, 12, 3, 3, 1, 1, 0, 2},
     {1, 70, 17, 15, 37, 3, 3, 1, 1, 1, 1}, {9, 40, 4, 5, 33, 3, 3, 1, 1, 1, 1},
+    // rows of 8 tiles and more (the AVX-512 window columns take 8 tiles per step): 10 tiles, 8
+    // tiles ending at the row's last value, 17 tiles with padding on one side only
+    {2, 9, 6, 37, 11, 3, 3, 1, 1, 1, 1},   {1, 7, 5, 34, 9, 3, 3, 1, 1, 0, 0},
+    {1, 5, 9, 70, 6, 3, 3, 1, 1, 1, 0},
 };
 
 }  // namespace
@@ -54,6 +60,35 @@ TEST_CASE("Winograd F(4x4,3x3) in double agrees with the reference to 1e-12") {
     // a real layer shape (ResNet-18 layer 4): 512 channels on 4x4 maps
     CHECK(salun_test::check_winograd_direct<double, Tile, det::WinogradF4>({2, 512, 4, 4, 512, 3, 3, 1, 1, 1, 1}, seed++,
                                                                            1e-12));
+}
+
+TEST_CASE_TEMPLATE("F(4x4) window columns: every row length, padding and tile count (each ISA's vector path)", T, float,
+                   double) {
+    // winograd4_window_columns against its definition d[b][tw] = v(4 tw + b), v(k) = xr[k - lead]
+    // for lead <= k < lead + body, else 0. The row sits between NaN guards, so a read past either
+    // end shows; d's rows are one tile longer than TW with NaN guards that must stay. Tile counts
+    // cover the scalar rows (1-3), the 4-tile and 8-tile steps and their tails.
+    const T guard = std::numeric_limits<T>::quiet_NaN();
+    for (std::size_t TW = 1; TW <= 20; ++TW)
+        for (std::size_t lead = 0; lead <= 2; ++lead) {
+            const std::size_t L = det::kWinograd4Out * TW + det::kWinograd4Out;
+            for (std::size_t body = 1; body + lead <= L; ++body) {
+                std::vector<T> in(body + 64, guard), row(L, T(0)), d(det::kWinograd4In * (TW + 1), guard);
+                const T* xr = in.data() + 32;
+                for (std::size_t u = 0; u < body; ++u) in[32 + u] = T(1 + u);
+                det::winograd4_window_columns(xr, lead, body, TW, row.data(), d.data(), TW + 1);
+                bool ok = true;
+                for (std::size_t b = 0; b < det::kWinograd4In; ++b) {
+                    for (std::size_t tw = 0; tw < TW; ++tw) {
+                        const std::size_t k = det::kWinograd4Out * tw + b;
+                        const T want = k >= lead && k < lead + body ? xr[k - lead] : T(0);
+                        ok = ok && d[b * (TW + 1) + tw] == want;
+                    }
+                    ok = ok && std::isnan(d[b * (TW + 1) + TW]);
+                }
+                CHECK_MESSAGE(ok, "TW " << TW << " lead " << lead << " body " << body);
+            }
+        }
 }
 
 TEST_CASE_TEMPLATE("conv2d dispatch: F(4x4) on maps of 3x3 and more with padding <= 1, else F(2x2)", T, float, double) {

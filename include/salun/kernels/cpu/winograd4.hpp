@@ -24,7 +24,12 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #include "salun/kernels/cpu/winograd.hpp"
 #include "salun/kernels/params.hpp"
@@ -98,13 +103,133 @@ inline void winograd4_kernel_transform(Get g, T* u) {
     for (std::size_t i = 0; i < kWinograd4In; ++i) apply_g(t[i][0], t[i][1], t[i][2], u + i * kWinograd4In, 1);
 }
 
+#if defined(__AVX2__)
+/// The address of v(at) = xr[at - lead], possibly before xr: only the lanes of a masked load that
+/// lie in [lead, end) are read from it.
+inline const float* winograd4_row_at(const float* xr, std::size_t lead, std::size_t at) {
+    return reinterpret_cast<const float*>(reinterpret_cast<std::uintptr_t>(xr) + (at - lead) * sizeof(float));
+}
+
+#if defined(__AVX512F__)
+/// winograd4_window_columns for float on AVX-512 (TW >= 4). 8 tiles per step: four masked
+/// 16-value loads (values 4 tw.. and 4 tw + 4..; the masks supply the padding, the row's end and
+/// the last tiles) and one two-source permute per column (lanes b, b + 4, ..., b + 28).
+inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, std::size_t end, std::size_t TW,
+                                          float* d, std::size_t stride) {
+    auto load = [&](std::size_t at) {  // v(at + j) in lane j < 16
+        const std::size_t lo = std::max(at, lead), hi = std::min(at + 16, end);
+        if (lo >= hi) return _mm512_setzero_ps();
+        const unsigned m = ((1u << (hi - at)) - 1u) & ~((1u << (lo - at)) - 1u);
+        return _mm512_maskz_loadu_ps(__mmask16(m), winograd4_row_at(xr, lead, at));
+    };
+    const __m512i c0 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i c1 = _mm512_add_epi32(c0, _mm512_set1_epi32(1)), c2 = _mm512_add_epi32(c0, _mm512_set1_epi32(2)),
+                  c3 = _mm512_add_epi32(c0, _mm512_set1_epi32(3));
+    for (std::size_t tw = 0; tw < TW; tw += 8) {
+        const std::size_t at = kWinograd4Out * tw;
+        const __m512 a0 = load(at), a1 = load(at + 16), b0 = load(at + 4), b1 = load(at + 20);
+        const __mmask16 m = __mmask16((1u << std::min<std::size_t>(8, TW - tw)) - 1u);
+        float* o = d + tw;
+        _mm512_mask_storeu_ps(o, m, _mm512_permutex2var_ps(a0, c0, a1));
+        _mm512_mask_storeu_ps(o + stride, m, _mm512_permutex2var_ps(a0, c1, a1));
+        _mm512_mask_storeu_ps(o + 2 * stride, m, _mm512_permutex2var_ps(a0, c2, a1));
+        _mm512_mask_storeu_ps(o + 3 * stride, m, _mm512_permutex2var_ps(a0, c3, a1));
+        _mm512_mask_storeu_ps(o + 4 * stride, m, _mm512_permutex2var_ps(b0, c0, b1));
+        _mm512_mask_storeu_ps(o + 5 * stride, m, _mm512_permutex2var_ps(b0, c1, b1));
+    }
+}
+#else
+/// winograd4_window_columns for float on AVX2 (TW >= 4). 8 tiles: their values sit in four
+/// 8-value loads (two tiles each), and a 4 x 8 transpose (unpack, shuffle, then one lane permute
+/// to put the tiles in order) yields columns 0-3; the same on the loads 4 values on yields
+/// columns 4 and 5. 4 tiles: the 4 x 4 transpose of four 4-value loads. Loads that reach into
+/// the padding are masked; the last 1-3 tiles go one value at a time.
+inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, std::size_t end, std::size_t TW,
+                                          float* d, std::size_t stride) {
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i lo = _mm256_set1_epi32(int(lead) - 1), hi = _mm256_set1_epi32(int(end));
+    auto mask = [&](std::size_t at) {  // lanes j with lead <= at + j < end
+        const __m256i k = _mm256_add_epi32(_mm256_set1_epi32(int(at)), iota);
+        return _mm256_and_si256(_mm256_cmpgt_epi32(k, lo), _mm256_cmpgt_epi32(hi, k));
+    };
+    auto load8 = [&](std::size_t at) {
+        const float* p = winograd4_row_at(xr, lead, at);
+        return at >= lead && at + 8 <= end ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask(at));
+    };
+    auto load4 = [&](std::size_t at) {
+        const float* p = winograd4_row_at(xr, lead, at);
+        return at >= lead && at + 4 <= end ? _mm_loadu_ps(p) : _mm_maskload_ps(p, _mm256_castsi256_si128(mask(at)));
+    };
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);  // tiles 0 2 4 6 1 3 5 7 -> 0..7
+    std::size_t tw = 0;
+    for (; tw + 8 <= TW; tw += 8) {
+        const std::size_t at = kWinograd4Out * tw;
+        const __m256 r0 = load8(at), r1 = load8(at + 8), r2 = load8(at + 16), r3 = load8(at + 24);
+        const __m256 s0 = load8(at + 4), s1 = load8(at + 12), s2 = load8(at + 20), s3 = load8(at + 28);
+        const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+        const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+        const __m256 e0 = _mm256_unpacklo_ps(s0, s1), e2 = _mm256_unpacklo_ps(s2, s3);
+        auto put = [&](std::size_t b, __m256 v) {
+            _mm256_storeu_ps(d + b * stride + tw, _mm256_permutevar8x32_ps(v, order));
+        };
+        put(0, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)));
+        put(1, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)));
+        put(2, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)));
+        put(3, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)));
+        put(4, _mm256_shuffle_ps(e0, e2, _MM_SHUFFLE(1, 0, 1, 0)));
+        put(5, _mm256_shuffle_ps(e0, e2, _MM_SHUFFLE(3, 2, 3, 2)));
+    }
+    for (; tw + 4 <= TW; tw += 4) {
+        const std::size_t at = kWinograd4Out * tw;
+        __m128 r0 = load4(at), r1 = load4(at + 4), r2 = load4(at + 8), r3 = load4(at + 12);
+        const __m128 r4 = load4(at + 16);
+        // columns 4 and 5 of tile i are values 0 and 1 of load i + 1
+        const __m128 l12 = _mm_unpacklo_ps(r1, r2), l34 = _mm_unpacklo_ps(r3, r4);
+        _mm_storeu_ps(d + 4 * stride + tw, _mm_movelh_ps(l12, l34));
+        _mm_storeu_ps(d + 5 * stride + tw, _mm_movehl_ps(l34, l12));
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        _mm_storeu_ps(d + tw, r0);
+        _mm_storeu_ps(d + stride + tw, r1);
+        _mm_storeu_ps(d + 2 * stride + tw, r2);
+        _mm_storeu_ps(d + 3 * stride + tw, r3);
+    }
+    for (; tw < TW; ++tw)
+        for (std::size_t b = 0; b < kWinograd4In; ++b) {
+            const std::size_t k = kWinograd4Out * tw + b;
+            d[b * stride + tw] = k >= lead && k < end ? xr[k - lead] : 0.0f;
+        }
+}
+#endif
+#endif
+
+/// The six window columns of tiles [0, TW) from one input row xr: d[b * stride + tw] = v(4 tw + b),
+/// b < 6, where v(k) = xr[k - lead] for lead <= k < lead + body and 0 elsewhere (the row with its
+/// zero padding). Generic path: the padded row is copied into `row` (4 TW + 4 values, whose
+/// padding the caller zeroed) and read back with stride 4.
+/// Why intrinsics for float on AVX2 and AVX-512 from 4 tiles up: the maps of ResNet-18 and
+/// VGG-16-BN have TW <= 8 tiles per row, fewer than one vector, so the compiler's vectorised loop
+/// never ran and this was scalar loads and stores: 16-22 ns per row of 4 or 8 tiles, 6-10 ns with
+/// the permutes (Zen 4, both ISAs). They load straight from xr, not from the copy: a load that
+/// overlaps a just-written vector store cannot take its data from the store and waits for it.
+/// Rows of 1-3 tiles keep the copy (7 ns; the masked loads took 8-24).
+template <class T>
+inline void winograd4_window_columns(const T* xr, std::size_t lead, std::size_t body, std::size_t TW, T* row, T* d,
+                                     std::size_t stride) {
+#if defined(__AVX2__)
+    if constexpr (std::is_same<T, float>::value)
+        if (TW >= 4) return winograd4_window_columns_simd(xr, lead, lead + body, TW, d, stride);
+#endif
+    for (std::size_t u = 0; u < body; ++u) row[lead + u] = xr[u];
+    for (std::size_t tw = 0; tw < TW; ++tw) {
+        const T* q = row + kWinograd4Out * tw;
+        for (std::size_t b = 0; b < kWinograd4In; ++b) d[b * stride + tw] = q[b];
+    }
+}
+
 /// Gathers the 6x6 input windows of every tile of images [0, g) of one channel (plane c of each
 /// image; planes img_in apart, H x W, zero padding PH / PW) into D: value (a, b) of tile t at
 /// D[(6 a + b) Tp + t]; the pad tiles Tn..Tp are zero. `row` is scratch for one zero-padded
-/// input row of 4 TW + 4 values.
-/// Why one loop writes all six columns b: the six loads row[4 tw + b] then form one interleaved
-/// group that the compiler vectorises with permutes; one loop per b (a lone stride-4 load)
-/// compiled to scalar code, and with the row copies it took a tenth of a ResNet-18 step.
+/// input row of 4 TW + 4 values (winograd4_window_columns).
 template <class T>
 void winograd4_gather_windows(const T* xc, std::size_t img_in, std::size_t g, std::size_t H, std::size_t W,
                               std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, std::size_t Tp, T* row,
@@ -117,18 +242,12 @@ void winograd4_gather_windows(const T* xc, std::size_t img_in, std::size_t g, st
         for (std::size_t th = 0; th < TH; ++th)
             for (std::size_t a = 0; a < P; ++a) {
                 T* d0 = D + a * P * Tp + i * tiles_img + th * TW;
-                T *d1 = d0 + Tp, *d2 = d0 + 2 * Tp, *d3 = d0 + 3 * Tp, *d4 = d0 + 4 * Tp, *d5 = d0 + 5 * Tp;
                 const long r = long(S * th + a) - long(PH);
                 if (r < 0 || r >= long(H)) {
                     for (std::size_t b = 0; b < P; ++b) std::fill_n(d0 + b * Tp, TW, T(0));
                     continue;
                 }
-                const T* xr = xc + i * img_in + std::size_t(r) * W;
-                for (std::size_t u = 0; u < body; ++u) row[lead + u] = xr[u];
-                for (std::size_t tw = 0; tw < TW; ++tw) {
-                    const T* q = row + S * tw;
-                    d0[tw] = q[0], d1[tw] = q[1], d2[tw] = q[2], d3[tw] = q[3], d4[tw] = q[4], d5[tw] = q[5];
-                }
+                winograd4_window_columns(xc + i * img_in + std::size_t(r) * W, lead, body, TW, row, d0, Tp);
             }
     for (std::size_t xi = 0; xi < kWinograd4Points; ++xi) std::fill(D + xi * Tp + Tn, D + (xi + 1) * Tp, T(0));
 }

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -64,31 +65,42 @@ TEST_CASE("Winograd F(4x4,3x3) in double agrees with the reference to 1e-12") {
 
 TEST_CASE_TEMPLATE("F(4x4) window columns: every row length, padding and tile count (each ISA's vector path)", T, float,
                    double) {
-    // winograd4_window_columns against its definition d[b][tw] = v(4 tw + b), v(k) = xr[k - lead]
-    // for lead <= k < lead + body, else 0. The row sits between NaN guards, so a read past either
-    // end shows; d's rows are one tile longer than TW with NaN guards that must stay. Tile counts
-    // cover the scalar rows (1-3), the 4-tile and 8-tile steps and their tails.
+    // winograd4_window_columns (and for float on AVX2 / AVX-512 winograd4_window_columns_simd)
+    // against the definition d[b][tw] = v(4 tw + b), v(k) = xr[k - lead] for lead <= k < lead +
+    // body, else 0. The row sits between NaN guards, so a read past either end shows; d's rows are
+    // one tile longer than TW with NaN guards that must stay. Tile counts cover rows of 1-3 tiles,
+    // the 4-tile and 8-tile steps and their tails.
     const T guard = std::numeric_limits<T>::quiet_NaN();
-    for (std::size_t TW = 1; TW <= 20; ++TW)
-        for (std::size_t lead = 0; lead <= 2; ++lead) {
-            const std::size_t L = det::kWinograd4Out * TW + det::kWinograd4Out;
-            for (std::size_t body = 1; body + lead <= L; ++body) {
-                std::vector<T> in(body + 64, guard), row(L, T(0)), d(det::kWinograd4In * (TW + 1), guard);
-                const T* xr = in.data() + 32;
-                for (std::size_t u = 0; u < body; ++u) in[32 + u] = T(1 + u);
-                det::winograd4_window_columns(xr, lead, body, TW, row.data(), d.data(), TW + 1);
-                bool ok = true;
-                for (std::size_t b = 0; b < det::kWinograd4In; ++b) {
-                    for (std::size_t tw = 0; tw < TW; ++tw) {
-                        const std::size_t k = det::kWinograd4Out * tw + b;
-                        const T want = k >= lead && k < lead + body ? xr[k - lead] : T(0);
-                        ok = ok && d[b * (TW + 1) + tw] == want;
+    auto check = [&](const char* path, auto columns) {
+        for (std::size_t TW = 1; TW <= 20; ++TW)
+            for (std::size_t lead = 0; lead <= 2; ++lead) {
+                const std::size_t L = det::kWinograd4Out * TW + det::kWinograd4Out;
+                for (std::size_t body = 1; body + lead <= L; ++body) {
+                    std::vector<T> in(body + 64, guard), row(L, T(0)), d(det::kWinograd4In * (TW + 1), guard);
+                    const T* xr = in.data() + 32;
+                    for (std::size_t u = 0; u < body; ++u) in[32 + u] = T(1 + u);
+                    columns(xr, lead, body, TW, row.data(), d.data(), TW + 1);
+                    bool ok = true;
+                    for (std::size_t b = 0; b < det::kWinograd4In; ++b) {
+                        for (std::size_t tw = 0; tw < TW; ++tw) {
+                            const std::size_t k = det::kWinograd4Out * tw + b;
+                            const T want = k >= lead && k < lead + body ? xr[k - lead] : T(0);
+                            ok = ok && d[b * (TW + 1) + tw] == want;
+                        }
+                        ok = ok && std::isnan(d[b * (TW + 1) + TW]);
                     }
-                    ok = ok && std::isnan(d[b * (TW + 1) + TW]);
+                    CHECK_MESSAGE(ok, path << ": TW " << TW << " lead " << lead << " body " << body);
                 }
-                CHECK_MESSAGE(ok, "TW " << TW << " lead " << lead << " body " << body);
             }
-        }
+    };
+    check("copy", [](const T* xr, std::size_t lead, std::size_t body, std::size_t TW, T* row, T* d, std::size_t stride) {
+        det::winograd4_window_columns(xr, lead, body, TW, row, d, stride);
+    });
+#if defined(__AVX2__)
+    if constexpr (std::is_same<T, float>::value)
+        check("simd", [](const float* xr, std::size_t lead, std::size_t body, std::size_t TW, float*, float* d,
+                         std::size_t stride) { det::winograd4_window_columns_simd(xr, lead, lead + body, TW, d, stride); });
+#endif
 }
 
 TEST_CASE_TEMPLATE("conv2d dispatch: F(4x4) on maps of 3x3 and more with padding <= 1, else F(2x2)", T, float, double) {

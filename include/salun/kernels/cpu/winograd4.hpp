@@ -111,7 +111,7 @@ inline const float* winograd4_row_at(const float* xr, std::size_t lead, std::siz
 }
 
 #if defined(__AVX512F__)
-/// winograd4_window_columns for float on AVX-512 (TW >= 4). 8 tiles per step: four masked
+/// winograd4_window_columns for float on AVX-512 (TW >= 4; no `row`). 8 tiles per step: four masked
 /// 16-value loads (values 4 tw.. and 4 tw + 4..; the masks supply the padding, the row's end and
 /// the last tiles) and one two-source permute per column (lanes b, b + 4, ..., b + 28).
 inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, std::size_t end, std::size_t TW,
@@ -139,7 +139,7 @@ inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, std
     }
 }
 #else
-/// winograd4_window_columns for float on AVX2 (TW >= 4). 8 tiles: their values sit in four
+/// winograd4_window_columns for float on AVX2 (TW >= 4; no `row`). 8 tiles: their values sit in four
 /// 8-value loads (two tiles each), and a 4 x 8 transpose (unpack, shuffle, then one lane permute
 /// to put the tiles in order) yields columns 0-3; the same on the loads 4 values on yields
 /// columns 4 and 5. 4 tiles: the 4 x 4 transpose of four 4-value loads. Loads that reach into
@@ -204,25 +204,16 @@ inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, std
 
 /// The six window columns of tiles [0, TW) from one input row xr: d[b * stride + tw] = v(4 tw + b),
 /// b < 6, where v(k) = xr[k - lead] for lead <= k < lead + body and 0 elsewhere (the row with its
-/// zero padding). Generic path: the padded row is copied into `row` (4 TW + 4 values, whose
-/// padding the caller zeroed) and read back with stride 4.
-/// Why intrinsics for float on AVX2 and AVX-512 from 4 tiles up: the maps of ResNet-18 and
-/// VGG-16-BN have TW <= 8 tiles per row, fewer than one vector, so the compiler's vectorised loop
-/// never ran and this was scalar loads and stores: 16-22 ns per row of 4 or 8 tiles, 6-10 ns with
-/// the permutes (Zen 4, both ISAs). They load straight from xr, not from the copy: a load that
-/// overlaps a just-written vector store cannot take its data from the store and waits for it.
-/// Rows of 1-3 tiles keep the copy (7 ns; the masked loads took 8-24).
+/// zero padding). The padded row is copied into `row` (4 TW + 4 values, whose padding the caller
+/// zeroed) and read back with stride 4. winograd4_window_columns_simd is the vector version.
 template <class T>
 inline void winograd4_window_columns(const T* xr, std::size_t lead, std::size_t body, std::size_t TW, T* row, T* d,
                                      std::size_t stride) {
-#if defined(__AVX2__)
-    if constexpr (std::is_same<T, float>::value)
-        if (TW >= 4) return winograd4_window_columns_simd(xr, lead, lead + body, TW, d, stride);
-#endif
     for (std::size_t u = 0; u < body; ++u) row[lead + u] = xr[u];
+    T *d0 = d, *d1 = d + stride, *d2 = d + 2 * stride, *d3 = d + 3 * stride, *d4 = d + 4 * stride, *d5 = d + 5 * stride;
     for (std::size_t tw = 0; tw < TW; ++tw) {
         const T* q = row + kWinograd4Out * tw;
-        for (std::size_t b = 0; b < kWinograd4In; ++b) d[b * stride + tw] = q[b];
+        d0[tw] = q[0], d1[tw] = q[1], d2[tw] = q[2], d3[tw] = q[3], d4[tw] = q[4], d5[tw] = q[5];
     }
 }
 
@@ -230,15 +221,24 @@ inline void winograd4_window_columns(const T* xr, std::size_t lead, std::size_t 
 /// image; planes img_in apart, H x W, zero padding PH / PW) into D: value (a, b) of tile t at
 /// D[(6 a + b) Tp + t]; the pad tiles Tn..Tp are zero. `row` is scratch for one zero-padded
 /// input row of 4 TW + 4 values (winograd4_window_columns).
-template <class T>
-void winograd4_gather_windows(const T* xc, std::size_t img_in, std::size_t g, std::size_t H, std::size_t W,
-                              std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, std::size_t Tp, T* row,
-                              T* D) {
+/// Why intrinsics for float on AVX2 and AVX-512 from 4 tiles per row up: the maps of ResNet-18
+/// and VGG-16-BN have TW <= 8, fewer tiles than one vector has lanes, so the compiler's vectorised
+/// copy-and-stride loop never ran and this was scalar loads and stores: 16-22 ns per row of 4 or
+/// 8 tiles, 6-10 ns with the permutes (Zen 4, both ISAs). The vector path loads straight from the
+/// input, not from the copy: a load that overlaps a just-written vector store cannot take its
+/// data from the store and waits for it. Rows of 1-3 tiles keep the copy (7 ns; the masked loads
+/// took 8-24). The choice is made once per call, outside the row loop: deciding per row made the
+/// copy path of 4x4 maps 7% slower (the 512-channel layer's forward, 43.7 -> 47 ms).
+/// The row walk of winograd4_gather_windows: columns(xr, d0) for every window row a of every
+/// tile row th of every image i that lies in the map (d0 = D + 6 a Tp + tile); rows in the
+/// padding and the pad tiles Tn..Tp are zero.
+template <class T, class Columns>
+void winograd4_gather_rows(const T* xc, std::size_t img_in, std::size_t g, std::size_t H, std::size_t W,
+                           std::size_t PH, std::size_t TH, std::size_t TW, std::size_t Tp, T* D, Columns columns) {
     constexpr std::size_t S = kWinograd4Out, P = kWinograd4In;
-    const std::size_t L = S * TW + S, tiles_img = TH * TW, Tn = g * tiles_img;
-    const std::size_t lead = std::min(PW, L), body = std::min(W, L - lead);
-    std::fill(row, row + L, T(0));  // the padding stays zero: only [lead, lead + body) is rewritten
-    for (std::size_t i = 0; i < g; ++i)
+    const std::size_t tiles_img = TH * TW, Tn = g * tiles_img;
+    for (std::size_t i = 0; i < g; ++i) {
+        if (i + kWinogradPrefetchImages < g) winograd_prefetch_plane(xc + (i + kWinogradPrefetchImages) * img_in, H * W);
         for (std::size_t th = 0; th < TH; ++th)
             for (std::size_t a = 0; a < P; ++a) {
                 T* d0 = D + a * P * Tp + i * tiles_img + th * TW;
@@ -247,9 +247,49 @@ void winograd4_gather_windows(const T* xc, std::size_t img_in, std::size_t g, st
                     for (std::size_t b = 0; b < P; ++b) std::fill_n(d0 + b * Tp, TW, T(0));
                     continue;
                 }
-                winograd4_window_columns(xc + i * img_in + std::size_t(r) * W, lead, body, TW, row, d0, Tp);
+                columns(xc + i * img_in + std::size_t(r) * W, d0);
             }
+    }
     for (std::size_t xi = 0; xi < kWinograd4Points; ++xi) std::fill(D + xi * Tp + Tn, D + (xi + 1) * Tp, T(0));
+}
+
+#if defined(__AVX2__)
+/// winograd4_gather_windows with the vector window columns (float, TW >= 4).
+inline void winograd4_gather_windows_simd(const float* xc, std::size_t img_in, std::size_t g, std::size_t H,
+                                          std::size_t W, std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW,
+                                          std::size_t Tp, float* D) {
+    const std::size_t L = kWinograd4Out * TW + kWinograd4Out;
+    const std::size_t lead = std::min(PW, L), end = lead + std::min(W, L - lead);
+    winograd4_gather_rows(xc, img_in, g, H, W, PH, TH, TW, Tp, D, [&](const float* xr, float* d0) {
+        winograd4_window_columns_simd(xr, lead, end, TW, d0, Tp);
+    });
+}
+#endif
+
+/// Gathers the 6x6 input windows of every tile of images [0, g) of one channel (plane c of each
+/// image; planes img_in apart, H x W, zero padding PH / PW) into D: value (a, b) of tile t at
+/// D[(6 a + b) Tp + t]; the pad tiles Tn..Tp are zero. `row` is scratch for one zero-padded
+/// input row of 4 TW + 4 values (winograd4_window_columns).
+/// Why intrinsics for float on AVX2 and AVX-512 from 4 tiles per row up: the maps of ResNet-18
+/// and VGG-16-BN have TW <= 8, fewer tiles than one vector has lanes, so the compiler's vectorised
+/// copy-and-stride loop never ran and this was scalar loads and stores: 16-22 ns per row of 4 or
+/// 8 tiles, 6-10 ns with the permutes (Zen 4, both ISAs). The vector path loads straight from the
+/// input, not from the copy: a load that overlaps a just-written vector store cannot take its
+/// data from the store and waits for it. Rows of 1-3 tiles keep the copy (7 ns; the masked loads
+/// took 8-24).
+template <class T>
+void winograd4_gather_windows(const T* xc, std::size_t img_in, std::size_t g, std::size_t H, std::size_t W,
+                              std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, std::size_t Tp, T* row,
+                              T* D) {
+#if defined(__AVX2__)
+    if constexpr (std::is_same<T, float>::value)
+        if (TW >= 4) return winograd4_gather_windows_simd(xc, img_in, g, H, W, PH, PW, TH, TW, Tp, D);
+#endif
+    const std::size_t L = kWinograd4Out * TW + kWinograd4Out;
+    const std::size_t lead = std::min(PW, L), body = std::min(W, L - lead);
+    std::fill(row, row + L, T(0));  // the padding stays zero: only [lead, lead + body) is rewritten
+    winograd4_gather_rows(xc, img_in, g, H, W, PH, TH, TW, Tp, D,
+                          [&](const T* xr, T* d0) { winograd4_window_columns(xr, lead, body, TW, row, d0, Tp); });
 }
 
 /// d[0..5] (rows `stride` apart) <- B^T d, the rows of B^T written out; every column t < Tp of
@@ -366,7 +406,9 @@ void winograd4_gather_dy(const T* dyc, std::size_t img_out, std::size_t g, std::
                          std::size_t TH, std::size_t TW, std::size_t Tn, T* Q) {
     constexpr std::size_t S = kWinograd4Out, P = kWinograd4In;
     const std::size_t tiles_img = TH * TW;
-    for (std::size_t i = 0; i < g; ++i)
+    for (std::size_t i = 0; i < g; ++i) {
+        if (i + kWinogradPrefetchImages < g)
+            winograd_prefetch_plane(dyc + (i + kWinogradPrefetchImages) * img_out, OH * OW);
         for (std::size_t th = 0; th < TH; ++th)
             for (std::size_t r = 0; r < S; ++r) {
                 T* q = Q + P * r * Tn + i * tiles_img + th * TW;
@@ -382,6 +424,7 @@ void winograd4_gather_dy(const T* dyc, std::size_t img_out, std::size_t g, std::
                         q[c * Tn + tw] = ow < OW ? row[ow] : T(0);
                     }
             }
+    }
 }
 
 /// q[0..5] (rows `stride` apart) <- A e for e = q[0..3], A = (A^T)^T: the six transform points of

@@ -217,18 +217,6 @@ inline void winograd4_window_columns(const T* xr, std::size_t lead, std::size_t 
     }
 }
 
-/// Gathers the 6x6 input windows of every tile of images [0, g) of one channel (plane c of each
-/// image; planes img_in apart, H x W, zero padding PH / PW) into D: value (a, b) of tile t at
-/// D[(6 a + b) Tp + t]; the pad tiles Tn..Tp are zero. `row` is scratch for one zero-padded
-/// input row of 4 TW + 4 values (winograd4_window_columns).
-/// Why intrinsics for float on AVX2 and AVX-512 from 4 tiles per row up: the maps of ResNet-18
-/// and VGG-16-BN have TW <= 8, fewer tiles than one vector has lanes, so the compiler's vectorised
-/// copy-and-stride loop never ran and this was scalar loads and stores: 16-22 ns per row of 4 or
-/// 8 tiles, 6-10 ns with the permutes (Zen 4, both ISAs). The vector path loads straight from the
-/// input, not from the copy: a load that overlaps a just-written vector store cannot take its
-/// data from the store and waits for it. Rows of 1-3 tiles keep the copy (7 ns; the masked loads
-/// took 8-24). The choice is made once per call, outside the row loop: deciding per row made the
-/// copy path of 4x4 maps 7% slower (the 512-channel layer's forward, 43.7 -> 47 ms).
 /// The row walk of winograd4_gather_windows: columns(xr, d0) for every window row a of every
 /// tile row th of every image i that lies in the map (d0 = D + 6 a Tp + tile); rows in the
 /// padding and the pad tiles Tn..Tp are zero.

@@ -195,6 +195,29 @@ def _run(cmd, **kw):
         return None
 
 
+def stale_binary(salun):
+    """None when salun-bench-models is newer than every library header and the benchmark's own
+    source; else the newest of those files and its time. This script does not build the binary,
+    and a stale one would be reported under the checkout's commit."""
+    try:
+        built = os.path.getmtime(salun)
+    except OSError:
+        return None
+    newest, newest_t = None, built
+    for root in (os.path.join(REPO, "include"), os.path.join(REPO, "bench")):
+        for d, _, files in os.walk(root):
+            for name in files:
+                if name.endswith((".hpp", ".cpp", ".h")):
+                    p = os.path.join(d, name)
+                    t = os.path.getmtime(p)
+                    if t > newest_t:
+                        newest, newest_t = p, t
+    if newest is None:
+        return None
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(newest_t))
+    return f"{os.path.relpath(newest, REPO)} ({when})"
+
+
 def salun_build_info(salun):
     """The ISA salun-bench-models was compiled for. First from the binary's own --help banner
     (a line 'compiled for: ...', if a future version prints one); otherwise from its build tree:
@@ -213,6 +236,10 @@ def salun_build_info(salun):
     if g:
         dirty = _run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"])
         info["commit"] = g.strip() + ("-dirty" if dirty and dirty.strip() else "")
+    info["stale"] = stale_binary(salun)
+    if info["stale"]:
+        # the commit above is the checkout's, which the binary does not contain: say so
+        info["commit"] = f"{info['commit']} checked out, but the binary predates {info['stale']}"
 
     build = os.path.dirname(os.path.abspath(salun))
     for _ in range(3):
@@ -410,6 +437,10 @@ def main():
             b["label"] = f"PyTorch {b['version']} ({b['python_path']})"
     cpu = cpu_info()
     sb = salun_build_info(args.salun)
+    if sb["stale"]:
+        print(f"compare_pytorch.py: warning: {args.salun} is older than {sb['stale']}: it does not measure "
+              f"the checked-out code; rebuild it (cmake --build <its build folder> --target salun-bench-models)",
+              file=sys.stderr, flush=True)
 
     print(f"batch {args.batch}, warm-up {args.warmup}, {args.reps} reps (median wall time), "
           f"load average at start {loadavg()}", flush=True)

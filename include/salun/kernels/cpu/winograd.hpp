@@ -81,24 +81,29 @@ struct WinogradRowScratch {
     }
 };
 
-/// The layer shapes Winograd takes: 3x3, stride 1, padding <= 2, enough channels on both sides
-/// and a padded map that holds a 4x4 window.
-inline bool winograd_shape_eligible(const Conv2dParams& p) {
+/// The layers Winograd takes: 3x3, stride 1, padding <= 2, enough channels on both sides.
+inline bool winograd_layer_eligible(const Conv2dParams& p) {
     return p.KH == 3 && p.KW == 3 && p.SH == 1 && p.SW == 1 && p.PH <= 2 && p.PW <= 2 &&
-           p.C >= kWinogradMinChannels && p.OC >= kWinogradMinChannels && p.H + 2 * p.PH >= 4 &&
-           p.W + 2 * p.PW >= 4;
+           p.C >= kWinogradMinChannels && p.OC >= kWinogradMinChannels;
+}
+
+/// ... whose padded input map holds a 4x4 window (the forward and the weight gradient).
+inline bool winograd_shape_eligible(const Conv2dParams& p) {
+    return winograd_layer_eligible(p) && p.H + 2 * p.PH >= 4 && p.W + 2 * p.PW >= 4;
 }
 
 /// The forward and backward_input drivers split the images between threads, so they also need
 /// a batch of at least the thread count (smaller batches go to im2col, whose GEMM threads).
+inline bool winograd_batch_eligible(const Conv2dParams& p) {
+    return p.N >= std::size_t(in_parallel() ? 1 : max_threads());
+}
+
 inline bool winograd_forward_eligible(const Conv2dParams& p) {
-    return winograd_shape_eligible(p) && p.N >= std::size_t(in_parallel() ? 1 : max_threads());
+    return winograd_shape_eligible(p) && winograd_batch_eligible(p);
 }
 
 inline bool winograd_backward_input_eligible(const Conv2dParams& p) {
-    return p.KH == 3 && p.KW == 3 && p.SH == 1 && p.SW == 1 && p.PH <= 2 && p.PW <= 2 &&
-           p.C >= kWinogradMinChannels && p.OC >= kWinogradMinChannels && p.H >= 2 && p.W >= 2 &&
-           p.N >= std::size_t(in_parallel() ? 1 : max_threads());
+    return winograd_layer_eligible(p) && p.H >= 2 && p.W >= 2 && winograd_batch_eligible(p);
 }
 
 /// u[16] = G g G^T for a 3x3 kernel g given by g(kh, kw).

@@ -241,19 +241,6 @@ void winograd4_gather_rows(const T* xc, std::size_t img_in, std::size_t g, std::
     for (std::size_t xi = 0; xi < kWinograd4Points; ++xi) std::fill(D + xi * Tp + Tn, D + (xi + 1) * Tp, T(0));
 }
 
-#if defined(__AVX2__)
-/// winograd4_gather_windows with the vector window columns (float, TW >= 4).
-inline void winograd4_gather_windows_simd(const float* xc, std::size_t img_in, std::size_t g, std::size_t H,
-                                          std::size_t W, std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW,
-                                          std::size_t Tp, float* D) {
-    const std::size_t L = kWinograd4Out * TW + kWinograd4Out;
-    const std::size_t lead = std::min(PW, L), end = lead + std::min(W, L - lead);
-    winograd4_gather_rows(xc, img_in, g, H, W, PH, TH, TW, Tp, D, [&](const float* xr, float* d0) {
-        winograd4_window_columns_simd(xr, lead, end, TW, d0, Tp);
-    });
-}
-#endif
-
 /// Gathers the 6x6 input windows of every tile of images [0, g) of one channel (plane c of each
 /// image; planes img_in apart, H x W, zero padding PH / PW) into D: value (a, b) of tile t at
 /// D[(6 a + b) Tp + t]; the pad tiles Tn..Tp are zero. `row` is scratch for one zero-padded
@@ -269,12 +256,15 @@ template <class T>
 void winograd4_gather_windows(const T* xc, std::size_t img_in, std::size_t g, std::size_t H, std::size_t W,
                               std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, std::size_t Tp, T* row,
                               T* D) {
-#if defined(__AVX2__)
-    if constexpr (std::is_same<T, float>::value)
-        if (TW >= 4) return winograd4_gather_windows_simd(xc, img_in, g, H, W, PH, PW, TH, TW, Tp, D);
-#endif
     const std::size_t L = kWinograd4Out * TW + kWinograd4Out;
     const std::size_t lead = std::min(PW, L), body = std::min(W, L - lead);
+#if defined(__AVX2__)
+    if constexpr (std::is_same<T, float>::value)
+        if (TW >= 4)
+            return winograd4_gather_rows(xc, img_in, g, H, W, PH, TH, TW, Tp, D, [&](const float* xr, float* d0) {
+                winograd4_window_columns_simd(xr, lead, lead + body, TW, d0, Tp);
+            });
+#endif
     std::fill(row, row + L, T(0));  // the padding stays zero: only [lead, lead + body) is rewritten
     winograd4_gather_rows(xc, img_in, g, H, W, PH, TH, TW, Tp, D,
                           [&](const T* xr, T* d0) { winograd4_window_columns(xr, lead, body, TW, row, d0, Tp); });

@@ -7,6 +7,10 @@
 #include <limits>
 #include <vector>
 
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
 #include <doctest/doctest.h>
 
 #include "kernels/kernel_test_utils.hpp"
@@ -221,6 +225,9 @@ TEST_CASE_TEMPLATE("cpu batch norm matches reference", T, float, double) {
         check_bn<T>(7, 4, 17, 0.5, seed++, affine);
         check_bn<T>(16, 64, 64, 0.0, seed++, affine);  // threaded over channels
         check_bn<T>(8, 16, 32, 100.0, seed++, affine);  // large mean: variance must stay accurate
+        // planes over the batch of 128 KiB (float) or 256 KiB (double): blocks of 2 or 1 channels
+        // (kBnBlockBytes), the last one partial
+        check_bn<T>(8, 5, 4096, 0.5, seed++, affine);
     }
 }
 
@@ -231,4 +238,37 @@ TEST_CASE_TEMPLATE("cpu fused batch norm + ReLU matches reference", T, float, do
             for (std::size_t HW : {1, 7, 33}) check_bn_relu<T>(N, 3, HW, seed += 4, affine);
     check_bn_relu<T>(16, 64, 64, seed += 4, true);   // threaded over channels (one mask buffer per thread)
     check_bn_relu<T>(4, 8, 4099, seed += 4, false);  // a larger plane: the mask buffers grow
+    check_bn_relu<T>(8, 5, 4096, seed += 4, true);   // several channel blocks, the last one partial
+}
+
+TEST_CASE("cpu batch norm: the same bits on 1, 2 and 3 threads (each thread owns whole channels)") {
+#if defined(_OPENMP)
+    // 4x4 maps (many channels per block) and 64x64 maps (one channel per block), 7 channels that
+    // 2 and 3 threads split unevenly; enough values that bn_threads uses 3 threads
+    for (std::size_t HW : {16, 4096}) {
+        const std::size_t N = HW == 16 ? 512 : 9, C = 7, n = N * C * HW;
+        const auto x = random_vector<float>(n, 300 + unsigned(HW), -1.0f, 3.0f);
+        const auto dy = random_vector<float>(n, 301 + unsigned(HW));
+        const auto relu_out = random_vector<float>(n, 302 + unsigned(HW));
+        const auto gamma = random_vector<float>(C, 303);
+        const int saved = omp_get_max_threads();
+        std::vector<std::vector<float>> out;
+        for (int nt : {1, 2, 3}) {
+            omp_set_num_threads(nt);
+            std::vector<float> mean(C), var(C), invstd(C), dx(n), dg(C), db(C);
+            cpu::batch_norm_stats(N, C, HW, x.data(), mean.data(), var.data());
+            for (std::size_t c = 0; c < C; ++c) invstd[c] = 1.0f / std::sqrt(var[c] + 1e-5f);
+            cpu::batch_norm_backward(N, C, HW, dy.data(), x.data(), mean.data(), invstd.data(), gamma.data(),
+                                     dx.data(), dg.data(), db.data(), relu_out.data());
+            std::vector<float> all = mean;
+            for (const auto* v : {&var, &dx, &dg, &db}) all.insert(all.end(), v->begin(), v->end());
+            out.push_back(all);
+        }
+        omp_set_num_threads(saved);
+        CHECK(out[0] == out[1]);
+        CHECK(out[0] == out[2]);
+    }
+#else
+    MESSAGE("built without OpenMP: one thread only");
+#endif
 }

@@ -1,10 +1,20 @@
 // SPDX-License-Identifier: MIT
 // CPU batch-norm kernels, same contract as reference::batch_norm_*. Statistics and gradient
-// sums are accumulated in double with a two-pass (mean, then centred squares) scheme, one
-// channel per OpenMP iteration (channels are independent, so results do not depend on the
-// thread count); the element-wise passes are simple vectorisable loops over each HW plane.
+// sums are accumulated in double with a two-pass (mean, then centred squares) scheme. Each
+// OpenMP thread owns a contiguous range of channels, cut into blocks of whole channels whose
+// planes over the batch fit kBnBlockBytes; both passes run over one block before the next, image
+// by image, the block's planes in order. One channel's sum is still its planes' sums added in
+// image order, so results do not depend on the thread count (nor on the block size). The
+// element-wise passes are simple vectorisable loops over each HW plane.
+// Why blocks, image by image: walking one channel through the batch reads one plane, then jumps
+// C * HW values to the next image's. On small maps (ResNet-18's 512-channel 4x4: 64-byte planes
+// 32 KiB apart) no hardware prefetcher follows that, and batch norm waited on memory for every
+// plane (12 ns per value in the backward on an Intel Xeon, 2.8 ns image by image). Walking the
+// whole range image by image instead lost the second pass's reuse of the first one's data from
+// L2 on large maps (a 32x32 channel is 512 KiB over a batch of 128): the blocks keep both.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 
 #include "salun/kernels/cpu/threading.hpp"
@@ -15,6 +25,22 @@ namespace detail {
 inline int bn_threads(std::size_t C, std::size_t elems) {
     const int nt = threads_for(double(elems), 1 << 14);
     return C < std::size_t(nt) ? int(C > 0 ? C : 1) : nt;
+}
+
+/// Bytes of one tensor's planes per block of channels (about a quarter of a 1-2 MiB L2: the
+/// backward reads three tensors).
+constexpr std::size_t kBnBlockBytes = 256 * 1024;
+
+/// Channels per block for planes of HW values over a batch of N.
+template <class T>
+std::size_t bn_block_channels(std::size_t N, std::size_t HW) {
+    return std::max<std::size_t>(1, kBnBlockBytes / std::max<std::size_t>(1, N * HW * sizeof(T)));
+}
+
+/// Channels [lo, hi) of thread t of nt: contiguous, balanced ranges.
+inline void bn_channel_range(std::size_t C, int nt, int t, std::size_t& lo, std::size_t& hi) {
+    lo = C * std::size_t(t) / std::size_t(nt);
+    hi = C * std::size_t(t + 1) / std::size_t(nt);
 }
 
 /// out[i] = relu_out[i] > 0 ? dy[i] : 0 for one HW row (the ReLU backward of a fused
@@ -35,30 +61,43 @@ template <class T>
 void batch_norm_stats(std::size_t N, std::size_t C, std::size_t HW, const T* x, T* mean, T* var) {
     const int nt = detail::bn_threads(C, N * C * HW);
     const double M = double(N * HW);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (std::size_t c = 0; c < C; ++c) {
-        double s = 0;
-        for (std::size_t n = 0; n < N; ++n) {
-            const T* xp = x + (n * C + c) * HW;
-            double sn = 0;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        std::size_t c0, c1;
+        detail::bn_channel_range(C, nt, nt > 1 ? detail::thread_id() : 0, c0, c1);
+        const std::size_t k = c1 - c0, cb = detail::bn_block_channels<T>(N, HW);
+        thread_local detail::AlignedBuffer<double> accbuf;
+        double* s = accbuf.get(2 * k) - c0;  // s[c]: sum of channel c, then its mean
+        double* ss = s + k;                  // centred sums of squares
+        std::fill(s + c0, s + c0 + 2 * k, 0.0);
+        for (std::size_t b0 = c0; b0 < c1; b0 += cb) {
+            const std::size_t b1 = std::min(c1, b0 + cb);
+            for (std::size_t n = 0; n < N; ++n)
+                for (std::size_t c = b0; c < b1; ++c) {
+                    const T* xp = x + (n * C + c) * HW;
+                    double sn = 0;
 #pragma omp simd reduction(+ : sn)
-            for (std::size_t i = 0; i < HW; ++i) sn += double(xp[i]);
-            s += sn;
-        }
-        const double m = M > 0 ? s / M : 0.0;
-        double ss = 0;
-        for (std::size_t n = 0; n < N; ++n) {
-            const T* xp = x + (n * C + c) * HW;
-            double sn = 0;
+                    for (std::size_t i = 0; i < HW; ++i) sn += double(xp[i]);
+                    s[c] += sn;
+                }
+            for (std::size_t c = b0; c < b1; ++c) s[c] = M > 0 ? s[c] / M : 0.0;
+            for (std::size_t n = 0; n < N; ++n)
+                for (std::size_t c = b0; c < b1; ++c) {
+                    const T* xp = x + (n * C + c) * HW;
+                    const double m = s[c];
+                    double sn = 0;
 #pragma omp simd reduction(+ : sn)
-            for (std::size_t i = 0; i < HW; ++i) {
-                const double d = double(xp[i]) - m;
-                sn += d * d;
-            }
-            ss += sn;
+                    for (std::size_t i = 0; i < HW; ++i) {
+                        const double d = double(xp[i]) - m;
+                        sn += d * d;
+                    }
+                    ss[c] += sn;
+                }
         }
-        mean[c] = T(m);
-        var[c] = M > 0 ? T(ss / M) : T(0);
+        for (std::size_t c = c0; c < c1; ++c) {
+            mean[c] = T(s[c]);
+            var[c] = M > 0 ? T(ss[c] / M) : T(0);
+        }
     }
 }
 
@@ -98,40 +137,56 @@ void batch_norm_backward(std::size_t N, std::size_t C, std::size_t HW, const T* 
                          const T* invstd, const T* gamma, T* dx, T* dgamma, T* dbeta, const T* relu_out = nullptr) {
     const int nt = detail::bn_threads(C, N * C * HW);
     const double M = double(N * HW);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (std::size_t c = 0; c < C; ++c) {
-        const double m = double(mean[c]), is = double(invstd[c]);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        std::size_t c0, c1;
+        detail::bn_channel_range(C, nt, nt > 1 ? detail::thread_id() : 0, c0, c1);
+        const std::size_t k = c1 - c0, cb = detail::bn_block_channels<T>(N, HW);
+        thread_local detail::AlignedBuffer<double> accbuf;
         thread_local detail::AlignedBuffer<T> maskbuf;
+        double* sdy = accbuf.get(3 * k) - c0;  // sum dy, then dbeta / M
+        double* sdyx = sdy + k;                // sum dy * (x - mean), then invstd * dgamma / M
+        double* g = sdyx + k;                  // gamma * invstd
+        std::fill(sdy + c0, sdy + c0 + 2 * k, 0.0);
         T* masked = relu_out ? maskbuf.get(HW) : nullptr;
-        double sdy = 0, sdyx = 0;
-        for (std::size_t n = 0; n < N; ++n) {
-            const T* dyp = dy + (n * C + c) * HW;
-            const T* xp = x + (n * C + c) * HW;
-            if (relu_out) dyp = detail::relu_mask_row(dyp, relu_out + (n * C + c) * HW, HW, masked);
-            double a = 0, b = 0;
+        for (std::size_t b0 = c0; b0 < c1; b0 += cb) {
+            const std::size_t b1 = std::min(c1, b0 + cb);
+            for (std::size_t n = 0; n < N; ++n)
+                for (std::size_t c = b0; c < b1; ++c) {
+                    const std::size_t off = (n * C + c) * HW;
+                    const T* dyp = relu_out ? detail::relu_mask_row(dy + off, relu_out + off, HW, masked) : dy + off;
+                    const T* xp = x + off;
+                    const double m = double(mean[c]);
+                    double a = 0, b = 0;
 #pragma omp simd reduction(+ : a, b)
-            for (std::size_t i = 0; i < HW; ++i) {
-                a += double(dyp[i]);
-                b += double(dyp[i]) * (double(xp[i]) - m);
+                    for (std::size_t i = 0; i < HW; ++i) {
+                        a += double(dyp[i]);
+                        b += double(dyp[i]) * (double(xp[i]) - m);
+                    }
+                    sdy[c] += a;
+                    sdyx[c] += b;
+                }
+            for (std::size_t c = b0; c < b1; ++c) {
+                const double is = double(invstd[c]);
+                sdyx[c] *= is;
+                if (dgamma) dgamma[c] = T(sdyx[c]);
+                if (dbeta) dbeta[c] = T(sdy[c]);
+                g[c] = (gamma ? double(gamma[c]) : 1.0) * is;
+                sdy[c] = M > 0 ? sdy[c] / M : 0.0;
+                sdyx[c] = M > 0 ? is * sdyx[c] / M : 0.0;
             }
-            sdy += a;
-            sdyx += b;
-        }
-        sdyx *= is;
-        if (dgamma) dgamma[c] = T(sdyx);
-        if (dbeta) dbeta[c] = T(sdy);
-        if (dx && M > 0) {
-            const double g = (gamma ? double(gamma[c]) : 1.0) * is;
-            const double mdy = sdy / M, k = is * sdyx / M;
-            for (std::size_t n = 0; n < N; ++n) {
-                const T* dyp = dy + (n * C + c) * HW;
-                const T* xp = x + (n * C + c) * HW;
-                T* dxp = dx + (n * C + c) * HW;
-                if (relu_out) dyp = detail::relu_mask_row(dyp, relu_out + (n * C + c) * HW, HW, masked);
+            if (!dx || M <= 0) continue;
+            for (std::size_t n = 0; n < N; ++n)
+                for (std::size_t c = b0; c < b1; ++c) {
+                    const std::size_t off = (n * C + c) * HW;
+                    const T* dyp = relu_out ? detail::relu_mask_row(dy + off, relu_out + off, HW, masked) : dy + off;
+                    const T* xp = x + off;
+                    T* dxp = dx + off;
+                    const double m = double(mean[c]), gc = g[c], mdy = sdy[c], kc = sdyx[c];
 #pragma omp simd
-                for (std::size_t i = 0; i < HW; ++i)
-                    dxp[i] = T(g * (double(dyp[i]) - mdy - (double(xp[i]) - m) * k));
-            }
+                    for (std::size_t i = 0; i < HW; ++i)
+                        dxp[i] = T(gc * (double(dyp[i]) - mdy - (double(xp[i]) - m) * kc));
+                }
         }
     }
 }

@@ -552,10 +552,10 @@ struct WinogradF4 {
     /// Target tiles per GEMM group (the GEMMs' column count).
     static constexpr std::size_t kMinTiles = kWinogradMinTiles;
 
-    /// u[36] = G g G^T (g(kh, kw) in double).
-    template <class Get>
-    static void kernel_transform(Get g, double* u) {
-        winograd4_kernel_transform<double>(g, u);
+    /// u[36] = G g G^T (g(kh, kw) a double, or WinogradLanes of them).
+    template <class V, class Get>
+    static void kernel_transform(Get g, V* u) {
+        winograd4_kernel_transform<V>(g, u);
     }
     /// Scratch values for input and output with rows of TW tiles and Tp tiles per group.
     template <class T>

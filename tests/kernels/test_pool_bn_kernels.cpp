@@ -7,10 +7,6 @@
 #include <limits>
 #include <vector>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 #include <doctest/doctest.h>
 
 #include "kernels/kernel_test_utils.hpp"
@@ -251,10 +247,8 @@ TEST_CASE("cpu batch norm: the same bits on 1, 2 and 3 threads (each thread owns
         const auto dy = random_vector<float>(n, 301 + unsigned(HW));
         const auto relu_out = random_vector<float>(n, 302 + unsigned(HW));
         const auto gamma = random_vector<float>(C, 303);
-        const int saved = omp_get_max_threads();
         std::vector<std::vector<float>> out;
-        for (int nt : {1, 2, 3}) {
-            omp_set_num_threads(nt);
+        salun_test::for_thread_counts({1, 2, 3}, [&] {
             std::vector<float> mean(C), var(C), invstd(C), dx(n), dg(C), db(C);
             cpu::batch_norm_stats(N, C, HW, x.data(), mean.data(), var.data());
             for (std::size_t c = 0; c < C; ++c) invstd[c] = 1.0f / std::sqrt(var[c] + 1e-5f);
@@ -263,8 +257,7 @@ TEST_CASE("cpu batch norm: the same bits on 1, 2 and 3 threads (each thread owns
             std::vector<float> all = mean;
             for (const auto* v : {&var, &dx, &dg, &db}) all.insert(all.end(), v->begin(), v->end());
             out.push_back(all);
-        }
-        omp_set_num_threads(saved);
+        });
         CHECK(out[0] == out[1]);
         CHECK(out[0] == out[2]);
     }

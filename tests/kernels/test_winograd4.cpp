@@ -13,10 +13,6 @@
 
 #include <doctest/doctest.h>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 #include "kernels/conv_check.hpp"
 #include "kernels/kernel_test_utils.hpp"
 #include "salun/kernels/cpu/conv.hpp"
@@ -151,14 +147,11 @@ TEST_CASE_TEMPLATE("Winograd weight gradient: the same bits on 1, 2 and 3 thread
     const Conv2dParams p{40, 37, 16, 16, 3 * Tile::MR + 5, 3, 3, 1, 1, 1, 1};
     const auto x = salun_test::random_vector<float>(p.N * p.C * p.H * p.W, 9700);
     const auto dy = salun_test::random_vector<float>(p.N * p.OC * p.OH() * p.OW(), 9701);
-    const int saved = omp_get_max_threads();
     std::vector<std::vector<float>> dw;
-    for (int nt : {1, 2, 3}) {
-        omp_set_num_threads(nt);
+    salun_test::for_thread_counts({1, 2, 3}, [&] {
         dw.emplace_back(p.OC * p.C * 9);
         det::winograd_conv3x3_backward_weight<Tile, F>(p, x.data(), dy.data(), dw.back().data());
-    }
-    omp_set_num_threads(saved);
+    });
     CHECK(dw[0] == dw[1]);
     CHECK(dw[0] == dw[2]);
 #else

@@ -67,9 +67,9 @@ void batch_norm_stats(std::size_t N, std::size_t C, std::size_t HW, const T* x, 
         detail::bn_channel_range(C, nt, nt > 1 ? detail::thread_id() : 0, c0, c1);
         const std::size_t k = c1 - c0, cb = detail::bn_block_channels<T>(N, HW);
         thread_local detail::AlignedBuffer<double> accbuf;
-        double* s = accbuf.get(2 * k) - c0;  // s[c]: sum of channel c, then its mean
-        double* ss = s + k;                  // centred sums of squares
-        std::fill(s + c0, s + c0 + 2 * k, 0.0);
+        double* s = accbuf.get(2 * k);  // s[c - c0]: sum of channel c, then its mean
+        double* ss = s + k;             // centred sums of squares
+        std::fill(s, s + 2 * k, 0.0);
         for (std::size_t b0 = c0; b0 < c1; b0 += cb) {
             const std::size_t b1 = std::min(c1, b0 + cb);
             for (std::size_t n = 0; n < N; ++n)
@@ -78,25 +78,25 @@ void batch_norm_stats(std::size_t N, std::size_t C, std::size_t HW, const T* x, 
                     double sn = 0;
 #pragma omp simd reduction(+ : sn)
                     for (std::size_t i = 0; i < HW; ++i) sn += double(xp[i]);
-                    s[c] += sn;
+                    s[c - c0] += sn;
                 }
-            for (std::size_t c = b0; c < b1; ++c) s[c] = M > 0 ? s[c] / M : 0.0;
+            for (std::size_t c = b0; c < b1; ++c) s[c - c0] = M > 0 ? s[c - c0] / M : 0.0;
             for (std::size_t n = 0; n < N; ++n)
                 for (std::size_t c = b0; c < b1; ++c) {
                     const T* xp = x + (n * C + c) * HW;
-                    const double m = s[c];
+                    const double m = s[c - c0];
                     double sn = 0;
 #pragma omp simd reduction(+ : sn)
                     for (std::size_t i = 0; i < HW; ++i) {
                         const double d = double(xp[i]) - m;
                         sn += d * d;
                     }
-                    ss[c] += sn;
+                    ss[c - c0] += sn;
                 }
         }
         for (std::size_t c = c0; c < c1; ++c) {
-            mean[c] = T(s[c]);
-            var[c] = M > 0 ? T(ss[c] / M) : T(0);
+            mean[c] = T(s[c - c0]);
+            var[c] = M > 0 ? T(ss[c - c0] / M) : T(0);
         }
     }
 }
@@ -144,10 +144,10 @@ void batch_norm_backward(std::size_t N, std::size_t C, std::size_t HW, const T* 
         const std::size_t k = c1 - c0, cb = detail::bn_block_channels<T>(N, HW);
         thread_local detail::AlignedBuffer<double> accbuf;
         thread_local detail::AlignedBuffer<T> maskbuf;
-        double* sdy = accbuf.get(3 * k) - c0;  // sum dy, then dbeta / M
-        double* sdyx = sdy + k;                // sum dy * (x - mean), then invstd * dgamma / M
-        double* g = sdyx + k;                  // gamma * invstd
-        std::fill(sdy + c0, sdy + c0 + 2 * k, 0.0);
+        double* sdy = accbuf.get(3 * k);  // [c - c0]: sum dy, then dbeta / M
+        double* sdyx = sdy + k;           // sum dy * (x - mean), then invstd * dgamma / M
+        double* g = sdyx + k;             // gamma * invstd
+        std::fill(sdy, sdy + 2 * k, 0.0);
         T* masked = relu_out ? maskbuf.get(HW) : nullptr;
         for (std::size_t b0 = c0; b0 < c1; b0 += cb) {
             const std::size_t b1 = std::min(c1, b0 + cb);
@@ -163,17 +163,17 @@ void batch_norm_backward(std::size_t N, std::size_t C, std::size_t HW, const T* 
                         a += double(dyp[i]);
                         b += double(dyp[i]) * (double(xp[i]) - m);
                     }
-                    sdy[c] += a;
-                    sdyx[c] += b;
+                    sdy[c - c0] += a;
+                    sdyx[c - c0] += b;
                 }
             for (std::size_t c = b0; c < b1; ++c) {
                 const double is = double(invstd[c]);
-                sdyx[c] *= is;
-                if (dgamma) dgamma[c] = T(sdyx[c]);
-                if (dbeta) dbeta[c] = T(sdy[c]);
-                g[c] = (gamma ? double(gamma[c]) : 1.0) * is;
-                sdy[c] = M > 0 ? sdy[c] / M : 0.0;
-                sdyx[c] = M > 0 ? is * sdyx[c] / M : 0.0;
+                sdyx[c - c0] *= is;
+                if (dgamma) dgamma[c] = T(sdyx[c - c0]);
+                if (dbeta) dbeta[c] = T(sdy[c - c0]);
+                g[c - c0] = (gamma ? double(gamma[c]) : 1.0) * is;
+                sdy[c - c0] = M > 0 ? sdy[c - c0] / M : 0.0;
+                sdyx[c - c0] = M > 0 ? is * sdyx[c - c0] / M : 0.0;
             }
             if (!dx || M <= 0) continue;
             for (std::size_t n = 0; n < N; ++n)
@@ -182,7 +182,7 @@ void batch_norm_backward(std::size_t N, std::size_t C, std::size_t HW, const T* 
                     const T* dyp = relu_out ? detail::relu_mask_row(dy + off, relu_out + off, HW, masked) : dy + off;
                     const T* xp = x + off;
                     T* dxp = dx + off;
-                    const double m = double(mean[c]), gc = g[c], mdy = sdy[c], kc = sdyx[c];
+                    const double m = double(mean[c]), gc = g[c - c0], mdy = sdy[c - c0], kc = sdyx[c - c0];
 #pragma omp simd
                     for (std::size_t i = 0; i < HW; ++i)
                         dxp[i] = T(gc * (double(dyp[i]) - mdy - (double(xp[i]) - m) * kc));

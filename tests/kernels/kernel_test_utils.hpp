@@ -16,22 +16,19 @@
 
 namespace salun_test {
 
+#if defined(_OPENMP)
 /// Calls f() once with each OpenMP thread count of `counts` set as the default, then restores
 /// the previous default: for kernels that promise the same bits on any thread count.
 template <class F>
 void for_thread_counts(std::initializer_list<int> counts, F f) {
-#if defined(_OPENMP)
     const int saved = omp_get_max_threads();
     for (int nt : counts) {
         omp_set_num_threads(nt);
         f();
     }
     omp_set_num_threads(saved);
-#else
-    (void)counts;
-    f();
-#endif
 }
+#endif
 
 template <class T>
 std::vector<T> random_vector(std::size_t n, unsigned seed, T lo = T(-1), T hi = T(1)) {

@@ -37,6 +37,14 @@ std::size_t bn_block_channels(std::size_t N, std::size_t HW) {
     return std::max<std::size_t>(1, kBnBlockBytes / std::max<std::size_t>(1, N * HW * sizeof(T)));
 }
 
+/// Calls f(c, offset of plane (n, c)) for the planes of channels [b0, b1) of x[N, C, HW], image
+/// by image (the order every pass of a block takes; see the header comment for why).
+template <class F>
+void bn_block_planes(std::size_t N, std::size_t C, std::size_t HW, std::size_t b0, std::size_t b1, F f) {
+    for (std::size_t n = 0; n < N; ++n)
+        for (std::size_t c = b0; c < b1; ++c) f(c, (n * C + c) * HW);
+}
+
 /// Channels [lo, hi) of thread t of nt: contiguous, balanced ranges.
 inline void bn_channel_range(std::size_t C, int nt, int t, std::size_t& lo, std::size_t& hi) {
     lo = C * std::size_t(t) / std::size_t(nt);
@@ -72,27 +80,25 @@ void batch_norm_stats(std::size_t N, std::size_t C, std::size_t HW, const T* x, 
         std::fill(s, s + 2 * k, 0.0);
         for (std::size_t b0 = c0; b0 < c1; b0 += cb) {
             const std::size_t b1 = std::min(c1, b0 + cb);
-            for (std::size_t n = 0; n < N; ++n)
-                for (std::size_t c = b0; c < b1; ++c) {
-                    const T* xp = x + (n * C + c) * HW;
-                    double sn = 0;
+            detail::bn_block_planes(N, C, HW, b0, b1, [&](std::size_t c, std::size_t off) {
+                const T* xp = x + off;
+                double sn = 0;
 #pragma omp simd reduction(+ : sn)
-                    for (std::size_t i = 0; i < HW; ++i) sn += double(xp[i]);
-                    s[c - c0] += sn;
-                }
+                for (std::size_t i = 0; i < HW; ++i) sn += double(xp[i]);
+                s[c - c0] += sn;
+            });
             for (std::size_t c = b0; c < b1; ++c) s[c - c0] = M > 0 ? s[c - c0] / M : 0.0;
-            for (std::size_t n = 0; n < N; ++n)
-                for (std::size_t c = b0; c < b1; ++c) {
-                    const T* xp = x + (n * C + c) * HW;
-                    const double m = s[c - c0];
-                    double sn = 0;
+            detail::bn_block_planes(N, C, HW, b0, b1, [&](std::size_t c, std::size_t off) {
+                const T* xp = x + off;
+                const double m = s[c - c0];
+                double sn = 0;
 #pragma omp simd reduction(+ : sn)
-                    for (std::size_t i = 0; i < HW; ++i) {
-                        const double d = double(xp[i]) - m;
-                        sn += d * d;
-                    }
-                    ss[c - c0] += sn;
+                for (std::size_t i = 0; i < HW; ++i) {
+                    const double d = double(xp[i]) - m;
+                    sn += d * d;
                 }
+                ss[c - c0] += sn;
+            });
         }
         for (std::size_t c = c0; c < c1; ++c) {
             mean[c] = T(s[c - c0]);
@@ -151,21 +157,19 @@ void batch_norm_backward(std::size_t N, std::size_t C, std::size_t HW, const T* 
         T* masked = relu_out ? maskbuf.get(HW) : nullptr;
         for (std::size_t b0 = c0; b0 < c1; b0 += cb) {
             const std::size_t b1 = std::min(c1, b0 + cb);
-            for (std::size_t n = 0; n < N; ++n)
-                for (std::size_t c = b0; c < b1; ++c) {
-                    const std::size_t off = (n * C + c) * HW;
-                    const T* dyp = relu_out ? detail::relu_mask_row(dy + off, relu_out + off, HW, masked) : dy + off;
-                    const T* xp = x + off;
-                    const double m = double(mean[c]);
-                    double a = 0, b = 0;
+            detail::bn_block_planes(N, C, HW, b0, b1, [&](std::size_t c, std::size_t off) {
+                const T* dyp = relu_out ? detail::relu_mask_row(dy + off, relu_out + off, HW, masked) : dy + off;
+                const T* xp = x + off;
+                const double m = double(mean[c]);
+                double a = 0, b = 0;
 #pragma omp simd reduction(+ : a, b)
-                    for (std::size_t i = 0; i < HW; ++i) {
-                        a += double(dyp[i]);
-                        b += double(dyp[i]) * (double(xp[i]) - m);
-                    }
-                    sdy[c - c0] += a;
-                    sdyx[c - c0] += b;
+                for (std::size_t i = 0; i < HW; ++i) {
+                    a += double(dyp[i]);
+                    b += double(dyp[i]) * (double(xp[i]) - m);
                 }
+                sdy[c - c0] += a;
+                sdyx[c - c0] += b;
+            });
             for (std::size_t c = b0; c < b1; ++c) {
                 const double is = double(invstd[c]);
                 sdyx[c - c0] *= is;
@@ -176,17 +180,15 @@ void batch_norm_backward(std::size_t N, std::size_t C, std::size_t HW, const T* 
                 sdyx[c - c0] = M > 0 ? is * sdyx[c - c0] / M : 0.0;
             }
             if (!dx || M <= 0) continue;
-            for (std::size_t n = 0; n < N; ++n)
-                for (std::size_t c = b0; c < b1; ++c) {
-                    const std::size_t off = (n * C + c) * HW;
-                    const T* dyp = relu_out ? detail::relu_mask_row(dy + off, relu_out + off, HW, masked) : dy + off;
-                    const T* xp = x + off;
-                    T* dxp = dx + off;
-                    const double m = double(mean[c]), gc = g[c - c0], mdy = sdy[c - c0], kc = sdyx[c - c0];
+            detail::bn_block_planes(N, C, HW, b0, b1, [&](std::size_t c, std::size_t off) {
+                const T* dyp = relu_out ? detail::relu_mask_row(dy + off, relu_out + off, HW, masked) : dy + off;
+                const T* xp = x + off;
+                T* dxp = dx + off;
+                const double m = double(mean[c]), gc = g[c - c0], mdy = sdy[c - c0], kc = sdyx[c - c0];
 #pragma omp simd
-                    for (std::size_t i = 0; i < HW; ++i)
-                        dxp[i] = T(gc * (double(dyp[i]) - mdy - (double(xp[i]) - m) * kc));
-                }
+                for (std::size_t i = 0; i < HW; ++i)
+                    dxp[i] = T(gc * (double(dyp[i]) - mdy - (double(xp[i]) - m) * kc));
+            });
         }
     }
 }

@@ -5,7 +5,8 @@
     /usr/bin/python3 bench/compare_pytorch.py [--arch resnet18|vgg16_bn|all] [--batch 128]
         [--threads 1,2] [--warmup 1] [--reps 5] [--salun build-bench/bench/salun-bench-models]
         [--torch /usr/bin/python3[,/opt/torch-current/bin/python]]
-        [--memory-format best|contiguous|channels_last] [--json OUT] [--markdown] [--verbose]
+        [--memory-format best|contiguous|channels_last] [--isa-limit avx2] [--json OUT] [--markdown]
+        [--verbose]
 
 For every thread count and model, the same two measurements are taken in both libraries:
   forward     eval mode, no gradient (torch.no_grad / salun::NoGradGuard), images/s
@@ -26,6 +27,14 @@ it; contiguous or channels_last measures that format only.
 The output starts with the machine (CPU model, AVX2 / AVX-512 from /proc/cpuinfo), the ISA salun
 was compiled for (from the build's compiler flags, see salun_build_info) and each PyTorch build
 (version, CPU capability it dispatches to, oneDNN, BLAS).
+
+--isa-limit avx2 measures both libraries as on a CPU without AVX-512, on this one: PyTorch's
+kernels are held to AVX2 (ATEN_CPU_CAPABILITY=avx2 for ATen, ONEDNN_MAX_CPU_ISA=AVX2 and its older
+name DNNL_MAX_CPU_ISA for oneDNN,
+MKL_ENABLE_INSTRUCTIONS=AVX2 for MKL, OPENBLAS_CORETYPE=Haswell for OpenBLAS), and salun must be a
+build for AVX2 (e.g. -DSALUN_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v3; the script refuses an
+AVX-512 one). The caches, the clock and the core are still this machine's, so it stands in for an
+AVX2-only CPU of the same generation, not for another vendor's.
 
 GFLOP/s uses the FLOP counts of ../shared/design/anchors.md: ResNet-18 1.11 GFLOP forward,
 3.3 per training step, per image; VGG-16-BN 0.63 and 1.9.
@@ -322,6 +331,10 @@ def describe_setup(args, cpu, sb, builds, formats):
     for b in builds:
         rows.append((b["label"], f"`{b['executable']}` (Python {b['python']}), torchvision {b['torchvision']}, "
                      f"CPU capability {b['cpu_capability']}, oneDNN {b['onednn']}, BLAS {b['blas']}"))
+    if args.isa_limit:
+        rows.append(("ISA limit", f"{args.isa_limit}: PyTorch under " +
+                     " ".join(f"{k}={v}" for k, v in ISA_LIMIT_ENV[args.isa_limit].items()) +
+                     "; salun as compiled (above)"))
     rows.append(("settings", f"batch {args.batch}, warm-up {args.warmup}, {args.reps} reps (median), seed "
                  f"{args.seed}; PyTorch memory format: " +
                  ("the faster of contiguous and channels_last per pass" if len(formats) > 1 else formats[0])))
@@ -337,9 +350,19 @@ def describe_setup(args, cpu, sb, builds, formats):
 
 
 # ---- driver -----------------------------------------------------------------------------------
-def torch_build(py):
+# --isa-limit: the environment that holds each of PyTorch's kernel libraries to the level.
+ISA_LIMIT_ENV = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2",
+                          "MKL_ENABLE_INSTRUCTIONS": "AVX2", "OPENBLAS_CORETYPE": "Haswell"}}
+
+
+def torch_env(args, **extra):
+    return dict(os.environ, **ISA_LIMIT_ENV.get(args.isa_limit, {}), **extra)
+
+
+def torch_build(py, args):
     try:
-        p = subprocess.run([py, os.path.abspath(__file__), "--_info"], capture_output=True, text=True)
+        p = subprocess.run([py, os.path.abspath(__file__), "--_info"], capture_output=True, text=True,
+                           env=torch_env(args))
     except OSError as e:
         raise SystemExit(f"--torch {py}: {e}")
     if p.returncode != 0:
@@ -352,7 +375,7 @@ def torch_build(py):
 def run_torch(build, arch, threads, fmt, args):
     cmd = [build["python_path"], os.path.abspath(__file__), "--_worker", arch, str(threads), str(args.batch),
            str(args.warmup), str(args.reps), str(args.seed), fmt]
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env = torch_env(args, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"{build['label']} ({arch}, {threads} threads, {fmt}) failed ({proc.returncode}):\n"
@@ -415,6 +438,9 @@ def main():
                    help="comma-separated Python interpreters whose PyTorch is measured (default %(default)s)")
     p.add_argument("--memory-format", default="best", choices=["best", *FORMATS],
                    help="PyTorch memory format: best = measure both, report the faster per pass (default)")
+    p.add_argument("--isa-limit", choices=sorted(ISA_LIMIT_ENV),
+                   help="hold PyTorch to this vector ISA (and require a salun build for it): a stand-in "
+                        "for a CPU without AVX-512")
     p.add_argument("--json", help="also write every measurement here")
     p.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     p.add_argument("--verbose", action="store_true", help="echo salun-bench-models' own output")
@@ -425,7 +451,7 @@ def main():
     archs = ["resnet18", "vgg16_bn"] if args.arch == "all" else [args.arch]
     threads_list = [int(t) for t in args.threads.split(",") if t]
     formats = list(FORMATS) if args.memory_format == "best" else [args.memory_format]
-    builds = [torch_build(py) for py in args.torch.split(",") if py]
+    builds = [torch_build(py, args) for py in args.torch.split(",") if py]
     if not builds:
         raise SystemExit("--torch names no interpreter")
     for b in builds:
@@ -437,6 +463,10 @@ def main():
             b["label"] = f"PyTorch {b['version']} ({b['python_path']})"
     cpu = cpu_info()
     sb = salun_build_info(args.salun)
+    if args.isa_limit and (sb["isa"] is None or "AVX-512" in sb["isa"]):
+        raise SystemExit(f"--isa-limit {args.isa_limit}: {args.salun} is built for {sb['isa'] or 'an unknown ISA'}; "
+                         "build salun-bench-models for AVX2 (cmake -DSALUN_NATIVE=OFF "
+                         "-DCMAKE_CXX_FLAGS=-march=x86-64-v3) and pass it with --salun")
     if sb["stale"]:
         print(f"compare_pytorch.py: warning: {args.salun} is older than {sb['stale']}: it does not measure "
               f"the checked-out code; rebuild it (cmake --build <its build folder> --target salun-bench-models)",
@@ -466,6 +496,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"setup": {"cpu": cpu, "salun": sb, "pytorch": builds, "memory_formats": formats,
+                                 "isa_limit": args.isa_limit,
                                  "batch": args.batch, "warmup": args.warmup, "reps": args.reps,
                                  "seed": args.seed},
                        "results": results}, f, indent=2)

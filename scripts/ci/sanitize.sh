@@ -17,8 +17,10 @@ JOBS=${JOBS:-2}
 SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
 t0=$(date +%s)
-# Debug with CMAKE_CXX_FLAGS_DEBUG="-O1 -g": the sanitizer flags replace the Release -O3.
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
+# Debug with CMAKE_CXX_FLAGS_DEBUG="-O1 -g1": the sanitizer flags replace the Release -O3; -g1 keeps
+# the line tables that the reports' stack traces need and drops the rest of the debug information
+# (a quarter of the compiler time: test_conv_kernels.cpp 28 s with -g, 20 s with -g1).
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
   -DCMAKE_CXX_FLAGS="$SAN_FLAGS" -DSALUN_BUILD_BENCH=OFF
 TARGETS=${TARGETS:-"test_core test_kernels test_io_data test_report salun-demo"}
 source scripts/ci/unit_targets.sh

@@ -166,6 +166,23 @@ TEST_CASE("blocking: derived values keep MC a multiple of MR and NC of NR on any
     CHECK(zen4.MC % 14 == 0);
 }
 
+TEST_CASE("blocking: the rules give the measured values on the Intel Xeon's caches") {
+    const det::CacheInfo xeon{48 * 1024, 2 * 1024 * 1024, 300 * 1024 * 1024, 2};
+    // general GEMM: KC 512, the A block a quarter of L2 (512 KiB / 2 KiB = 256 rows, cut to the tile)
+    const det::GemmBlocking f14 = det::make_blocking<float, 14, 32>(xeon);
+    CHECK(f14.KC == 512);
+    CHECK(f14.MC == 252);
+    CHECK(f14.NC == 8192);
+    CHECK(det::make_blocking<float, 6, 16>(xeon).MC == 252);
+    CHECK(det::make_blocking<double, 14, 16>(xeon).MC == 126);
+    // the convolutions' packed GEMMs: the B sliver fills the L1 (384 steps), capped at 256
+    CHECK(det::l1_sliver_kc<float, 32>(xeon) == 256);
+    CHECK(det::l1_sliver_kc<float, 32>({32 * 1024, 1024 * 1024, 32 * 1024 * 1024, 2}) == 256);
+    CHECK(det::l1_sliver_kc<float, 16>({16 * 1024, 256 * 1024, 0, 1}) == 256);
+    CHECK(det::l1_sliver_kc<double, 16>({16 * 1024, 256 * 1024, 0, 1}) == 128);
+    CHECK(det::l1_sliver_kc<float, 32>({4 * 1024, 1024, 1024, 0}) == 64);
+}
+
 TEST_CASE("blocking: SALUN_GEMM_BLOCKING parsing and the detected caches") {
     det::GemmBlocking b{};
     CHECK(det::parse_blocking_override("144,256,4080", b));

@@ -3,21 +3,31 @@
 // shape and the data-cache sizes read at run time, in the spirit of BLIS's analytical model (Low,
 // Igual, Smith and Quintana-Orti, 2016) but with KC set by measurement:
 //
-//   KC: the KC x NR sliver of B fills the L1, capped at 256 k steps. The textbook rule (B and the
-//       streaming A slivers sharing the L1 ways in proportion NR : MR) gives KC = 144-170 for the
-//       AVX2 and AVX-512 float tiles, and measured 5-15% slower than 256 on Zen 3 (AVX2) and
-//       Zen 4 (AVX2 and AVX-512): with hardware prefetch, amortising the C-tile loads and stores
-//       over more k steps matters more than keeping B strictly L1-resident. Past 256 nothing was
-//       gained.
-//   MC: the MC x KC block of A fills half of L2 (the other half holds the B sliver stream and C).
+//   KC: 512 k steps for every tile. The textbook rule (B and the streaming A slivers sharing the L1
+//       ways in proportion NR : MR) gives KC = 144-170 for the AVX2 and AVX-512 float tiles;
+//       that measured 5-15% slower than 256 on Zen 3 and Zen 4, and 256 measured 5-12 points of
+//       the FMA peak slower than 512 on an Intel Xeon (Emerald Rapids, 48 KiB L1, 2 MiB L2) for
+//       the large GEMMs, in every layout (docs/performance.md). Each C tile is loaded and stored
+//       once per KC steps, and the C rows of a power-of-two leading dimension share one L1 set;
+//       with hardware prefetch, fewer C-tile visits count for more than keeping the B sliver
+//       inside L1 (at 512 the AVX-512 float sliver is 64 KiB and streams from L2). Zen 4 gained
+//       nothing from 256 to 512 (measured with MC from half of L2).
+//   MC: the MC x KC block of A fills a quarter of L2: the rest holds the B sliver, which no longer
+//       fits in L1 at this KC, and the C tiles (a half of L2 measured 2-8 points slower on the
+//       Xeon at KC = 512).
 //   NC: the KC x NC block of B fills half of one core's share of L3 (at most 8192 columns).
+//
+// The convolutions' own packed GEMMs (Winograd, the implicit weight gradient) keep one B sliver in
+// L1 while the A slivers stream past it; their K block is sliver_kc (the sliver fills the L1, at
+// most 256 k steps), which measured a few per cent faster there than 512 (docs/performance.md).
 //
 // Invariants that the packing buffers rely on (checked by make_blocking and by the tests):
 // MC is a multiple of MR, NC a multiple of NR, every value >= one tile. Packed buffers are sized
 // from the padded extents (round_up(min(MC, M), MR) x KC, KC x round_up(min(NC, N), NR)), so they
 // would stay correct even for a blocking that broke the invariants.
 //
-// SALUN_GEMM_BLOCKING="MC,KC,NC" overrides the derived values (rounded to the tile) for tuning.
+// SALUN_GEMM_BLOCKING="MC,KC,NC" overrides the general GEMM's derived values (rounded to the tile)
+// for tuning.
 #pragma once
 
 #include <algorithm>
@@ -50,15 +60,24 @@ struct CacheInfo {
 inline constexpr std::size_t round_up(std::size_t v, std::size_t m) { return (v + m - 1) / m * m; }
 inline constexpr std::size_t round_down_at_least(std::size_t v, std::size_t m) { return std::max(m, v / m * m); }
 
+/// K steps per micro-kernel call of the general GEMM (see the header comment).
+constexpr std::size_t kGemmKC = 512;
+
 /// Blocking for an MR x NR tile of T on caches `c` (see the header comment).
 template <class T, std::size_t MR, std::size_t NR>
 GemmBlocking make_blocking(const CacheInfo& c) {
-    // KC in [64, 256], a multiple of 8 (whole cache lines of the A stream for float).
-    const std::size_t kc = std::clamp<std::size_t>(c.l1 / (NR * sizeof(T)) / 8 * 8, 64, 256);
-    const std::size_t mc = round_down_at_least(c.l2 / 2 / (kc * sizeof(T)), MR);
+    const std::size_t kc = kGemmKC;
+    const std::size_t mc = round_down_at_least(c.l2 / 4 / (kc * sizeof(T)), MR);
     const std::size_t l3_share = c.l3 / std::max<std::size_t>(c.cores, 1);
     const std::size_t nc = round_down_at_least(std::min<std::size_t>(l3_share / 2 / (kc * sizeof(T)), 8192), NR);
     return {std::min<std::size_t>(mc, round_down_at_least(1024, MR)), kc, nc};
+}
+
+/// K steps of a KC x NR sliver of T that fills the L1, in [64, 256] and a multiple of 8 (whole
+/// cache lines of the A stream for float): the K block of GEMMs that keep one B sliver in L1.
+template <class T, std::size_t NR>
+constexpr std::size_t l1_sliver_kc(const CacheInfo& c) {
+    return std::clamp<std::size_t>(c.l1 / (NR * sizeof(T)) / 8 * 8, 64, 256);
 }
 
 namespace cache_detail {
@@ -170,6 +189,14 @@ const GemmBlocking& gemm_blocking() {
         return make_blocking<T, Tile::MR, Tile::NR>(detect_caches());
     }();
     return b;
+}
+
+/// The K block of the convolutions' packed GEMMs for a tile (l1_sliver_kc on this machine's caches;
+/// SALUN_GEMM_BLOCKING does not change it).
+template <class Tile>
+std::size_t sliver_kc() {
+    static const std::size_t kc = l1_sliver_kc<typename Tile::value_type, Tile::NR>(detect_caches());
+    return kc;
 }
 
 }  // namespace salun::kernels::cpu::detail

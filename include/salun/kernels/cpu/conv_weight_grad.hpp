@@ -97,7 +97,7 @@ template <class Tile, class T>
 void weight_grad_image(const Conv2dParams& p, const PaddedImage& g, const T* xq, const T* dyn, bool first, T* out,
                        AlignedBuffer<T>& abuf, AlignedBuffer<T>& bbuf) {
     constexpr std::size_t MR = Tile::MR, NR = Tile::NR;
-    const std::size_t KC = gemm_blocking<Tile>().KC;
+    const std::size_t KC = sliver_kc<Tile>();
     const std::size_t OH = p.OH(), OW = p.OW(), P = OH * OW, CKK = p.C * p.KH * p.KW, OC = p.OC;
     const std::size_t rows_per_chunk = std::max<std::size_t>(1, KC / OW);
     const std::size_t kc_max = std::min(P, rows_per_chunk * OW);

@@ -5,9 +5,10 @@
 // Goto/BLIS structure:
 //   for jc in N step NC:            B block  KC x NC  -> L3   (packed once per (jc, pc))
 //     for pc in K step KC:
-//       for ic in M step MC:        A block  MC x KC  -> L2
+//       for ic in M step MC:        A block  MC x KC  -> L2   (a last block of <= MC / 4 rows
+//                                                               joins the one before it)
 //         pack op(A)[ic:+MC, pc:+KC] into MR-tall k-major slivers
-//         for jr in NC step NR:     B sliver KC x NR  -> L1
+//         for jr in NC step NR:     B sliver KC x NR  -> L1 (L2 when KC x NR does not fit)
 //           (ic == 0: pack op(B)[pc:+KC, jc+jr:+NR] into the B block just before first use)
 //           for ir in MC step MR:   micro-kernel MR x NR in registers
 // Transpositions are absorbed by the packing routines; edge tiles are zero-padded in the packed
@@ -160,11 +161,16 @@ void gemm_serial(const GemmBlocking& bl, bool trans_a, bool trans_b, std::size_t
     constexpr std::size_t MR = Tile::MR, NR = Tile::NR;
     const std::size_t MC = bl.MC, KC = bl.KC, NC = bl.NC;
 
+    // A last block of at most a quarter of MC rows joins the one before it: alone it would stream
+    // every B sliver past one or two micro-tiles (M = 256 with MC = 252: 3-4 points of the peak).
+    const std::size_t mc_max = std::min(M, MC + MC / 4);
+    auto block_rows = [&](std::size_t ic) { return M - ic <= mc_max ? M - ic : MC; };
+
     thread_local AlignedBuffer<T> abuf, bbuf;
     // Sized from the padded extents that pack_a / pack_b write (whole slivers of MR rows and NR
     // columns), so no blocking value can make the packing overrun.
     const std::size_t kc_max = std::min(KC, K);
-    T* Ap = abuf.get(round_up(std::min(MC, M), MR) * kc_max);
+    T* Ap = abuf.get(round_up(mc_max, MR) * kc_max);
     T* Bp = bbuf.get(round_up(std::min(NC, N), NR) * kc_max);
 
     for (std::size_t jc = 0; jc < N; jc += NC) {
@@ -172,8 +178,8 @@ void gemm_serial(const GemmBlocking& bl, bool trans_a, bool trans_b, std::size_t
         for (std::size_t pc = 0; pc < K; pc += KC) {
             const std::size_t kc = std::min(KC, K - pc);
             const T beta_eff = pc == 0 ? beta : T(1);
-            for (std::size_t ic = 0; ic < M; ic += MC) {
-                const std::size_t mc = std::min(MC, M - ic);
+            for (std::size_t ic = 0, mc = 0; ic < M; ic += mc) {
+                mc = block_rows(ic);
                 const T* Ablk = trans_a ? A + pc * lda + ic : A + ic * lda + pc;
                 pack_a<MR>(trans_a, mc, kc, Ablk, lda, Ap);
                 for (std::size_t jr = 0; jr < nc; jr += NR) {

@@ -514,7 +514,7 @@ template <class Tile, class F, class T>
 void winograd_conv3x3(std::size_t N, std::size_t K, std::size_t H, std::size_t W, std::size_t M, std::size_t PH,
                       std::size_t PW, const T* x, const T* U, const T* bias, T* y) {
     constexpr std::size_t MR = Tile::MR, NR = Tile::NR, P = F::kPoints;
-    const std::size_t KC = gemm_blocking<Tile>().KC;
+    const std::size_t KC = sliver_kc<Tile>();
     const std::size_t OH = H + 2 * PH - 2, OW = W + 2 * PW - 2;
     const std::size_t TH = (OH + F::kOut - 1) / F::kOut, TW = (OW + F::kOut - 1) / F::kOut, tiles_img = TH * TW;
     const std::size_t uplane = round_up(M, MR) * K;
@@ -558,7 +558,7 @@ void winograd_conv3x3(std::size_t N, std::size_t K, std::size_t H, std::size_t W
 template <class Tile, class F, class T>
 void winograd_conv3x3_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* dw) {
     constexpr std::size_t MR = Tile::MR, NR = Tile::NR, P = F::kPoints;
-    const std::size_t KC = gemm_blocking<Tile>().KC;
+    const std::size_t KC = sliver_kc<Tile>();
     const std::size_t N = p.N, C = p.C, H = p.H, W = p.W, OC = p.OC, OH = p.OH(), OW = p.OW();
     const std::size_t TH = (OH + F::kOut - 1) / F::kOut, TW = (OW + F::kOut - 1) / F::kOut, tiles_img = TH * TW;
     const std::size_t OCp = round_up(OC, MR), Cp = round_up(C, NR), wplane = OC * C;

@@ -99,6 +99,26 @@ TEST_CASE_TEMPLATE("F(4x4) window columns: every row length, padding and tile co
 #endif
 }
 
+TEST_CASE_TEMPLATE("F(4x4) output rows: tile values interleaved for every tile count (the AVX 8- and 4-tile steps)", T,
+                   float, double) {
+    // yr[4 tw + c] = src[c * stride + tw] for tw < n; the row ends in NaN guards that must stay, and
+    // the source rows are one value longer than n (a NaN that must not be read).
+    const T guard = std::numeric_limits<T>::quiet_NaN();
+    for (std::size_t n = 0; n <= 21; ++n) {
+        const std::size_t stride = n + 1;
+        std::vector<T> src(det::kWinograd4Out * stride, guard), yr(det::kWinograd4Out * n + 8, guard);
+        for (std::size_t c = 0; c < det::kWinograd4Out; ++c)
+            for (std::size_t tw = 0; tw < n; ++tw) src[c * stride + tw] = T(100 * c + tw);
+        det::winograd4_interleave_tile_row(src.data(), stride, n, yr.data());
+        bool ok = true;
+        for (std::size_t tw = 0; tw < n; ++tw)
+            for (std::size_t c = 0; c < det::kWinograd4Out; ++c)
+                ok = ok && yr[det::kWinograd4Out * tw + c] == T(100 * c + tw);
+        for (std::size_t k = det::kWinograd4Out * n; k < yr.size(); ++k) ok = ok && std::isnan(yr[k]);
+        CHECK_MESSAGE(ok, "n " << n);
+    }
+}
+
 TEST_CASE_TEMPLATE("conv2d dispatch: F(4x4) on maps of 3x3 and more with padding <= 1, else F(2x2)", T, float, double) {
     // forward output / backward_input output sizes decide
     CHECK(det::winograd_use_f4(4, 4, 1, 1));

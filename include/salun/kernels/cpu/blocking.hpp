@@ -10,11 +10,11 @@
 //       the large GEMMs, in every layout (docs/performance.md). Each C tile is loaded and stored
 //       once per KC steps, and the C rows of a power-of-two leading dimension share one L1 set;
 //       with hardware prefetch, fewer C-tile visits count for more than keeping the B sliver
-//       inside L1 (at 512 the AVX-512 float sliver is 64 KiB and streams from L2). Zen 4 gained
-//       nothing from 256 to 512 (measured with MC from half of L2).
+//       inside L1 (at 512 the AVX-512 float sliver is 64 KiB and streams from L2). Zen 4's
+//       earlier sweeps gained nothing past 256.
 //   MC: the MC x KC block of A fills a quarter of L2: the rest holds the B sliver, which no longer
-//       fits in L1 at this KC, and the C tiles (a half of L2 measured 2-8 points slower on the
-//       Xeon at KC = 512).
+//       fits in L1 at this KC, and the C tiles (a half of L2 measured 0-7 points slower on the
+//       Xeon at KC = 512). Zen 4 has not been measured with these two rules.
 //   NC: the KC x NC block of B fills half of one core's share of L3 (at most 8192 columns).
 //
 // The convolutions' own packed GEMMs (Winograd, the implicit weight gradient) keep one B sliver in
@@ -23,8 +23,8 @@
 //
 // Invariants that the packing buffers rely on (checked by make_blocking and by the tests):
 // MC is a multiple of MR, NC a multiple of NR, every value >= one tile. Packed buffers are sized
-// from the padded extents (round_up(min(MC, M), MR) x KC, KC x round_up(min(NC, N), NR)), so they
-// would stay correct even for a blocking that broke the invariants.
+// from the padded extents (round_up(min(MC + MC / 4, M), MR) x KC and KC x round_up(min(NC, N),
+// NR)), so they would stay correct even for a blocking that broke the invariants.
 //
 // SALUN_GEMM_BLOCKING="MC,KC,NC" overrides the general GEMM's derived values (rounded to the tile)
 // for tuning.

@@ -13,7 +13,7 @@
 //       inside L1 (at 512 the AVX-512 float sliver is 64 KiB and streams from L2). Zen 4's
 //       earlier sweeps gained nothing past 256.
 //   MC: the MC x KC block of A fills a quarter of L2: the rest holds the B sliver, which no longer
-//       fits in L1 at this KC, and the C tiles (a half of L2 measured 0-7 points slower on the
+//       fits in L1 at this KC, and the C tiles (a half of L2 measured 2-3 points slower on the
 //       Xeon at KC = 512). Zen 4 has not been measured with these two rules.
 //   NC: the KC x NC block of B fills half of one core's share of L3 (at most 8192 columns).
 //

@@ -65,10 +65,14 @@ TEST_CASE_TEMPLATE("F(4x4) window columns: every row length, padding and tile co
     // against the definition d[b][tw] = v(4 tw + b), v(k) = xr[k - lead] for lead <= k < lead +
     // body, else 0. The row sits between NaN guards, so a read past either end shows; d's rows are
     // one tile longer than TW with NaN guards that must stay. Tile counts cover rows of 1-3 tiles,
-    // the 4-tile and 8-tile steps and their tails.
+    // the 4-tile and 8-tile steps and their tails, and rows longer than the AVX-512 path's masks
+    // hold at once (64 tiles: it goes in pieces).
     const T guard = std::numeric_limits<T>::quiet_NaN();
+    std::vector<std::size_t> tile_counts;
+    for (std::size_t TW = 1; TW <= 20; ++TW) tile_counts.push_back(TW);
+    for (std::size_t TW : {63, 64, 65, 72, 129}) tile_counts.push_back(TW);
     auto check = [&](const char* path, auto columns) {
-        for (std::size_t TW = 1; TW <= 20; ++TW)
+        for (std::size_t TW : tile_counts)
             for (std::size_t lead = 0; lead <= 2; ++lead) {
                 const std::size_t L = det::kWinograd4Out * TW + det::kWinograd4Out;
                 for (std::size_t body = 1; body + lead <= L; ++body) {

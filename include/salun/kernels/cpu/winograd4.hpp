@@ -111,24 +111,48 @@ inline const float* winograd4_row_at(const float* xr, std::size_t lead, std::siz
 }
 
 #if defined(__AVX512F__)
+/// The masks of winograd4_window_columns_simd on AVX-512 for rows of one geometry (lead, end, TW
+/// tiles): per step of 8 tiles, the four loads' lanes inside [lead, end) and the tiles stored.
+/// Why once per plane: every row of a plane has the same geometry, and working the masks out for
+/// each row (two clamps, two shifts and a branch per load) cost as much as the loads and permutes
+/// they guard. Rows of up to kMaxSteps * 8 tiles (256-wide maps) only.
+struct Winograd4ColumnMasks {
+    static constexpr std::size_t kMaxSteps = 8;
+    __mmask16 load[kMaxSteps][4];
+    __mmask16 store[kMaxSteps];
+    std::size_t TW;
+
+    static bool fits(std::size_t TW) { return TW <= kMaxSteps * 8; }
+
+    Winograd4ColumnMasks(std::size_t lead, std::size_t end, std::size_t TW_) : TW(TW_) {
+        auto lanes = [&](std::size_t at) {  // lanes j < 16 with lead <= at + j < end
+            const std::size_t lo = std::max(at, lead), hi = std::min(at + 16, end);
+            if (lo >= hi) return __mmask16(0);  // a load with no lane reads nothing
+            return __mmask16(((1u << (hi - at)) - 1u) & ~((1u << (lo - at)) - 1u));
+        };
+        for (std::size_t s = 0, tw = 0; tw < TW; ++s, tw += 8) {
+            const std::size_t at = kWinograd4Out * tw;
+            load[s][0] = lanes(at), load[s][1] = lanes(at + 16), load[s][2] = lanes(at + 4), load[s][3] = lanes(at + 20);
+            store[s] = __mmask16((1u << std::min<std::size_t>(8, TW - tw)) - 1u);
+        }
+    }
+};
+
 /// winograd4_window_columns for float on AVX-512 (TW >= 4; no `row`). 8 tiles per step: four masked
 /// 16-value loads (values 4 tw.. and 4 tw + 4..; the masks supply the padding, the row's end and
 /// the last tiles) and one two-source permute per column (lanes b, b + 4, ..., b + 28).
-inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, std::size_t end, std::size_t TW,
-                                          float* d, std::size_t stride) {
-    auto load = [&](std::size_t at) {  // v(at + j) in lane j < 16
-        const std::size_t lo = std::max(at, lead), hi = std::min(at + 16, end);
-        if (lo >= hi) return _mm512_setzero_ps();
-        const unsigned m = ((1u << (hi - at)) - 1u) & ~((1u << (lo - at)) - 1u);
-        return _mm512_maskz_loadu_ps(__mmask16(m), winograd4_row_at(xr, lead, at));
-    };
+inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, const Winograd4ColumnMasks& mk, float* d,
+                                          std::size_t stride) {
     const __m512i c0 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0);
     const __m512i c1 = _mm512_add_epi32(c0, _mm512_set1_epi32(1)), c2 = _mm512_add_epi32(c0, _mm512_set1_epi32(2)),
                   c3 = _mm512_add_epi32(c0, _mm512_set1_epi32(3));
-    for (std::size_t tw = 0; tw < TW; tw += 8) {
+    for (std::size_t s = 0, tw = 0; tw < mk.TW; ++s, tw += 8) {
         const std::size_t at = kWinograd4Out * tw;
-        const __m512 a0 = load(at), a1 = load(at + 16), b0 = load(at + 4), b1 = load(at + 20);
-        const __mmask16 m = __mmask16((1u << std::min<std::size_t>(8, TW - tw)) - 1u);
+        const __m512 a0 = _mm512_maskz_loadu_ps(mk.load[s][0], winograd4_row_at(xr, lead, at));
+        const __m512 a1 = _mm512_maskz_loadu_ps(mk.load[s][1], winograd4_row_at(xr, lead, at + 16));
+        const __m512 b0 = _mm512_maskz_loadu_ps(mk.load[s][2], winograd4_row_at(xr, lead, at + 4));
+        const __m512 b1 = _mm512_maskz_loadu_ps(mk.load[s][3], winograd4_row_at(xr, lead, at + 20));
+        const __mmask16 m = mk.store[s];
         float* o = d + tw;
         _mm512_mask_storeu_ps(o, m, _mm512_permutex2var_ps(a0, c0, a1));
         _mm512_mask_storeu_ps(o + stride, m, _mm512_permutex2var_ps(a0, c1, a1));
@@ -136,6 +160,18 @@ inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, std
         _mm512_mask_storeu_ps(o + 3 * stride, m, _mm512_permutex2var_ps(a0, c3, a1));
         _mm512_mask_storeu_ps(o + 4 * stride, m, _mm512_permutex2var_ps(b0, c0, b1));
         _mm512_mask_storeu_ps(o + 5 * stride, m, _mm512_permutex2var_ps(b0, c1, b1));
+    }
+}
+
+/// The same for one row with its masks worked out here (rows of any length; the tests' entry).
+inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, std::size_t end, std::size_t TW,
+                                          float* d, std::size_t stride) {
+    for (std::size_t t0 = 0; t0 < TW; t0 += Winograd4ColumnMasks::kMaxSteps * 8) {
+        const std::size_t n = std::min(TW - t0, Winograd4ColumnMasks::kMaxSteps * 8), shift = kWinograd4Out * t0;
+        // the row from tile t0 on: values at - shift, with lead and end moved alike
+        const std::size_t lead_s = lead > shift ? lead - shift : 0, end_s = end > shift ? end - shift : 0;
+        const float* xs = winograd4_row_at(xr, lead, shift + lead_s);
+        winograd4_window_columns_simd(xs, lead_s, Winograd4ColumnMasks(lead_s, end_s, n), d + t0, stride);
     }
 }
 #else
@@ -258,6 +294,15 @@ void winograd4_gather_windows(const T* xc, std::size_t img_in, std::size_t g, st
                               T* D) {
     const std::size_t L = kWinograd4Out * TW + kWinograd4Out;
     const std::size_t lead = std::min(PW, L), body = std::min(W, L - lead);
+#if defined(__AVX512F__)
+    if constexpr (std::is_same<T, float>::value)
+        if (TW >= 4 && Winograd4ColumnMasks::fits(TW)) {
+            const Winograd4ColumnMasks masks(lead, lead + body, TW);
+            return winograd4_gather_rows(xc, img_in, g, H, W, PH, TH, TW, Tp, D, [&](const float* xr, float* d0) {
+                winograd4_window_columns_simd(xr, lead, masks, d0, Tp);
+            });
+        }
+#endif
 #if defined(__AVX2__)
     if constexpr (std::is_same<T, float>::value)
         if (TW >= 4)
@@ -391,6 +436,7 @@ void winograd4_output_from_points(const T* Mb, std::size_t mplane, std::size_t T
     constexpr std::size_t S = kWinograd4Out, P = kWinograd4In;
     const std::size_t Tn = g * TH * TW, img_out = M * OH * OW;
     for (std::size_t oc = 0; oc < M; ++oc) {
+        if (oc + 1 < M) winograd_prefetch_output(y + (oc + 1) * OH * OW, img_out, g, OH * OW);
         const T bv = bias ? bias[oc] : T(0);
         const T* m = Mb + oc * Tp;
 #pragma omp simd

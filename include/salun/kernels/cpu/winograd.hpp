@@ -67,6 +67,12 @@ inline void winograd_prefetch_plane(const T* p, std::size_t n) {
     for (std::size_t o = 0; o < bytes; o += 64) __builtin_prefetch(reinterpret_cast<const char*>(p) + o);
 }
 
+/// Prefetches the n values at p (any length; addresses past an allocation are harmless).
+template <class T>
+inline void winograd_prefetch_plane_rows(const T* p, std::size_t n) {
+    for (std::size_t o = 0; o < n * sizeof(T); o += 64) __builtin_prefetch(reinterpret_cast<const char*>(p) + o);
+}
+
 /// Prefetches, for writing, the g output planes of n values that the next output channel's
 /// scatter fills (planes img_out apart). Why: the scatter's stores waited for their lines (a
 /// 64-channel 32x32 layer's output is 32 MiB at batch 128, and each store of a plane first reads

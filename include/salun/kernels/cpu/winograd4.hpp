@@ -261,9 +261,13 @@ void winograd4_gather_rows(const T* xc, std::size_t img_in, std::size_t g, std::
                            std::size_t PH, std::size_t TH, std::size_t TW, std::size_t Tp, T* D, Columns columns) {
     constexpr std::size_t S = kWinograd4Out, P = kWinograd4In;
     const std::size_t tiles_img = TH * TW, Tn = g * tiles_img;
+    const bool rows_ahead = H * W * sizeof(T) > kWinogradPrefetchPlaneBytes;
     for (std::size_t i = 0; i < g; ++i) {
         if (i + kWinogradPrefetchImages < g) winograd_prefetch_plane(xc + (i + kWinogradPrefetchImages) * img_in, H * W);
-        for (std::size_t th = 0; th < TH; ++th)
+        for (std::size_t th = 0; th < TH; ++th) {
+            // Large planes: the rows two tile rows on, past the plane's end into the next
+            // channel's plane of this image, which the next call reads.
+            if (rows_ahead) winograd_prefetch_plane_rows(xc + i * img_in + (S * th + 2 * S) * W, S * W);
             for (std::size_t a = 0; a < P; ++a) {
                 T* d0 = D + a * P * Tp + i * tiles_img + th * TW;
                 const long r = long(S * th + a) - long(PH);
@@ -273,6 +277,7 @@ void winograd4_gather_rows(const T* xc, std::size_t img_in, std::size_t g, std::
                 }
                 columns(xc + i * img_in + std::size_t(r) * W, d0);
             }
+        }
     }
     for (std::size_t xi = 0; xi < kWinograd4Points; ++xi) std::fill(D + xi * Tp + Tn, D + (xi + 1) * Tp, T(0));
 }

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "salun/kernels/cpu/prefetch.hpp"
 #include "salun/kernels/params.hpp"
 
 namespace salun::kernels::cpu::detail {
@@ -26,23 +27,14 @@ inline void valid_range(std::size_t O, std::size_t L, std::size_t S, std::size_t
     if (lo > hi) lo = hi;
 }
 
-/// Prefetches the n values of the next input plane while one plane is copied KH x KW times.
-template <class T>
-inline void prefetch_next_plane(const T* p, std::size_t n) {
-#if defined(__GNUC__)
-    for (std::size_t o = 0; o < n * sizeof(T); o += 64) __builtin_prefetch(reinterpret_cast<const char*>(p) + o);
-#else
-    (void)p, (void)n;
-#endif
-}
-
 /// x: one image [C,H,W]; col: [C*KH*KW] rows of OH*OW columns, row stride ld.
 template <class T>
 void im2col(const Conv2dParams& p, const T* x, T* col, std::size_t ld) {
     const std::size_t OH = p.OH(), OW = p.OW();
     for (std::size_t c = 0; c < p.C; ++c) {
         const T* xc = x + c * p.H * p.W;
-        if (c + 1 < p.C) prefetch_next_plane(xc + p.H * p.W, p.H * p.W);
+        // the next plane, while this one is copied KH x KW times (see prefetch.hpp)
+        if (c + 1 < p.C) prefetch_range(x, (c + 1) * p.H * p.W * sizeof(T), p.H * p.W * sizeof(T));
         for (std::size_t kh = 0; kh < p.KH; ++kh) {
             std::size_t oh_lo, oh_hi;
             valid_range(OH, p.H, p.SH, kh, p.PH, oh_lo, oh_hi);

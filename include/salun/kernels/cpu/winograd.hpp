@@ -35,6 +35,7 @@
 #include <cstddef>
 
 #include "salun/kernels/cpu/gemm.hpp"
+#include "salun/kernels/cpu/prefetch.hpp"
 #include "salun/kernels/cpu/threading.hpp"
 #include "salun/kernels/params.hpp"
 
@@ -62,27 +63,7 @@ constexpr std::size_t kWinogradPrefetchImages = 4, kWinogradPrefetchPlaneBytes =
 /// Prefetches the `n` values at p when they are a small plane (see kWinogradPrefetchImages).
 template <class T>
 inline void winograd_prefetch_plane(const T* p, std::size_t n) {
-    const std::size_t bytes = n * sizeof(T);
-    if (bytes > kWinogradPrefetchPlaneBytes) return;
-    for (std::size_t o = 0; o < bytes; o += 64) __builtin_prefetch(reinterpret_cast<const char*>(p) + o);
-}
-
-/// Prefetches the n values at p (any length; addresses past an allocation are harmless).
-template <class T>
-inline void winograd_prefetch_plane_rows(const T* p, std::size_t n) {
-    for (std::size_t o = 0; o < n * sizeof(T); o += 64) __builtin_prefetch(reinterpret_cast<const char*>(p) + o);
-}
-
-/// Prefetches, for writing, the g output planes of n values that the next output channel's
-/// scatter fills (planes img_out apart). Why: the scatter's stores waited for their lines (a
-/// 64-channel 32x32 layer's output is 32 MiB at batch 128, and each store of a plane first reads
-/// it); with this the F(4x4) forward of that layer took 2-9% less time and the 512-channel 4x4
-/// one 5% less (Intel Xeon, paired runs).
-template <class T>
-inline void winograd_prefetch_output(T* p, std::size_t img_out, std::size_t g, std::size_t n) {
-    for (std::size_t i = 0; i < g; ++i)
-        for (std::size_t o = 0; o < n * sizeof(T); o += 64)
-            __builtin_prefetch(reinterpret_cast<char*>(p + i * img_out) + o, 1, 3);
+    if (n * sizeof(T) <= kWinogradPrefetchPlaneBytes) prefetch_range(p, 0, n * sizeof(T));
 }
 
 /// Scratch rows for winograd_input_tile_row on a tile row of TW tiles: even / odd columns of the 4

@@ -132,7 +132,8 @@ struct Winograd4ColumnMasks {
         };
         for (std::size_t s = 0, tw = 0; tw < TW; ++s, tw += 8) {
             const std::size_t at = kWinograd4Out * tw;
-            load[s][0] = lanes(at), load[s][1] = lanes(at + 16), load[s][2] = lanes(at + 4), load[s][3] = lanes(at + 20);
+            load[s][0] = lanes(at), load[s][1] = lanes(at + 16);
+            load[s][2] = lanes(at + 4), load[s][3] = lanes(at + 20);
             store[s] = __mmask16((1u << std::min<std::size_t>(8, TW - tw)) - 1u);
         }
     }
@@ -267,7 +268,7 @@ void winograd4_gather_rows(const T* xc, std::size_t img_in, std::size_t g, std::
         for (std::size_t th = 0; th < TH; ++th) {
             // Large planes: the rows two tile rows on, past the plane's end into the next
             // channel's plane of this image, which the next call reads.
-            if (rows_ahead) winograd_prefetch_plane_rows(xc + i * img_in + (S * th + 2 * S) * W, S * W);
+            if (rows_ahead) prefetch_range(xc, (i * img_in + (S * th + 2 * S) * W) * sizeof(T), S * W * sizeof(T));
             for (std::size_t a = 0; a < P; ++a) {
                 T* d0 = D + a * P * Tp + i * tiles_img + th * TW;
                 const long r = long(S * th + a) - long(PH);
@@ -441,7 +442,13 @@ void winograd4_output_from_points(const T* Mb, std::size_t mplane, std::size_t T
     constexpr std::size_t S = kWinograd4Out, P = kWinograd4In;
     const std::size_t Tn = g * TH * TW, img_out = M * OH * OW;
     for (std::size_t oc = 0; oc < M; ++oc) {
-        if (oc + 1 < M) winograd_prefetch_output(y + (oc + 1) * OH * OW, img_out, g, OH * OW);
+        // The next channel's output planes, for writing. Why: the scatter's stores waited for
+        // their lines (a 64-channel 32x32 layer's output is 32 MiB at batch 128); with this the
+        // F(4x4) forward of that layer took 2-9% less time and the 512-channel 4x4 one 5% less
+        // (Intel Xeon, paired runs).
+        if (oc + 1 < M)
+            for (std::size_t i = 0; i < g; ++i)
+                prefetch_range(y, (i * img_out + (oc + 1) * OH * OW) * sizeof(T), OH * OW * sizeof(T), true);
         const T bv = bias ? bias[oc] : T(0);
         const T* m = Mb + oc * Tp;
 #pragma omp simd

@@ -155,6 +155,12 @@ inline CacheInfo detect_caches() {
     return info;
 }
 
+/// detect_caches(), read once per process for every tile's blocking and sliver_kc.
+inline const CacheInfo& machine_caches() {
+    static const CacheInfo c = detect_caches();
+    return c;
+}
+
 /// Parses SALUN_GEMM_BLOCKING ("MC,KC,NC", positive integers); false if absent or malformed.
 inline bool parse_blocking_override(const char* s, GemmBlocking& out) {
     if (!s || !*s) return false;
@@ -186,7 +192,7 @@ const GemmBlocking& gemm_blocking() {
         GemmBlocking o;
         if (parse_blocking_override(std::getenv("SALUN_GEMM_BLOCKING"), o))
             return GemmBlocking{round_down_at_least(o.MC, Tile::MR), o.KC, round_down_at_least(o.NC, Tile::NR)};
-        return make_blocking<T, Tile::MR, Tile::NR>(detect_caches());
+        return make_blocking<T, Tile::MR, Tile::NR>(machine_caches());
     }();
     return b;
 }
@@ -195,7 +201,7 @@ const GemmBlocking& gemm_blocking() {
 /// SALUN_GEMM_BLOCKING does not change it).
 template <class Tile>
 std::size_t sliver_kc() {
-    static const std::size_t kc = l1_sliver_kc<typename Tile::value_type, Tile::NR>(detect_caches());
+    static const std::size_t kc = l1_sliver_kc<typename Tile::value_type, Tile::NR>(machine_caches());
     return kc;
 }
 

@@ -164,7 +164,8 @@ inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, con
     }
 }
 
-/// The same for one row with its masks worked out here (rows of any length; the tests' entry).
+/// The same for one row with its masks worked out here, in pieces of what the masks hold: rows of
+/// more than 64 tiles (each row pays for its masks) and the tests.
 inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, std::size_t end, std::size_t TW,
                                           float* d, std::size_t stride) {
     for (std::size_t t0 = 0; t0 < TW; t0 += Winograd4ColumnMasks::kMaxSteps * 8) {
@@ -300,21 +301,21 @@ void winograd4_gather_windows(const T* xc, std::size_t img_in, std::size_t g, st
                               T* D) {
     const std::size_t L = kWinograd4Out * TW + kWinograd4Out;
     const std::size_t lead = std::min(PW, L), body = std::min(W, L - lead);
-#if defined(__AVX512F__)
-    if constexpr (std::is_same<T, float>::value)
-        if (TW >= 4 && Winograd4ColumnMasks::fits(TW)) {
-            const Winograd4ColumnMasks masks(lead, lead + body, TW);
-            return winograd4_gather_rows(xc, img_in, g, H, W, PH, TH, TW, Tp, D, [&](const float* xr, float* d0) {
-                winograd4_window_columns_simd(xr, lead, masks, d0, Tp);
-            });
-        }
-#endif
 #if defined(__AVX2__)
     if constexpr (std::is_same<T, float>::value)
-        if (TW >= 4)
+        if (TW >= 4) {
+#if defined(__AVX512F__)
+            if (Winograd4ColumnMasks::fits(TW)) {  // the masks once for the whole plane
+                const Winograd4ColumnMasks masks(lead, lead + body, TW);
+                return winograd4_gather_rows(xc, img_in, g, H, W, PH, TH, TW, Tp, D, [&](const float* xr, float* d0) {
+                    winograd4_window_columns_simd(xr, lead, masks, d0, Tp);
+                });
+            }
+#endif
             return winograd4_gather_rows(xc, img_in, g, H, W, PH, TH, TW, Tp, D, [&](const float* xr, float* d0) {
                 winograd4_window_columns_simd(xr, lead, lead + body, TW, d0, Tp);
             });
+        }
 #endif
     std::fill(row, row + L, T(0));  // the padding stays zero: only [lead, lead + body) is rewritten
     winograd4_gather_rows(xc, img_in, g, H, W, PH, TH, TW, Tp, D,

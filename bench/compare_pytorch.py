@@ -31,9 +31,10 @@ was compiled for (from the build's compiler flags, see salun_build_info) and eac
 --isa-limit avx2 measures both libraries as on a CPU without AVX-512, on this one: PyTorch's
 kernels are held to AVX2 (ATEN_CPU_CAPABILITY=avx2 for ATen, ONEDNN_MAX_CPU_ISA=AVX2 and its
 older name DNNL_MAX_CPU_ISA for oneDNN, MKL_ENABLE_INSTRUCTIONS=AVX2 for MKL,
-OPENBLAS_CORETYPE=Haswell for OpenBLAS), and salun must be a build for AVX2 (e.g. -DSALUN_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v3; the script refuses an
-AVX-512 one). The caches, the clock and the core are still this machine's, so it stands in for an
-AVX2-only CPU of the same generation, not for another vendor's.
+OPENBLAS_CORETYPE=Haswell for OpenBLAS), and salun must be a build for AVX2 (e.g.
+-DSALUN_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v3; the script refuses an AVX-512 one). The
+caches, the clock and the core are still this machine's, so it stands in for an AVX2-only CPU of
+the same generation, not for another vendor's.
 
 GFLOP/s uses the FLOP counts of ../shared/design/anchors.md: ResNet-18 1.11 GFLOP forward,
 3.3 per training step, per image; VGG-16-BN 0.63 and 1.9.

@@ -5,8 +5,9 @@
 # By default the op, kernel, file-format and report tests and the demo's command line: the input
 # parsers, every kernel's indexing and the error paths, in less than half the compiler time of
 # every suite (432 of 1,005 s at -O3 in Ninja's log; test_nn and test_unlearn run the same kernels
-# through models and the training loop); TARGETS="test_core test_kernels test_io_data test_nn test_unlearn test_report salun-demo"
-# builds them all.
+# through models and the training loop);
+# TARGETS="test_core test_kernels test_io_data test_nn test_unlearn test_report salun-demo" builds
+# them all.
 # Any report fails the run: -fno-sanitize-recover=all, a distinctive exit code, and a scan of the
 # test log. Build folder: build-asan (BUILD_DIR overrides), JOBS parallel jobs (2).
 # The flags go through CMAKE_CXX_FLAGS on this command line only; nothing is forced on consumers.

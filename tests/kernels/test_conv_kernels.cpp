@@ -65,6 +65,59 @@ TEST_CASE_TEMPLATE("cpu::conv2d on CNN-like shapes (image groups, threads, 1x1 f
     CHECK(check_conv<T>({2, 3, 6, 6, 4, 2, 2, 2, 2, 0, 0}, seed++));
 }
 
+TEST_CASE_TEMPLATE("im2col / col2im against their formulas: strides 1-3 on rows below and above the column-phase "
+                   "threshold, kernels 1-5, paddings 0-2, odd widths, a leading dimension past the row",
+                   T, float, double) {
+    namespace d = salun::kernels::cpu::detail;
+    int failures = 0;
+    unsigned seed = 77;
+    for (std::size_t S : {1, 2, 3})
+        for (std::size_t W : {7, 31, 32, 33, 48, 50})
+            for (std::size_t K : {1, 2, 3, 5})
+                for (std::size_t P : {0, 1, 2}) {
+                    if (P >= K + 1 || W + 2 * P < K) continue;
+                    const Conv2dParams p{1, 2, 5, W, 1, K, K, 1, S, P, P};  // vertical stride 1, horizontal S
+                    const std::size_t OH = p.OH(), OW = p.OW(), OHW = OH * OW, R = p.C * K * K, ld = OHW + 3;
+                    const auto x = random_vector<T>(p.C * p.H * p.W, seed++);
+                    const auto dcol = random_vector<T>(R * ld, seed++);
+                    std::vector<T> col(R * ld, T(NAN)), dx(x.size(), T(NAN));
+                    d::im2col(p, x.data(), col.data(), ld);
+                    d::col2im(p, dcol.data(), ld, dx.data());
+                    std::vector<double> want_dx(x.size(), 0.0);
+                    bool ok = true;
+                    for (std::size_t c = 0; c < p.C; ++c)
+                        for (std::size_t kh = 0; kh < K; ++kh)
+                            for (std::size_t kw = 0; kw < K; ++kw)
+                                for (std::size_t oh = 0; oh < OH; ++oh)
+                                    for (std::size_t ow = 0; ow < OW; ++ow) {
+                                        const long h = long(oh + kh) - long(P), w = long(ow * S + kw) - long(P);
+                                        const bool in = h >= 0 && h < long(p.H) && w >= 0 && w < long(W);
+                                        const std::size_t r = (c * K + kh) * K + kw, at = r * ld + oh * OW + ow;
+                                        const T want = in ? x[(c * p.H + std::size_t(h)) * W + std::size_t(w)] : T(0);
+                                        if (!(col[at] == want)) ok = false;
+                                        if (in) want_dx[(c * p.H + std::size_t(h)) * W + std::size_t(w)] += double(dcol[at]);
+                                    }
+                    for (std::size_t i = 0; i < dx.size(); ++i)
+                        if (!(std::abs(double(dx[i]) - want_dx[i]) <= 1e-5 * (1 + std::abs(want_dx[i])))) ok = false;
+                    if (!ok) {
+                        ++failures;
+                        INFO("S=" << S << " W=" << W << " K=" << K << " P=" << P);
+                        CHECK(ok);
+                    }
+                    if (failures > 3) return;
+                }
+    CHECK(failures == 0);
+}
+
+TEST_CASE_TEMPLATE("cpu::conv2d strided layers whose rows go through column phases (16+ outputs per row)", T, float,
+                   double) {
+    unsigned seed = 3000;
+    CHECK(check_conv<T>({3, 5, 34, 33, 7, 3, 3, 2, 2, 1, 1}, seed++));  // ResNet's 3x3 stride 2, odd width
+    CHECK(check_conv<T>({2, 4, 32, 32, 6, 1, 1, 2, 2, 0, 0}, seed++, false));  // the 1x1 downsample
+    CHECK(check_conv<T>({2, 3, 12, 50, 5, 5, 5, 1, 3, 2, 2}, seed++));  // stride 3 across, 1 down
+    CHECK(check_conv<T>({1, 3, 20, 40, 4, 3, 3, 2, 2, 1, 1}, seed++));  // batch 1: the threaded GEMM
+}
+
 TEST_CASE("cpu::conv2d inside an enclosing parallel region") {
     bool ok = false;
 #pragma omp parallel num_threads(2)

@@ -73,6 +73,8 @@ struct ConvPlan {
     std::size_t OHW, CKK, G, groups;
     int nt;           // threads used across groups (1: groups run serially, GEMM may thread)
     bool pointwise;   // 1x1/s1/p0 with G == 1: no im2col
+    bool packed;      // every thread has groups: pre-packed weights and gemm_packed per group
+                      // (else a tiny batch on several threads: the threaded GEMM per group)
 };
 
 inline ConvPlan conv_plan(const Conv2dParams& p) {
@@ -84,6 +86,7 @@ inline ConvPlan conv_plan(const Conv2dParams& p) {
     pl.groups = (p.N + pl.G - 1) / pl.G;
     pl.nt = pl.groups >= std::size_t(avail) ? avail : 1;
     pl.pointwise = conv_is_pointwise(p) && pl.G == 1;
+    pl.packed = pl.nt == avail;
     return pl;
 }
 
@@ -125,6 +128,77 @@ const T* group_columns(const Conv2dParams& p, const ConvPlan& pl, const T* x, st
     return col;
 }
 
+/// Copies n values into columns [j0, j0 + n) of row r of a packed B operand (gemm_packed's
+/// format: NR-column slivers of [K][NR], `sliver_stride` = K * NR values apart).
+template <std::size_t NR, class T>
+void segment_to_slivers(const T* src, std::size_t n, std::size_t j0, std::size_t r, T* dst, std::size_t sliver_stride) {
+    for (std::size_t j = j0, e = j0 + n; j < e;) {
+        const std::size_t jr = j % NR, len = std::min(NR - jr, e - j);
+        copy_row(dst + (j / NR) * sliver_stride + r * NR + jr, src, len);
+        src += len;
+        j += len;
+    }
+}
+
+/// Zeroes columns [n, round_up(n, NR)) of every row of a packed B operand with K rows: the pad
+/// columns of its last sliver, which the micro-kernel reads and the store clips.
+template <std::size_t NR, class T>
+void zero_sliver_padding(std::size_t K, std::size_t n, T* dst) {
+    if (n % NR == 0) return;
+    T* last = dst + (n / NR) * K * NR;
+    for (std::size_t r = 0; r < K; ++r) std::fill(last + r * NR + n % NR, last + (r + 1) * NR, T(0));
+}
+
+/// Images [n0, n0 + g) of t[N, R, OHW] as a packed B operand of R rows and g * OHW columns
+/// (image i's plane r is columns [i * OHW, (i + 1) * OHW) of row r).
+template <std::size_t NR, class T>
+void pack_group_planes(const T* t, std::size_t R, std::size_t OHW, std::size_t n0, std::size_t g, T* Bp) {
+    for (std::size_t i = 0; i < g; ++i) {
+        const T* img = t + (n0 + i) * R * OHW;
+        for (std::size_t r = 0; r < R; ++r) segment_to_slivers<NR>(img + r * OHW, OHW, i * OHW, r, Bp, R * NR);
+    }
+    zero_sliver_padding<NR>(R, g * OHW, Bp);
+}
+
+/// The im2col columns of images [n0, n0 + g) as a packed B operand (CKK rows, g * OHW columns),
+/// built one input plane at a time: its KH * KW column rows go through `rows` (L1-sized scratch of
+/// KH * KW * OHW values) and straight on into the slivers. No column matrix is written, and the
+/// GEMM does not copy it again into its own packing.
+template <std::size_t NR, class T>
+void pack_group_columns(const Conv2dParams& p, const T* x, std::size_t n0, std::size_t g, std::size_t OHW, T* rows,
+                        T* Bp) {
+    const std::size_t KK = p.KH * p.KW, CKK = p.C * KK, plane = p.H * p.W;
+    Conv2dParams one = p;  // im2col of a single plane
+    one.C = 1;
+    for (std::size_t i = 0; i < g; ++i) {
+        const T* img = x + (n0 + i) * p.C * plane;
+        for (std::size_t c = 0; c < p.C; ++c) {
+            if (c + 1 < p.C) prefetch_range(img, (c + 1) * plane * sizeof(T), plane * sizeof(T));
+            im2col(one, img + c * plane, rows, OHW);
+            for (std::size_t kk = 0; kk < KK; ++kk)
+                segment_to_slivers<NR>(rows + kk * OHW, OHW, i * OHW, c * KK + kk, Bp, CKK * NR);
+        }
+    }
+    zero_sliver_padding<NR>(CKK, g * OHW, Bp);
+}
+
+/// Rows of the pre-packed weights per block of gemm_packed: the A block of one K block stays in
+/// L2 while the group's B slivers stream past (the Winograd GEMMs' block size).
+template <std::size_t MR, class T>
+std::size_t conv_packed_mc(std::size_t K, std::size_t KC) {
+    return std::max<std::size_t>(MR, kWinogradABlockBytes / sizeof(T) / std::min(K, KC) / MR * MR);
+}
+
+/// The weights as the packed A operand of gemm_packed, once per call instead of once per group:
+/// W[OC, CKK] for the forward, W^T[CKK, OC] for backward_input (`trans`).
+template <std::size_t MR, class T>
+const T* pack_conv_weights(const Conv2dParams& p, const T* w, bool trans, AlignedBuffer<T>& buf) {
+    const std::size_t CKK = p.C * p.KH * p.KW, M = trans ? CKK : p.OC, K = trans ? p.OC : CKK;
+    T* Ap = buf.get(round_up(M, MR) * K);
+    pack_a<MR>(trans, M, K, w, CKK, Ap);
+    return Ap;
+}
+
 }  // namespace detail
 
 /// y[N,OC,OH,OW] = conv(x, w) + bias (bias nullable), overwritten.
@@ -143,14 +217,27 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
                                                                       false, bias, y);
         return;
     }
-    const std::size_t img_out = p.OC * pl.OHW;
+    constexpr std::size_t MR = Tile::MR, NR = Tile::NR;
+    const std::size_t img_out = p.OC * pl.OHW, KK = p.KH * p.KW;
+    const std::size_t KC = detail::sliver_kc<Tile>(), MC = detail::conv_packed_mc<MR, T>(pl.CKK, KC);
+    thread_local detail::AlignedBuffer<T> wbuf;  // owned by the calling thread, read by the team
+    const T* Ap = pl.packed ? detail::pack_conv_weights<MR>(p, w, false, wbuf) : nullptr;
 #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1) if (pl.nt > 1)
     for (std::size_t gi = 0; gi < pl.groups; ++gi) {
-        thread_local detail::AlignedBuffer<T> colbuf, outbuf;
+        thread_local detail::AlignedBuffer<T> colbuf, outbuf, rowbuf;
         const std::size_t n0 = gi * pl.G, g = std::min(pl.G, p.N - n0), ns = g * pl.OHW;
-        const T* B = detail::group_columns(p, pl, x, n0, g, colbuf);
         T* out = g == 1 ? y + n0 * img_out : outbuf.get(p.OC * ns);
-        detail::gemm_with<Tile>(bl, false, false, p.OC, ns, pl.CKK, T(1), w, pl.CKK, B, ns, T(0), out, ns);
+        if (pl.packed) {
+            T* Bp = colbuf.get(pl.CKK * detail::round_up(ns, NR));
+            if (pl.pointwise)
+                detail::pack_group_planes<NR>(x, p.C, pl.OHW, n0, g, Bp);
+            else
+                detail::pack_group_columns<NR>(p, x, n0, g, pl.OHW, rowbuf.get(KK * pl.OHW), Bp);
+            detail::gemm_packed<Tile>(p.OC, ns, pl.CKK, Ap, Bp, T(0), out, ns, KC, MC);
+        } else {
+            const T* B = detail::group_columns(p, pl, x, n0, g, colbuf);
+            detail::gemm_with<Tile>(bl, false, false, p.OC, ns, pl.CKK, T(1), w, pl.CKK, B, ns, T(0), out, ns);
+        }
         if (bias)
             for (std::size_t oc = 0; oc < p.OC; ++oc) {
                 const T b = bias[oc];
@@ -183,10 +270,23 @@ void conv2d_backward_input(const Conv2dParams& p, const T* dy, const T* w, T* dx
                                                                       2 - p.PW, dy, w, true, (const T*)nullptr, dx);
         return;
     }
+    constexpr std::size_t MR = Tile::MR, NR = Tile::NR;
+    const std::size_t KC = detail::sliver_kc<Tile>(), MC = detail::conv_packed_mc<MR, T>(p.OC, KC);
+    thread_local detail::AlignedBuffer<T> wbuf;  // owned by the calling thread, read by the team
+    const T* Ap = pl.packed ? detail::pack_conv_weights<MR>(p, w, true, wbuf) : nullptr;
 #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1) if (pl.nt > 1)
     for (std::size_t gi = 0; gi < pl.groups; ++gi) {
         thread_local detail::AlignedBuffer<T> colbuf, dybuf;
         const std::size_t n0 = gi * pl.G, g = std::min(pl.G, p.N - n0), ns = g * pl.OHW;
+        if (pl.packed) {
+            T* Bp = dybuf.get(p.OC * detail::round_up(ns, NR));
+            detail::pack_group_planes<NR>(dy, p.OC, pl.OHW, n0, g, Bp);
+            T* out = pl.pointwise ? dx + n0 * img_in : colbuf.get(pl.CKK * ns);
+            detail::gemm_packed<Tile>(pl.CKK, ns, p.OC, Ap, Bp, T(0), out, ns, KC, MC);
+            if (!pl.pointwise)
+                for (std::size_t i = 0; i < g; ++i) detail::col2im(p, out + i * pl.OHW, ns, dx + (n0 + i) * img_in);
+            continue;
+        }
         const T* B = dy + n0 * img_out;
         if (g > 1) {
             T* buf = dybuf.get(p.OC * ns);

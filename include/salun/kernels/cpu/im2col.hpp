@@ -2,13 +2,26 @@
 // im2col / col2im for one NCHW image, writing into (reading from) a column matrix with an
 // arbitrary leading dimension so that several images can sit side by side:
 //   col[(c*KH + kh)*KW + kw][oh*OW + ow] = x[c][oh*SH + kh - PH][ow*SW + kw - PW]  (0 outside).
+//
+// For a horizontal stride S > 1 the columns x[h][ow*S + kw - PW] of one kernel offset kw are
+// every S-th input column. On rows of 16 outputs and more, each input row is first split into S
+// column phases, phase[q][j] = x[h][j*S + q] (split_row_phases), and the row for kw is then one
+// contiguous copy from phase q = (kw - PW) mod S starting at column ow + floor((kw - PW) / S)
+// (phase_offset). col2im accumulates into the phases of every row and interleaves them back once
+// per plane (merge_row_phases). The element-wise strided copy took a fifth of ResNet-18's first
+// stride-2 layer (32x32 -> 16x16); on shorter rows it stays, as splitting cost more than it saved
+// (docs/performance.md).
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <vector>
+
+#include <xsimd/xsimd.hpp>
 
 #include "salun/kernels/cpu/prefetch.hpp"
+#include "salun/kernels/cpu/threading.hpp"
 #include "salun/kernels/params.hpp"
 
 namespace salun::kernels::cpu::detail {
@@ -27,10 +40,121 @@ inline void valid_range(std::size_t O, std::size_t L, std::size_t S, std::size_t
     if (lo > hi) lo = hi;
 }
 
+/// Width of one column phase of a W-wide row split with stride S (the phases of q >= W % S are
+/// one column shorter; their last column is padding that no valid column reads).
+inline std::size_t phase_width(std::size_t W, std::size_t S) { return (W + S - 1) / S; }
+
+/// Where kernel column kw reads from, for horizontal stride S and padding P: input column
+/// ow*S + kw - P is column ow + shift of phase q (shift may be negative, never for a valid ow).
+struct PhaseOffset {
+    std::size_t q;
+    std::ptrdiff_t shift;
+};
+inline PhaseOffset phase_offset(std::size_t kw, std::size_t P, std::size_t S) {
+    const std::ptrdiff_t off = std::ptrdiff_t(kw) - std::ptrdiff_t(P), s = std::ptrdiff_t(S);
+    const std::ptrdiff_t q = ((off % s) + s) % s;
+    return {std::size_t(q), (off - q) / s};
+}
+
+/// phase[q][j] = x[j*S + q] for one row of W values (S > 1), phases of phase_width(W, S) values
+/// pw apart; the padding column of a short phase is zero.
+template <class T>
+void split_row_phases(const T* x, std::size_t W, std::size_t S, std::size_t pw, T* phase) {
+    if (S == 2) {  // the common case, in a form the compiler vectorises (even / odd lanes)
+        T* e = phase;
+        T* o = phase + pw;
+        const std::size_t half = W / 2;
+        for (std::size_t j = 0; j < half; ++j) {
+            e[j] = x[2 * j];
+            o[j] = x[2 * j + 1];
+        }
+        if (W % 2) e[half] = x[W - 1], o[half] = T(0);
+        return;
+    }
+    for (std::size_t q = 0; q < S; ++q) {
+        T* d = phase + q * pw;
+        std::size_t j = 0;
+        for (; j * S + q < W; ++j) d[j] = x[j * S + q];
+        for (; j < pw; ++j) d[j] = T(0);
+    }
+}
+
+/// The inverse of split_row_phases: x[j*S + q] = phase[q][j] (overwrites the row).
+template <class T>
+void merge_row_phases(const T* phase, std::size_t W, std::size_t S, std::size_t pw, T* x) {
+    if (S == 2) {
+        const T* e = phase;
+        const T* o = phase + pw;
+        const std::size_t half = W / 2;
+        for (std::size_t j = 0; j < half; ++j) {
+            x[2 * j] = e[j];
+            x[2 * j + 1] = o[j];
+        }
+        if (W % 2) x[W - 1] = e[half];
+        return;
+    }
+    for (std::size_t q = 0; q < S; ++q)
+        for (std::size_t j = 0; j * S + q < W; ++j) x[j * S + q] = phase[q * pw + j];
+}
+
+/// dst[0:n] = src[0:n] for the short rows of convolution maps (4 to 32 values, a few hundred
+/// thousand per layer): whole vectors inline, as a call to memcpy per row cost more than the copy
+/// (a plain loop is turned back into that call by the compiler). Long rows go to memcpy.
+template <class T>
+inline void copy_row(T* dst, const T* src, std::size_t n) {
+    using V = xsimd::batch<T>;
+    constexpr std::size_t W = V::size;
+    if (n > 8 * W) {
+        std::memcpy(dst, src, n * sizeof(T));
+        return;
+    }
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) V::load_unaligned(src + i).store_unaligned(dst + i);
+    for (; i < n; ++i) dst[i] = src[i];
+}
+
+/// dst[0:n] = 0 for the padding at a short row's ends (0 to 2 values): inline, for the same reason.
+template <class T>
+inline void zero_row(T* dst, std::size_t n) {
+    if (n > 64) {
+        std::fill(dst, dst + n, T(0));
+        return;
+    }
+    for (std::size_t i = 0; i < n; ++i) dst[i] = T(0);
+}
+
+/// Strided rows of at least this many outputs go through column phases; shorter ones (8x8 and
+/// smaller maps) are copied element by element, where splitting the row first cost more than it
+/// saved (measured in docs/performance.md).
+constexpr std::size_t kPhaseMinOutputs = 16;
+
+inline bool use_column_phases(const Conv2dParams& p) { return p.SW > 1 && p.OW() >= kPhaseMinOutputs; }
+
+/// Per kernel column kw: the valid output columns [lo, hi) and where they read (phase_offset).
+/// Worked out once per call: the divisions in them cost more than a short row's copy.
+struct KernelColumn {
+    std::size_t lo, hi;
+    PhaseOffset from;
+};
+inline const std::vector<KernelColumn>& kernel_columns(const Conv2dParams& p) {
+    thread_local std::vector<KernelColumn> cols;
+    cols.resize(p.KW);
+    for (std::size_t kw = 0; kw < p.KW; ++kw) {
+        valid_range(p.OW(), p.W, p.SW, kw, p.PW, cols[kw].lo, cols[kw].hi);
+        cols[kw].from = phase_offset(kw, p.PW, p.SW);
+    }
+    return cols;
+}
+
 /// x: one image [C,H,W]; col: [C*KH*KW] rows of OH*OW columns, row stride ld.
 template <class T>
 void im2col(const Conv2dParams& p, const T* x, T* col, std::size_t ld) {
-    const std::size_t OH = p.OH(), OW = p.OW();
+    const std::size_t OH = p.OH(), OW = p.OW(), S = p.SW;
+    const bool phased = use_column_phases(p);
+    const std::size_t pw = phase_width(p.W, S);
+    thread_local AlignedBuffer<T> phase_buf;
+    T* phase = phased ? phase_buf.get(S * pw) : nullptr;
+    const std::vector<KernelColumn>& kcols = kernel_columns(p);
     for (std::size_t c = 0; c < p.C; ++c) {
         const T* xc = x + c * p.H * p.W;
         // the next plane, while this one is copied KH x KW times (see prefetch.hpp)
@@ -38,25 +162,36 @@ void im2col(const Conv2dParams& p, const T* x, T* col, std::size_t ld) {
         for (std::size_t kh = 0; kh < p.KH; ++kh) {
             std::size_t oh_lo, oh_hi;
             valid_range(OH, p.H, p.SH, kh, p.PH, oh_lo, oh_hi);
+            T* rows = col + (c * p.KH + kh) * p.KW * ld;  // the KW rows of this (c, kh)
             for (std::size_t kw = 0; kw < p.KW; ++kw) {
-                std::size_t ow_lo, ow_hi;
-                valid_range(OW, p.W, p.SW, kw, p.PW, ow_lo, ow_hi);
-                T* row = col + ((c * p.KH + kh) * p.KW + kw) * ld;
-                std::fill(row, row + oh_lo * OW, T(0));
-                for (std::size_t oh = oh_lo; oh < oh_hi; ++oh) {
-                    T* r = row + oh * OW;
-                    const T* xr = xc + (oh * p.SH + kh - p.PH) * p.W;
-                    for (std::size_t ow = 0; ow < ow_lo; ++ow) r[ow] = T(0);
-                    if (p.SW == 1) {
-                        // ow_lo + kw >= PW by construction of the valid range
-                        if (ow_hi > ow_lo)
-                            std::memcpy(r + ow_lo, xr + (ow_lo + kw - p.PW), (ow_hi - ow_lo) * sizeof(T));
-                    } else {
-                        for (std::size_t ow = ow_lo; ow < ow_hi; ++ow) r[ow] = xr[ow * p.SW + kw - p.PW];
-                    }
-                    for (std::size_t ow = ow_hi; ow < OW; ++ow) r[ow] = T(0);
+                std::fill(rows + kw * ld, rows + kw * ld + oh_lo * OW, T(0));
+                std::fill(rows + kw * ld + oh_hi * OW, rows + kw * ld + OH * OW, T(0));
+            }
+            // row oh of the column row of kernel column kw, from input row xr (S == 1), its
+            // phases (phased) or its every S-th value
+            auto put = [&](std::size_t kw, std::size_t oh, const T* xr) {
+                const std::size_t ow_lo = kcols[kw].lo, ow_hi = kcols[kw].hi;
+                T* r = rows + kw * ld + oh * OW;
+                zero_row(r, ow_lo);
+                if (S == 1 || phased) {
+                    // ow_lo + shift >= 0 by construction of the valid range
+                    const PhaseOffset po = kcols[kw].from;
+                    const T* src = S == 1 ? xr : phase + po.q * pw;
+                    if (ow_hi > ow_lo) copy_row(r + ow_lo, src + std::ptrdiff_t(ow_lo) + po.shift, ow_hi - ow_lo);
+                } else {
+                    for (std::size_t ow = ow_lo; ow < ow_hi; ++ow) r[ow] = xr[ow * S + kw - p.PW];
                 }
-                std::fill(row + oh_hi * OW, row + OH * OW, T(0));
+                zero_row(r + ow_hi, OW - ow_hi);
+            };
+            auto input_row = [&](std::size_t oh) { return xc + (oh * p.SH + kh - p.PH) * p.W; };
+            if (phased) {  // each input row split once, then copied into the KW rows
+                for (std::size_t oh = oh_lo; oh < oh_hi; ++oh) {
+                    split_row_phases(input_row(oh), p.W, S, pw, phase);
+                    for (std::size_t kw = 0; kw < p.KW; ++kw) put(kw, oh, input_row(oh));
+                }
+            } else {  // one column row at a time: rows of 8 values or less are half a cache line
+                for (std::size_t kw = 0; kw < p.KW; ++kw)
+                    for (std::size_t oh = oh_lo; oh < oh_hi; ++oh) put(kw, oh, input_row(oh));
             }
         }
     }
@@ -65,32 +200,44 @@ void im2col(const Conv2dParams& p, const T* x, T* col, std::size_t ld) {
 /// dx (one image [C,H,W], overwritten) = col2im of dcol ([C*KH*KW] rows, stride ld).
 template <class T>
 void col2im(const Conv2dParams& p, const T* dcol, std::size_t ld, T* dx) {
-    const std::size_t OH = p.OH(), OW = p.OW();
-    std::fill(dx, dx + p.C * p.H * p.W, T(0));
+    const std::size_t OH = p.OH(), OW = p.OW(), S = p.SW;
+    // with column phases the sums go into the phases of every row ([H][S][pw]), merged into dx
+    // once per plane
+    // (only where kernel columns overlap: a 1x1 stride-2 layer's sums touch each input once, and
+    // zeroing and merging the phases measured a third slower than its strided adds)
+    const bool phased = use_column_phases(p) && p.KW > 1;
+    const std::size_t pw = phase_width(p.W, S), prow = S * pw;
+    thread_local AlignedBuffer<T> phase_buf;
+    T* phases = phased ? phase_buf.get(p.H * prow) : nullptr;
+    const std::vector<KernelColumn>& kcols = kernel_columns(p);
+    if (!phased) std::fill(dx, dx + p.C * p.H * p.W, T(0));
     for (std::size_t c = 0; c < p.C; ++c) {
         T* dxc = dx + c * p.H * p.W;
+        if (phased) std::fill(phases, phases + p.H * prow, T(0));
         for (std::size_t kh = 0; kh < p.KH; ++kh) {
             std::size_t oh_lo, oh_hi;
             valid_range(OH, p.H, p.SH, kh, p.PH, oh_lo, oh_hi);
             for (std::size_t kw = 0; kw < p.KW; ++kw) {
-                std::size_t ow_lo, ow_hi;
-                valid_range(OW, p.W, p.SW, kw, p.PW, ow_lo, ow_hi);
+                const std::size_t ow_lo = kcols[kw].lo, ow_hi = kcols[kw].hi;
+                const PhaseOffset po = kcols[kw].from;
                 const T* row = dcol + ((c * p.KH + kh) * p.KW + kw) * ld;
+                const std::size_t len = ow_hi > ow_lo ? ow_hi - ow_lo : 0;
                 for (std::size_t oh = oh_lo; oh < oh_hi; ++oh) {
-                    const T* r = row + oh * OW;
-                    T* xr = dxc + (oh * p.SH + kh - p.PH) * p.W;
-                    if (p.SW == 1) {
-                        T* xo = xr + (ow_lo + kw - p.PW);
-                        const T* ro = r + ow_lo;
-                        const std::size_t len = ow_hi - ow_lo;
-#pragma omp simd
-                        for (std::size_t i = 0; i < len; ++i) xo[i] += ro[i];
-                    } else {
-                        for (std::size_t ow = ow_lo; ow < ow_hi; ++ow) xr[ow * p.SW + kw - p.PW] += r[ow];
+                    const std::size_t h = oh * p.SH + kh - p.PH;
+                    const T* ro = row + oh * OW + ow_lo;
+                    if (S > 1 && !phased) {
+                        T* xr = dxc + h * p.W;
+                        for (std::size_t ow = ow_lo; ow < ow_hi; ++ow) xr[ow * S + kw - p.PW] += row[oh * OW + ow];
+                        continue;
                     }
+                    T* xo = (phased ? phases + h * prow + po.q * pw : dxc + h * p.W) + std::ptrdiff_t(ow_lo) + po.shift;
+#pragma omp simd
+                    for (std::size_t i = 0; i < len; ++i) xo[i] += ro[i];
                 }
             }
         }
+        if (phased)
+            for (std::size_t h = 0; h < p.H; ++h) merge_row_phases(phases + h * prow, p.W, S, pw, dxc + h * p.W);
     }
 }
 

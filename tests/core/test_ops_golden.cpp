@@ -119,6 +119,13 @@ const std::map<std::string, OpSpec>& op_table() {
               return batch_norm_relu(c.in("x"), c.opt("running_mean"), c.opt("running_var"), c.opt("weight"),
                                      c.opt("bias"), c.p<bool>("training"), c.p<double>("momentum"), c.p<double>("eps"));
           }}},
+        // fused relu(batch_norm(...) + residual); pre-activations 1e-3 away from 0 as above
+        {"batch_norm_add_relu",
+         {[](const Case& c) {
+              return batch_norm_add_relu(c.in("x"), c.opt("running_mean"), c.opt("running_var"), c.opt("weight"),
+                                         c.opt("bias"), c.in("residual"), c.p<bool>("training"),
+                                         c.p<double>("momentum"), c.p<double>("eps"));
+          }}},
         // ---- activations and losses ----
         {"relu", {[](const Case& c) { return relu(c.in("x")); }}},
         {"softmax", {[](const Case& c) { return softmax(c.in("x"), c.sz("dim")); }}},
@@ -255,7 +262,7 @@ TEST_CASE("golden vs PyTorch: sum and mean") { run_fixture_file("ops_reduce.safe
 TEST_CASE("golden vs PyTorch: matmul and linear") { run_fixture_file("ops_linear.safetensors"); }
 TEST_CASE("golden vs PyTorch: conv2d") { run_fixture_file("ops_conv.safetensors"); }
 TEST_CASE("golden vs PyTorch: max, avg and adaptive pooling") { run_fixture_file("ops_pool.safetensors"); }
-TEST_CASE("golden vs PyTorch: batch_norm and batch_norm_relu") { run_fixture_file("ops_batchnorm.safetensors"); }
+TEST_CASE("golden vs PyTorch: batch_norm, batch_norm_relu and batch_norm_add_relu") { run_fixture_file("ops_batchnorm.safetensors"); }
 TEST_CASE("golden vs PyTorch: relu, softmax, log_softmax") { run_fixture_file("ops_activation.safetensors"); }
 TEST_CASE("golden vs PyTorch: cross_entropy and nll_loss") { run_fixture_file("ops_loss.safetensors"); }
 TEST_CASE("golden vs PyTorch: reshape, flatten, slice") { run_fixture_file("ops_shape.safetensors"); }

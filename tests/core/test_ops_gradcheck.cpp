@@ -146,6 +146,39 @@ TEST_CASE("batch_norm_relu (fused) in training and eval mode") {
     }
 }
 
+TEST_CASE("batch_norm_add_relu (fused) in training and eval mode, the residual's gradient included") {
+    for (const Shape& s : {Shape{2, 3, 3, 2}, Shape{1, 2, 3, 3}, Shape{3, 2, 1, 1}}) {
+        const std::size_t C = s[1];
+        const TensorD rm = randn({C}, 4), rv = affine(randn({C}, 5), 0.1, 1.0);
+        for (const bool training : {true, false}) {
+            // x, weight, bias, residual, with every pre-activation 1e-3 away from the kink
+            V in;
+            for (std::uint64_t k = 31; k < 3000; k += 7) {
+                in = {randn(s, k), randn({C}, k + 1), randn({C}, k + 2), randn(s, k + 3)};
+                const TensorD pre = add(batch_norm(in[0], training ? TensorD() : rm.clone(),
+                                                   training ? TensorD() : rv.clone(), in[1], in[2], training),
+                                        in[3]);
+                double margin = 1e300;
+                for (std::size_t i = 0; i < pre.numel(); ++i) margin = std::min(margin, std::abs(pre.data()[i]));
+                if (margin > 1e-3) break;
+                in.clear();
+            }
+            REQUIRE(!in.empty());
+            const std::string what = std::string("batch_norm_add_relu ") + (training ? "train " : "eval ") + shape_str(s);
+            if (training)
+                gradcheck([](const V& v) { return batch_norm_add_relu(v[0], TensorD(), TensorD(), v[1], v[2], v[3], true); },
+                          in, what, 1e-6, 1e-4);
+            else
+                gradcheck([&](const V& v) { return batch_norm_add_relu(v[0], rm, rv, v[1], v[2], v[3], false); }, in,
+                          what);
+        }
+    }
+    // the residual must have the input's shape
+    CHECK_THROWS_AS(batch_norm_add_relu(randn({2, 3, 2, 2}, 1), TensorD(), TensorD(), TensorD(), TensorD(),
+                                        randn({2, 3, 2, 1}, 2), true),
+                    salun::Error);
+}
+
 TEST_CASE("batch_norm_relu equals relu(batch_norm) and updates the running statistics the same way") {
     const Shape s{3, 4, 2, 5};
     const TensorD x = randn(s, 7), w = randn({4}, 8), b = randn({4}, 9);

@@ -121,6 +121,21 @@ TEST_CASE("batch norm on cuDNN: train and eval, with and without ReLU, running s
                  [=](const std::vector<TensorF>& in) { return in[0].is_cuda() ? eval_g(in) : eval_c(in); },
                  {x, gamma, beta}, 1e-4, 1e-3);
     }
+    // relu(batch_norm + residual), ResNet's fused block output: train and eval, the residual's
+    // gradient included
+    const TensorF r = randn(x.shape(), 23);
+    for (bool training : {true, false}) {
+        const TensorF rm_c = randn({6}, 24), rv_c = randn({6}, 25) * 0.1f + 1.0f;
+        const TensorF rm_g = rm_c.to(Device::cuda), rv_g = rv_c.to(Device::cuda);
+        check_op(training ? "batch_norm_add_relu train" : "batch_norm_add_relu eval",
+                 [=](const std::vector<TensorF>& in) {
+                     const bool cuda = in[0].is_cuda();
+                     // training updates the running tensors: each call its own copy
+                     return batch_norm_add_relu(in[0], (cuda ? rm_g : rm_c).clone(), (cuda ? rv_g : rv_c).clone(),
+                                                in[1], in[2], in[3], training, 0.1, 1e-5);
+                 },
+                 {x, gamma, beta, r}, 1e-4, 1e-3);
+    }
     // [N,C] input (BatchNorm1d), and no affine parameters
     const TensorF x2 = randn({8, 5}, 22);
     check_op("batch_norm [N,C] without affine",

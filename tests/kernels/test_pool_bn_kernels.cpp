@@ -134,6 +134,28 @@ void check_bn_relu(std::size_t N, std::size_t C, std::size_t HW, unsigned seed, 
     CHECK(yr == plain);
     if (n >= 8) CHECK((zeros > 0 && zeros < n));  // both sides of the kink are exercised
 
+    // with a residual (batch_norm_add_relu): max(apply + residual, 0), cpu against the reference
+    // and against the unfused sum, and the plain apply + residual without the ReLU
+    {
+        const auto res = random_vector<T>(n, seed + 4);
+        std::vector<T> ya(n, T(NAN)), yar(n, T(NAN)), yn(n, T(NAN)), ynr(n, T(NAN));
+        cpu::batch_norm_apply(N, C, HW, x.data(), mean.data(), invstd.data(), g, b, ya.data(), true, res.data());
+        ref::batch_norm_apply(N, C, HW, x.data(), mean.data(), invstd.data(), g, b, yar.data(), true, res.data());
+        cpu::batch_norm_apply(N, C, HW, x.data(), mean.data(), invstd.data(), g, b, yn.data(), false, res.data());
+        ref::batch_norm_apply(N, C, HW, x.data(), mean.data(), invstd.data(), g, b, ynr.data(), false, res.data());
+        std::vector<T> unfused(n);
+        ref::batch_norm_apply(N, C, HW, x.data(), mean.data(), invstd.data(), g, b, unfused.data());
+        std::vector<T> unfused_relu(n);
+        for (std::size_t k = 0; k < n; ++k) {
+            unfused[k] = unfused[k] + res[k];
+            unfused_relu[k] = unfused[k] > T(0) ? unfused[k] : T(0);
+        }
+        CHECK(all_close(ya, yar, rtol));
+        CHECK(all_close(yn, ynr, rtol));
+        CHECK(all_close(yar, unfused_relu, rtol));
+        CHECK(all_close(ynr, unfused, rtol));
+    }
+
     // backward with the ReLU mask: cpu vs reference, and vs the unfused backward of dy * (y > 0)
     std::vector<T> masked(n);
     for (std::size_t k = 0; k < n; ++k) masked[k] = yr[k] > T(0) ? dy[k] : T(0);

@@ -160,6 +160,42 @@ TEST_CASE("a hooked (unfused) BatchNorm2d gives the same loss, gradients and run
     CHECK(b->features->at<nn::BatchNorm2d<float>>(1)->num_batches_tracked() == 1);
 }
 
+TEST_CASE("ResNet-18: hooked (unfused) bn2 layers give the same loss, gradients and running stats as the fused blocks") {
+    Generator gen(25);
+    auto a = models::resnet18<float>(10, 8, gen);
+    auto b = models::resnet18<float>(10, 8, gen);
+    b->copy_from(*a);
+    const auto x = Tensor<float>::normal({4, 3, 32, 32}, 0, 1, gen);
+    const std::vector<std::int64_t> t{1, 2, 3, 4};
+    a->train();
+    b->train();
+    const Tensor<float> la = cross_entropy((*a)(x), t);
+    la.backward();
+    // every block's bn2 watched: its block ends in bn2, add and relu one by one
+    nn::OutputCapture<float> cap(*b, {"layer1.0.bn2", "layer1.1.bn2", "layer2.0.bn2", "layer2.1.bn2", "layer3.0.bn2",
+                                      "layer3.1.bn2", "layer4.0.bn2", "layer4.1.bn2"});
+    const Tensor<float> lb = cross_entropy((*b)(x), t);
+    lb.backward();
+    CHECK(la.item() == doctest::Approx(lb.item()).epsilon(1e-6));
+    const auto pa = a->named_parameters(), pb = b->named_parameters();
+    for (std::size_t i = 0; i < pa.size(); ++i) {
+        INFO(pa[i].first);
+        const auto ga = pa[i].second.grad(), gb = pb[i].second.grad();
+        REQUIRE(ga.defined());
+        double worst = 0, scale = 1e-6;
+        for (std::size_t j = 0; j < ga.numel(); ++j) {
+            worst = std::max(worst, std::abs(double(ga.data()[j]) - double(gb.data()[j])));
+            scale = std::max(scale, std::abs(double(gb.data()[j])));
+        }
+        CHECK(worst / scale < 1e-4);
+    }
+    const auto ba = a->named_buffers(), bb = b->named_buffers();
+    for (std::size_t i = 0; i < ba.size(); ++i) check_same(ba[i].second, bb[i].second, ba[i].first);
+    CHECK(a->layer1->at<nn::BasicBlock<float>>(0)->bn2->num_batches_tracked() == 1);
+    CHECK(b->layer1->at<nn::BasicBlock<float>>(0)->bn2->num_batches_tracked() == 1);
+    CHECK(a->layer1->at<nn::BasicBlock<float>>(0)->relu->has_forward_hooks() == false);
+}
+
 TEST_CASE("clone_model is a deep copy: same outputs, then independent") {
     Generator gen(25);
     auto original = models::make_model<float>("resnet18", 10, gen);

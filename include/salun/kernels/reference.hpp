@@ -225,17 +225,19 @@ void batch_norm_stats(std::size_t N, std::size_t C, std::size_t HW, const T* x, 
     }
 }
 
-/// y = (x - mean[c]) * invstd[c] * gamma[c] + beta[c]; gamma/beta nullable (1 and 0).
+/// y = (x - mean[c]) * invstd[c] * gamma[c] + beta[c]; gamma/beta nullable (1 and 0); then
+/// + residual[same index] when residual is given, then max(., 0) when relu.
 template <class T>
 void batch_norm_apply(std::size_t N, std::size_t C, std::size_t HW, const T* x, const T* mean, const T* invstd,
-                      const T* gamma, const T* beta, T* y, bool relu = false) {
+                      const T* gamma, const T* beta, T* y, bool relu = false, const T* residual = nullptr) {
     for (std::size_t n = 0; n < N; ++n)
         for (std::size_t c = 0; c < C; ++c) {
             const T scale = invstd[c] * (gamma ? gamma[c] : T(1));
             const T shift = (beta ? beta[c] : T(0)) - mean[c] * scale;
             for (std::size_t i = 0; i < HW; ++i) {
-                const T v = x[(n * C + c) * HW + i] * scale + shift;
-                y[(n * C + c) * HW + i] = relu && v < T(0) ? T(0) : v;
+                const std::size_t at = (n * C + c) * HW + i;
+                const T v = x[at] * scale + shift + (residual ? residual[at] : T(0));
+                y[at] = relu && v < T(0) ? T(0) : v;
             }
         }
 }

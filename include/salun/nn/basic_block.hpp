@@ -38,9 +38,9 @@ public:
     Tensor<T> forward(const Tensor<T>& x) override {
         // children through operator() / bn_relu so that their forward hooks fire
         Tensor<T> out = bn_relu(*bn1, *relu, (*conv1)(x));  // = relu(bn1(conv1(x))), fused
-        out = (*bn2)((*conv2)(out));
+        out = (*conv2)(out);
         const Tensor<T> identity = downsample ? (*downsample)(x) : x;
-        return (*relu)(add(out, identity));
+        return bn_add_relu(*bn2, *relu, out, identity);  // = relu(bn2(out) + identity), fused
     }
     std::string type_name() const override { return "BasicBlock"; }
 

@@ -4,6 +4,7 @@
 //   nn::bn_relu(bn, relu, x)   relu(bn(x)) for composite modules: the fused batch_norm_relu op
 //                              when nobody watches bn's own output, then relu's hooks with the
 //                              result; the unfused pair, both hooked, when bn has a hook
+//   nn::bn_add_relu(bn, relu, x, r)  relu(bn(x) + r) the same way (batch_norm_add_relu)
 //   nn::OutputCapture          registers a forward hook on each named module for its lifetime
 //                              and keeps the last output of each (a feature-extraction call:
 //                              capture, run the model, read the outputs by name)
@@ -28,6 +29,18 @@ template <class T>
 Tensor<T> bn_relu(BatchNorm2d<T>& bn, ReLU<T>& relu, const Tensor<T>& x) {
     if (bn.has_forward_hooks()) return relu(bn(x));
     Tensor<T> y = bn.forward_relu(x);
+    relu.run_forward_hooks(y);
+    return y;
+}
+
+/// relu(bn(x) + residual), the way BasicBlock ends: the fused batch_norm_add_relu op when nobody
+/// watches bn's own output (relu's hooks see the result, which is exactly the ReLU's output);
+/// bn(x), add and relu(.) one by one, bn and relu hooked, when bn has a hook. Same values and
+/// gradients either way (tests/nn/test_hooks.cpp).
+template <class T>
+Tensor<T> bn_add_relu(BatchNorm2d<T>& bn, ReLU<T>& relu, const Tensor<T>& x, const Tensor<T>& residual) {
+    if (bn.has_forward_hooks()) return relu(add(bn(x), residual));
+    Tensor<T> y = bn.forward_add_relu(x, residual);
     relu.run_forward_hooks(y);
     return y;
 }

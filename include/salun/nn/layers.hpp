@@ -96,6 +96,15 @@ public:
         if (this->is_training()) ++*batches_;
         return batch_norm_relu(x, running_mean, running_var, weight, bias, this->is_training(), momentum, eps);
     }
+    /// relu(forward(x) + residual) as one fused op (batch_norm_add_relu): same values and
+    /// gradients as the three ops, one pass. BasicBlock calls it for its output.
+    Tensor<T> forward_add_relu(const Tensor<T>& x, const Tensor<T>& residual) {
+        SALUN_CHECK(x.dim() == 4 && x.shape()[1] == num_features, "BatchNorm2d(", num_features,
+                    "): need input [N, ", num_features, ", H, W], got ", shape_str(x.shape()));
+        if (this->is_training()) ++*batches_;
+        return batch_norm_add_relu(x, running_mean, running_var, weight, bias, residual, this->is_training(), momentum,
+                                   eps);
+    }
     std::string type_name() const override { return "BatchNorm2d"; }
 
     std::int64_t num_batches_tracked() const { return *batches_; }

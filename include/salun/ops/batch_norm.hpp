@@ -8,22 +8,32 @@
 // batch_norm_relu(...) = relu(batch_norm(...)) fused: one pass writes the activated output, the
 // pre-activation tensor is never stored, and the backward masks the gradient inside the batch-norm
 // backward (no separate ReLU pass). nn::Sequential and BasicBlock use it for BatchNorm2d -> ReLU.
+// batch_norm_add_relu(..., residual, ...) = relu(batch_norm(...) + residual) fused, ResNet's block
+// output: the sum and the ReLU are written in the batch-norm pass (one pass over the activations
+// instead of three, and one stored tensor less); the residual's gradient is the masked gradient.
 #pragma once
 
 #include <cmath>
 
 #include "salun/core/tensor.hpp"
 #include "salun/kernels/backend.hpp"
+#include "salun/kernels/elementwise.hpp"
 #include "salun/ops/device.hpp"
 
 namespace salun {
 
 namespace detail {
+inline const char* batch_norm_op_name(bool relu, bool residual) {
+    return residual ? "batch_norm_add_relu" : relu ? "batch_norm_relu" : "batch_norm";
+}
+
 /// batch_norm(_relu) of checked inputs on a device (cuDNN's batch norm; the ReLU as a separate
 /// pass over the output, and its mask applied to the gradient before the batch-norm backward).
+/// residual (undefined: none) is added to the output before the ReLU, and gets the masked gradient.
 template <class T>
 Tensor<T> batch_norm_on_device(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> running_var, const Tensor<T>& weight,
-                               const Tensor<T>& bias, bool training, double momentum, double eps, bool relu) {
+                               const Tensor<T>& bias, bool training, double momentum, double eps, bool relu,
+                               const Tensor<T>& residual) {
     using I = std::int64_t;
     const Device dev = x.device();
     const std::size_t N = x.shape()[0], C = x.shape()[1], HW = x.dim() == 4 ? x.shape()[2] * x.shape()[3] : 1;
@@ -48,16 +58,19 @@ Tensor<T> batch_norm_on_device(const Tensor<T>& x, Tensor<T> running_mean, Tenso
             stat_var = running_var.clone();
         }
     }
+    const bool has_r = residual.defined();
+    if (has_r) kernels::device::add_inplace<T>(out.device_data(), residual.device_data(), I(out.numel()));
     if (relu) kernels::device::relu_forward<T>(out.device_data(), out.device_data(), I(out.numel()));
-    if (autograd::needs_grad(x, weight, bias)) {
+    if (autograd::needs_grad(x, weight, bias) || (has_r && residual.requires_grad())) {
         const Tensor<T> xd = x.detach(), wd = weight.defined() ? weight.detach() : Tensor<T>();
         const Tensor<T> yd = relu ? out.detach() : Tensor<T>();
         const bool gx = x.requires_grad(), gw = weight.defined() && weight.requires_grad(),
-                   gb = bias.defined() && bias.requires_grad();
+                   gb = bias.defined() && bias.requires_grad(), gr = has_r && residual.requires_grad();
         std::vector<Tensor<T>> inputs{x};
         if (weight.defined()) inputs.push_back(weight);
         if (bias.defined()) inputs.push_back(bias);
-        autograd::record<T>(out, relu ? "batch_norm_relu" : "batch_norm", inputs,
+        if (has_r) inputs.push_back(residual);
+        autograd::record<T>(out, batch_norm_op_name(relu, has_r), inputs,
                             [=, has_w = weight.defined(), has_b = bias.defined()](const Tensor<T>& g) {
             Tensor<T> gin = g;
             if (relu) {
@@ -80,17 +93,24 @@ Tensor<T> batch_norm_on_device(const Tensor<T>& x, Tensor<T> running_mean, Tenso
             std::vector<Tensor<T>> grads{gx ? dx : Tensor<T>()};
             if (has_w) grads.push_back(gw ? dw : Tensor<T>());
             if (has_b) grads.push_back(gb ? db : Tensor<T>());
+            if (has_r) grads.push_back(gr ? gin : Tensor<T>());  // d(residual) = the masked gradient
             return grads;
         });
     }
     return out;
 }
 
+/// residual (undefined: none): added before the ReLU (batch_norm_add_relu; relu is then true).
 template <class T>
 Tensor<T> batch_norm_impl(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> running_var, const Tensor<T>& weight,
-                          const Tensor<T>& bias, bool training, double momentum, double eps, bool relu) {
+                          const Tensor<T>& bias, bool training, double momentum, double eps, bool relu,
+                          const Tensor<T>& residual = Tensor<T>()) {
     SALUN_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: need input [N,C] or [N,C,H,W], got ", shape_str(x.shape()));
-    const Device dev = common_device<T>("batch_norm", {&x, &running_mean, &running_var, &weight, &bias});
+    const bool has_r = residual.defined();
+    SALUN_CHECK(!has_r || residual.shape() == x.shape(), "batch_norm_add_relu: residual ", shape_str(residual.shape()),
+                " does not match input ", shape_str(x.shape()));
+    const Device dev = common_device<T>(batch_norm_op_name(relu, has_r),
+                                        {&x, &running_mean, &running_var, &weight, &bias, &residual});
     const std::size_t N = x.shape()[0], C = x.shape()[1], HW = x.dim() == 4 ? x.shape()[2] * x.shape()[3] : 1;
     for (const Tensor<T>* t : std::initializer_list<const Tensor<T>*>{&running_mean, &running_var, &weight, &bias})
         SALUN_CHECK(!t->defined() || t->shape() == Shape{C}, "batch_norm: per-channel tensor ", shape_str(t->shape()),
@@ -101,7 +121,7 @@ Tensor<T> batch_norm_impl(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> 
     SALUN_CHECK(!training || M > 1, "batch_norm: training needs more than one value per channel, input ",
                 shape_str(x.shape()));
     if (dev != Device::cpu)
-        return batch_norm_on_device(x, running_mean, running_var, weight, bias, training, momentum, eps, relu);
+        return batch_norm_on_device(x, running_mean, running_var, weight, bias, training, momentum, eps, relu, residual);
 
     Tensor<T> mean = Tensor<T>::empty({C}), invstd = Tensor<T>::empty({C});
     if (training) {
@@ -125,32 +145,50 @@ Tensor<T> batch_norm_impl(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> 
     Tensor<T> out = Tensor<T>::empty(x.shape());
     kernels::backend::batch_norm_apply<T>(N, C, HW, x.data(), mean.data(), invstd.data(),
                                           weight.defined() ? weight.data() : nullptr,
-                                          bias.defined() ? bias.data() : nullptr, out.data(), relu);
+                                          bias.defined() ? bias.data() : nullptr, out.data(), relu,
+                                          has_r ? residual.data() : nullptr);
 
-    if (autograd::needs_grad(x, weight, bias)) {
+    if (autograd::needs_grad(x, weight, bias) || (has_r && residual.requires_grad())) {
         const Tensor<T> xd = x.detach(), wd = weight.defined() ? weight.detach() : Tensor<T>();
         const bool gx = x.requires_grad(), gw = weight.defined() && weight.requires_grad(),
-                   gb = bias.defined() && bias.requires_grad();
+                   gb = bias.defined() && bias.requires_grad(), gr = has_r && residual.requires_grad();
         std::vector<Tensor<T>> inputs{x};
         if (weight.defined()) inputs.push_back(weight);
         if (bias.defined()) inputs.push_back(bias);
+        if (has_r) inputs.push_back(residual);
         // The fused form needs its own output for the ReLU mask (detached: no reference cycle).
         const Tensor<T> yd = relu ? out.detach() : Tensor<T>();
-        autograd::record<T>(out, relu ? "batch_norm_relu" : "batch_norm", inputs,
+        autograd::record<T>(out, batch_norm_op_name(relu, has_r), inputs,
                             [=, has_w = weight.defined(), has_b = bias.defined()](const Tensor<T>& g) {
             Tensor<T> dx = gx ? Tensor<T>::empty(xd.shape()) : Tensor<T>();
             Tensor<T> dw = Tensor<T>::empty({C}), db = Tensor<T>::empty({C});
             const T* gamma = has_w ? wd.data() : nullptr;
             const T* mask = relu ? yd.data() : nullptr;
+            // With a residual the masked gradient is the residual's own gradient: made once here
+            // and read by the batch-norm backward unmasked (8 passes of traffic over the tensor,
+            // as unfused; masking inside the kernel as well would read the mask twice more).
+            Tensor<T> gm;
+            if (has_r) {
+                gm = Tensor<T>::empty(g.shape());
+                const T* pg = g.data();
+                const T* py = yd.data();
+                T* pm = gm.data();
+                const std::size_t m = g.numel();
+#pragma omp parallel for simd if (m > (1u << 16))
+                for (std::size_t i = 0; i < m; ++i) pm[i] = kernels::ew::relu_backward(py[i], pg[i]);
+                mask = nullptr;
+            }
+            const Tensor<T>& gb_in = has_r ? gm : g;  // the gradient the batch norm's backward sees
             if (training) {
-                kernels::backend::batch_norm_backward<T>(N, C, HW, g.data(), xd.data(), mean.data(), invstd.data(),
-                                                         gamma, gx ? dx.data() : nullptr, dw.data(), db.data(), mask);
+                kernels::backend::batch_norm_backward<T>(N, C, HW, gb_in.data(), xd.data(), mean.data(),
+                                                         invstd.data(), gamma, gx ? dx.data() : nullptr, dw.data(),
+                                                         db.data(), mask);
             } else {  // statistics are constants: an affine map per channel
                 for (std::size_t c = 0; c < C; ++c) {
                     double sg = 0, sgx = 0;
                     const T scale = invstd.data()[c] * (gamma ? gamma[c] : T(1));
                     for (std::size_t n = 0; n < N; ++n) {
-                        const T* gp = g.data() + (n * C + c) * HW;
+                        const T* gp = gb_in.data() + (n * C + c) * HW;
                         const T* xp = xd.data() + (n * C + c) * HW;
                         const T* mp = mask ? mask + (n * C + c) * HW : nullptr;
                         for (std::size_t i = 0; i < HW; ++i) {
@@ -170,6 +208,7 @@ Tensor<T> batch_norm_impl(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> 
             std::vector<Tensor<T>> grads{dx};
             if (has_w) grads.push_back(gw ? dw : Tensor<T>());
             if (has_b) grads.push_back(gb ? db : Tensor<T>());
+            if (has_r) grads.push_back(gr ? gm : Tensor<T>());  // d(residual) = the masked gradient
             return grads;
         });
     }
@@ -181,6 +220,15 @@ template <class T>
 Tensor<T> batch_norm(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> running_var, const Tensor<T>& weight,
                      const Tensor<T>& bias, bool training, double momentum = 0.1, double eps = 1e-5) {
     return detail::batch_norm_impl(x, running_mean, running_var, weight, bias, training, momentum, eps, false);
+}
+
+/// relu(batch_norm(...) + residual) in one op (residual: the shape of x; ResNet's block output).
+template <class T>
+Tensor<T> batch_norm_add_relu(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> running_var,
+                              const Tensor<T>& weight, const Tensor<T>& bias, const Tensor<T>& residual, bool training,
+                              double momentum = 0.1, double eps = 1e-5) {
+    SALUN_CHECK(residual.defined(), "batch_norm_add_relu: the residual is undefined");
+    return detail::batch_norm_impl(x, running_mean, running_var, weight, bias, training, momentum, eps, true, residual);
 }
 
 /// relu(batch_norm(...)) in one op (same arguments and results, less memory and traffic).

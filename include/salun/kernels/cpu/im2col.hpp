@@ -18,7 +18,9 @@
 #include <cstring>
 #include <vector>
 
+#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
 #include <xsimd/xsimd.hpp>
+#endif
 
 #include "salun/kernels/cpu/prefetch.hpp"
 #include "salun/kernels/cpu/threading.hpp"
@@ -102,14 +104,17 @@ void merge_row_phases(const T* phase, std::size_t W, std::size_t S, std::size_t 
 /// (a plain loop is turned back into that call by the compiler). Long rows go to memcpy.
 template <class T>
 inline void copy_row(T* dst, const T* src, std::size_t n) {
-    using V = xsimd::batch<T>;
-    constexpr std::size_t W = V::size;
-    if (n > 8 * W) {
+    if (n > 64) {
         std::memcpy(dst, src, n * sizeof(T));
         return;
     }
     std::size_t i = 0;
-    for (; i + W <= n; i += W) V::load_unaligned(src + i).store_unaligned(dst + i);
+#if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
+    if constexpr (xsimd::has_simd_register<T>::value) {  // (not double on 32-bit ARM)
+        using V = xsimd::batch<T>;
+        for (; i + V::size <= n; i += V::size) V::load_unaligned(src + i).store_unaligned(dst + i);
+    }
+#endif
     for (; i < n; ++i) dst[i] = src[i];
 }
 

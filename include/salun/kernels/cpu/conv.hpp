@@ -23,6 +23,11 @@
 //                    channel in image order. Stride-1 convolutions on 16x16+ maps use the
 //                    implicit GEMM of conv_weight_grad.hpp instead (no column matrix).
 // A 1x1, stride-1, pad-0 convolution with G == 1 uses the image itself as the column matrix.
+// When every thread has groups (the usual case), forward and backward_input pack the weights once
+// per call into gemm_packed's A slivers (W, or W^T) and write each group's B operand straight into
+// its slivers: the im2col rows plane by plane through an L1 scratch (pack_group_columns), or dY /
+// a pointwise input plane by plane (pack_group_planes). No column matrix is written and then
+// copied again by the GEMM's packing, and the weights are not repacked per group.
 #pragma once
 
 #include <algorithm>

@@ -11,6 +11,26 @@
 
 namespace salun {
 
+namespace detail {
+/// The ReLU's backward on y's device: g where the ReLU's output y > 0, else 0 (a NaN output
+/// passes g through, as in PyTorch). Also the fused batch-norm ops' masked gradient.
+template <class T>
+Tensor<T> relu_grad(const Tensor<T>& y, const Tensor<T>& g) {
+    Tensor<T> dx = Tensor<T>::empty(g.shape(), g.device());
+    const std::size_t m = g.numel();
+    if (g.device() != Device::cpu) {
+        kernels::device::relu_backward<T>(y.device_data(), g.device_data(), dx.device_data(), std::int64_t(m));
+        return dx;
+    }
+    const T* pg = g.data();
+    const T* py = y.data();
+    T* pd = dx.data();
+#pragma omp parallel for simd if (m > (1u << 16))
+    for (std::size_t i = 0; i < m; ++i) pd[i] = kernels::ew::relu_backward(py[i], pg[i]);
+    return dx;
+}
+}  // namespace detail
+
 template <class T>
 Tensor<T> relu(const Tensor<T>& x) {
     const Device dev = x.device();
@@ -26,18 +46,7 @@ Tensor<T> relu(const Tensor<T>& x) {
     }
     if (autograd::needs_grad(x)) {
         autograd::record<T>(out, "relu", {x}, [y = out.detach()](const Tensor<T>& g) {
-            Tensor<T> dx = Tensor<T>::empty(g.shape(), g.device());
-            const std::size_t m = g.numel();
-            if (g.device() != Device::cpu) {
-                kernels::device::relu_backward<T>(y.device_data(), g.device_data(), dx.device_data(), std::int64_t(m));
-                return std::vector<Tensor<T>>{dx};
-            }
-            const T* pg = g.data();
-            const T* pyv = y.data();
-            T* pd = dx.data();
-#pragma omp parallel for simd if (m > (1u << 16))
-            for (std::size_t i = 0; i < m; ++i) pd[i] = kernels::ew::relu_backward(pyv[i], pg[i]);  // NaN outputs pass
-            return std::vector<Tensor<T>>{dx};
+            return std::vector<Tensor<T>>{detail::relu_grad(y, g)};
         });
     }
     return out;

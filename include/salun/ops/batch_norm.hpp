@@ -17,7 +17,7 @@
 
 #include "salun/core/tensor.hpp"
 #include "salun/kernels/backend.hpp"
-#include "salun/kernels/elementwise.hpp"
+#include "salun/ops/activation.hpp"
 #include "salun/ops/device.hpp"
 
 namespace salun {
@@ -72,11 +72,7 @@ Tensor<T> batch_norm_on_device(const Tensor<T>& x, Tensor<T> running_mean, Tenso
         if (has_r) inputs.push_back(residual);
         autograd::record<T>(out, batch_norm_op_name(relu, has_r), inputs,
                             [=, has_w = weight.defined(), has_b = bias.defined()](const Tensor<T>& g) {
-            Tensor<T> gin = g;
-            if (relu) {
-                gin = Tensor<T>::empty(g.shape(), g.device());
-                kernels::device::relu_backward<T>(yd.device_data(), g.device_data(), gin.device_data(), I(g.numel()));
-            }
+            const Tensor<T> gin = relu ? relu_grad(yd, g) : g;
             Tensor<T> dx = Tensor<T>::empty(xd.shape(), g.device());  // cuDNN always writes it
             Tensor<T> dw = Tensor<T>::empty({C}, g.device()), db = Tensor<T>::empty({C}, g.device());
             const T* gamma = has_w ? wd.device_data() : nullptr;
@@ -169,18 +165,12 @@ Tensor<T> batch_norm_impl(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> 
             // as unfused; masking inside the kernel as well would read the mask twice more).
             Tensor<T> gm;
             if (has_r) {
-                gm = Tensor<T>::empty(g.shape());
-                const T* pg = g.data();
-                const T* py = yd.data();
-                T* pm = gm.data();
-                const std::size_t m = g.numel();
-#pragma omp parallel for simd if (m > (1u << 16))
-                for (std::size_t i = 0; i < m; ++i) pm[i] = kernels::ew::relu_backward(py[i], pg[i]);
+                gm = relu_grad(yd, g);
                 mask = nullptr;
             }
-            const Tensor<T>& gb_in = has_r ? gm : g;  // the gradient the batch norm's backward sees
+            const Tensor<T>& g_bn = has_r ? gm : g;  // the gradient the batch norm's backward sees
             if (training) {
-                kernels::backend::batch_norm_backward<T>(N, C, HW, gb_in.data(), xd.data(), mean.data(),
+                kernels::backend::batch_norm_backward<T>(N, C, HW, g_bn.data(), xd.data(), mean.data(),
                                                          invstd.data(), gamma, gx ? dx.data() : nullptr, dw.data(),
                                                          db.data(), mask);
             } else {  // statistics are constants: an affine map per channel
@@ -188,7 +178,7 @@ Tensor<T> batch_norm_impl(const Tensor<T>& x, Tensor<T> running_mean, Tensor<T> 
                     double sg = 0, sgx = 0;
                     const T scale = invstd.data()[c] * (gamma ? gamma[c] : T(1));
                     for (std::size_t n = 0; n < N; ++n) {
-                        const T* gp = gb_in.data() + (n * C + c) * HW;
+                        const T* gp = g_bn.data() + (n * C + c) * HW;
                         const T* xp = xd.data() + (n * C + c) * HW;
                         const T* mp = mask ? mask + (n * C + c) * HW : nullptr;
                         for (std::size_t i = 0; i < HW; ++i) {

@@ -187,13 +187,6 @@ void pack_group_columns(const Conv2dParams& p, const T* x, std::size_t n0, std::
     zero_sliver_padding<NR>(CKK, g * OHW, Bp);
 }
 
-/// Rows of the pre-packed weights per block of gemm_packed: the A block of one K block stays in
-/// L2 while the group's B slivers stream past (the Winograd GEMMs' block size).
-template <std::size_t MR, class T>
-std::size_t conv_packed_mc(std::size_t K, std::size_t KC) {
-    return std::max<std::size_t>(MR, kWinogradABlockBytes / sizeof(T) / std::min(K, KC) / MR * MR);
-}
-
 /// The weights as the packed A operand of gemm_packed, once per call instead of once per group:
 /// W[OC, CKK] for the forward, W^T[CKK, OC] for backward_input (`trans`).
 template <std::size_t MR, class T>
@@ -224,7 +217,7 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
     }
     constexpr std::size_t MR = Tile::MR, NR = Tile::NR;
     const std::size_t img_out = p.OC * pl.OHW, KK = p.KH * p.KW;
-    const std::size_t KC = detail::sliver_kc<Tile>(), MC = detail::conv_packed_mc<MR, T>(pl.CKK, KC);
+    const std::size_t KC = detail::sliver_kc<Tile>(), MC = detail::packed_a_block_rows<MR, T>(std::min(pl.CKK, KC));
     thread_local detail::AlignedBuffer<T> wbuf;  // owned by the calling thread, read by the team
     const T* Ap = pl.packed ? detail::pack_conv_weights<MR>(p, w, false, wbuf) : nullptr;
 #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1) if (pl.nt > 1)
@@ -276,7 +269,7 @@ void conv2d_backward_input(const Conv2dParams& p, const T* dy, const T* w, T* dx
         return;
     }
     constexpr std::size_t MR = Tile::MR, NR = Tile::NR;
-    const std::size_t KC = detail::sliver_kc<Tile>(), MC = detail::conv_packed_mc<MR, T>(p.OC, KC);
+    const std::size_t KC = detail::sliver_kc<Tile>(), MC = detail::packed_a_block_rows<MR, T>(std::min(p.OC, KC));
     thread_local detail::AlignedBuffer<T> wbuf;  // owned by the calling thread, read by the team
     const T* Ap = pl.packed ? detail::pack_conv_weights<MR>(p, w, true, wbuf) : nullptr;
 #pragma omp parallel for num_threads(pl.nt) schedule(dynamic, 1) if (pl.nt > 1)

@@ -52,6 +52,14 @@ constexpr std::size_t kWinogradPoints = 16;
 /// Rows of U (or of the transformed dY) kept in L2 while the tiles stream past, in bytes.
 constexpr std::size_t kWinogradABlockBytes = 128 * 1024;
 
+/// Rows of a packed A operand per row block of gemm_packed with K blocks of kc steps: the block
+/// fills kWinogradABlockBytes (a multiple of MR, at least MR). The Winograd GEMMs and the im2col
+/// path's pre-packed weights (conv.hpp) use it.
+template <std::size_t MR, class T>
+constexpr std::size_t packed_a_block_rows(std::size_t kc) {
+    return std::max<std::size_t>(MR, kWinogradABlockBytes / sizeof(T) / kc / MR * MR);
+}
+
 /// The gathers walk one channel of a group's images: planes a whole image apart (32 KiB for 512
 /// channels of 4x4), too far apart for the hardware prefetchers, and on small maps each plane is
 /// one to sixteen cache lines that the gather reads at once. Prefetching the plane this many
@@ -517,7 +525,7 @@ void winograd_conv3x3(std::size_t N, std::size_t K, std::size_t H, std::size_t W
     const std::size_t OH = H + 2 * PH - 2, OW = W + 2 * PW - 2;
     const std::size_t TH = (OH + F::kOut - 1) / F::kOut, TW = (OW + F::kOut - 1) / F::kOut, tiles_img = TH * TW;
     const std::size_t uplane = round_up(M, MR) * K;
-    const std::size_t MCW = std::max<std::size_t>(MR, kWinogradABlockBytes / sizeof(T) / std::min(K, KC) / MR * MR);
+    const std::size_t MCW = packed_a_block_rows<MR, T>(std::min(K, KC));
 
     const int avail = in_parallel() ? 1 : max_threads();
     const std::size_t G = winograd_group_size(N, tiles_img, F::kMinTiles, avail);
@@ -561,7 +569,7 @@ void winograd_conv3x3_backward_weight(const Conv2dParams& p, const T* x, const T
     const std::size_t N = p.N, C = p.C, H = p.H, W = p.W, OC = p.OC, OH = p.OH(), OW = p.OW();
     const std::size_t TH = (OH + F::kOut - 1) / F::kOut, TW = (OW + F::kOut - 1) / F::kOut, tiles_img = TH * TW;
     const std::size_t OCp = round_up(OC, MR), Cp = round_up(C, NR), wplane = OC * C;
-    const std::size_t MCW = std::max<std::size_t>(MR, kWinogradABlockBytes / sizeof(T) / KC / MR * MR);
+    const std::size_t MCW = packed_a_block_rows<MR, T>(KC);
     // groups of >= 2 KC tiles: the tile reduction runs over at least two K blocks per GEMM
     const std::size_t G = winograd_group_size(N, tiles_img, 2 * KC, 1), groups = (N + G - 1) / G;
     const std::size_t img_in = C * H * W, img_out = OC * OH * OW, slivers = OCp / MR, cslivers = Cp / NR;

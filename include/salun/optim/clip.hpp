@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "salun/core/tensor.hpp"
+#include "salun/kernels/cpu/optim.hpp"
 
 namespace salun::optim {
 
@@ -25,7 +26,7 @@ double grad_norm(const std::vector<Tensor<T>>& params) {
             sizes.push_back(std::int64_t(g.numel()));
             continue;
         }
-        for (const T v : g) ss += double(v) * double(v);
+        ss += kernels::cpu::sum_squares(g.data(), g.numel());
     }
     if (!on_device.empty())
         ss += kernels::device::sum_squares<T>(on_device.data(), sizes.data(), std::int64_t(on_device.size()));
@@ -45,7 +46,7 @@ double clip_grad_norm(const std::vector<Tensor<T>>& params, double max_norm) {
                 kernels::device::scale_inplace<T>(g.device_data(), T(coef), std::int64_t(g.numel()));
                 continue;
             }
-            for (T& v : g) v = T(v * coef);
+            kernels::cpu::scale_inplace(g.data(), coef, g.numel());
         }
     }
     return total;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "salun/core/tensor.hpp"
+#include "salun/kernels/cpu/optim.hpp"
 #include "salun/kernels/elementwise.hpp"
 #include "salun/io/state_dict.hpp"
 
@@ -113,10 +114,7 @@ public:
                 kernels::device::sgd_update<T>(w, g, buf, mask, std::int64_t(n), st);
                 continue;
             }
-            for (std::size_t k = 0; k < n; ++k) {
-                if (mask && mask[k] == T(0)) continue;  // neither the weight nor its momentum moves
-                kernels::ew::sgd_update(w[k], g[k], buf ? buf + k : nullptr, st);
-            }
+            kernels::cpu::sgd_update(w, g, buf, mask, n, st);  // where mask is 0 neither w nor buf moves
         }
     }
 

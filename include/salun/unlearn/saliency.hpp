@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "salun/kernels/cpu/optim.hpp"
 #include "salun/nn/module.hpp"
 #include "salun/ops/arithmetic.hpp"
 #include "salun/unlearn/loss.hpp"
@@ -119,8 +120,7 @@ SaliencyMask<T> compute_saliency_mask(nn::Module<T>& model, Loader& forget_loade
                 kernels::device::abs_accumulate<T>(saliency[i].device_data(), g.device_data(), std::int64_t(g.numel()));
                 continue;
             }
-            T* s = saliency[i].data();
-            for (std::size_t j = 0; j < g.numel(); ++j) s[j] += std::abs(g.data()[j]);
+            kernels::cpu::abs_accumulate(saliency[i].data(), g.data(), g.numel());
         }
         ++batches;
     }
@@ -152,9 +152,7 @@ void apply_mask(const std::vector<Tensor<T>>& params, const SaliencyMask<T>& mas
             kernels::device::mask_multiply<T>(g.device_data(), mask.masks[i].device_data(), std::int64_t(g.numel()));
             continue;
         }
-        const T* m = mask.masks[i].data();
-        T* gp = g.data();
-        for (std::size_t j = 0; j < g.numel(); ++j) gp[j] *= m[j];
+        kernels::cpu::mask_multiply(g.data(), mask.masks[i].data(), g.numel());
     }
 }
 

@@ -3,7 +3,7 @@
 """Compare salun with PyTorch (CPU) on ResNet-18 and VGG-16-BN, CIFAR-10 sized inputs.
 
     /usr/bin/python3 bench/compare_pytorch.py [--arch resnet18|vgg16_bn|all] [--batch 128]
-        [--threads 1,2] [--warmup 1] [--reps 5] [--salun build-bench/bench/salun-bench-models]
+        [--threads 1,2] [--warmup 1] [--reps 5] [--rounds 1] [--salun build-bench/bench/salun-bench-models]
         [--torch /usr/bin/python3[,/opt/torch-current/bin/python]]
         [--memory-format best|contiguous|channels_last] [--isa-limit avx2] [--json OUT] [--markdown]
         [--verbose]
@@ -12,7 +12,11 @@ For every thread count and model, the same two measurements are taken in both li
   forward     eval mode, no gradient (torch.no_grad / salun::NoGradGuard), images/s
   train step  train mode: zero_grad, forward, cross_entropy, backward, SGD step
               (lr 0.01, momentum 0.9, weight decay 5e-4), images/s
-Each figure is the median wall time of --reps repetitions after --warmup untimed ones. Every
+Each figure is the median wall time of --reps repetitions after --warmup untimed ones.
+--rounds R measures everything R times (salun first in every other round) and reports, per
+figure, the median over the rounds and, per ratio, the median of the R rounds' ratios and their
+range: on a machine whose speed drifts over minutes the range says whether a ratio stands above
+the noise. Every
 (library, model, thread count, memory format) runs in its own process, so peak RSS (ru_maxrss) is
 per run; PyTorch's figure includes the ~200-300 MiB that importing torch costs.
 
@@ -432,6 +436,9 @@ def main():
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=1,
+                   help="measure everything this many times, salun and PyTorch alternating which runs first; "
+                        "report medians and each ratio's median and range over the rounds")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--salun", default=DEFAULT_SALUN, help="path to salun-bench-models")
     p.add_argument("--torch", default=DEFAULT_TORCH, metavar="PY[,PY...]",
@@ -476,30 +483,74 @@ def main():
           f"load average at start {loadavg()}", flush=True)
     describe_setup(args, cpu, sb, builds, formats)
 
+    if args.rounds < 1:
+        raise SystemExit("--rounds must be at least 1")
+    runs = {}  # (threads, arch) -> one (pts, sl, loadavg before, after) per round
+    for rnd in range(args.rounds):
+        if args.rounds > 1:
+            print(f"round {rnd + 1}/{args.rounds}, load average {loadavg()}", file=sys.stderr, flush=True)
+        for nt in threads_list:
+            for arch in archs:
+                la0 = loadavg()
+                # odd rounds run salun first: a slow drift of the machine then favours neither side
+                sl = run_salun(arch, nt, args) if rnd % 2 == 1 else None
+                pts = [best_of({f: run_torch(b, arch, nt, f, args) for f in formats}) for b in builds]
+                sl = sl or run_salun(arch, nt, args)
+                if args.verbose:
+                    print(sl["stdout"])
+                runs.setdefault((nt, arch), []).append((pts, sl, la0, loadavg()))
+            if args.rounds == 1:
+                print_table(nt, [(arch, *combine_rounds(runs[(nt, arch)])) for arch in archs], builds, formats, args)
+    if args.rounds > 1:
+        for nt in threads_list:
+            print_table(nt, [(arch, *combine_rounds(runs[(nt, arch)])) for arch in archs], builds, formats, args)
+
     results = []
-    for nt in threads_list:
-        rows = []
-        for arch in archs:
-            la0 = loadavg()
-            pts = [best_of({f: run_torch(b, arch, nt, f, args) for f in formats}) for b in builds]
-            sl = run_salun(arch, nt, args)
-            if args.verbose:
-                print(sl["stdout"])
-            rows.append((arch, pts, sl))
-            results.append({"arch": arch, "threads": nt, "batch": args.batch, "reps": args.reps,
-                            "loadavg_before": la0, "loadavg_after": loadavg(),
-                            "pytorch": pts[0],  # the first --torch build, as before
-                            "pytorch_builds": {b["label"]: pt for b, pt in zip(builds, pts)},
-                            "salun": {k: v for k, v in sl.items() if k != "stdout"}})
-        print_table(nt, rows, builds, formats, args)
+    for (nt, arch), rr in runs.items():
+        pts, sl = combine_rounds(rr)
+        results.append({"arch": arch, "threads": nt, "batch": args.batch, "reps": args.reps,
+                        "loadavg_before": rr[0][2], "loadavg_after": rr[-1][3],
+                        "pytorch": pts[0],  # the first --torch build, as before
+                        "pytorch_builds": {b["label"]: pt for b, pt in zip(builds, pts)},
+                        "salun": {k: v for k, v in sl.items() if k != "stdout"},
+                        "rounds": [{"pytorch_builds": {b["label"]: pt for b, pt in zip(builds, p)},
+                                    "salun": {k: v for k, v in s.items() if k != "stdout"},
+                                    "loadavg_before": a, "loadavg_after": z} for p, s, a, z in rr]})
 
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"setup": {"cpu": cpu, "salun": sb, "pytorch": builds, "memory_formats": formats,
                                  "isa_limit": args.isa_limit,
                                  "batch": args.batch, "warmup": args.warmup, "reps": args.reps,
+                                 "rounds": args.rounds,
                                  "seed": args.seed},
                        "results": results}, f, indent=2)
+
+
+def combine_rounds(rr):
+    """One (pts, sl) from the rounds of one model and thread count: each side's seconds per batch
+    is the median over the rounds (RSS the largest, a PyTorch pass's format the one most rounds
+    chose), and every PyTorch build gets its salun/PyTorch ratios per round, pt["ratios"][key]."""
+    sls = [sl for _, sl, _, _ in rr]
+    sl = dict(sls[-1])
+    for key in ("fwd_s", "step_s"):
+        sl[key] = median([s[key] for s in sls])
+    sl["peak_rss_mib"] = max(s["peak_rss_mib"] for s in sls)
+    pts = []
+    for i in range(len(rr[0][0])):
+        rs = [p[i] for p, _, _, _ in rr]
+        pt = dict(rs[0])
+        pt["by_format"] = {f: {key: median([r["by_format"][f][key] for r in rs]) for key in ("fwd_s", "step_s")}
+                           for f in rs[0]["by_format"]}
+        for key, pref in (("fwd_s", "fwd"), ("step_s", "step")):
+            pt[key] = median([r[key] for r in rs])
+            fmts = [r[pref + "_format"] for r in rs]
+            pt[pref + "_format"] = max(sorted(set(fmts)), key=fmts.count)
+            pt[pref + "_rss_mib"] = max(r[pref + "_rss_mib"] for r in rs)
+        pt["peak_rss_mib"] = max(r["peak_rss_mib"] for r in rs)
+        pt["ratios"] = {key: [r[key] / s[key] for r, s in zip(rs, sls)] for key in ("fwd_s", "step_s")}
+        pts.append(pt)
+    return pts, sl
 
 
 def print_table(nt, rows, builds, formats, args):
@@ -508,6 +559,7 @@ def print_table(nt, rows, builds, formats, args):
     hdr = ["model", "pass", "salun img/s"]
     for lab in labs:
         hdr += [f"{lab} img/s"] + ([f"{lab} format"] if len(formats) > 1 else []) + [f"salun/{lab}"]
+        hdr += [f"salun/{lab} range"] if args.rounds > 1 else []
     hdr += ["salun GFLOP/s"] + [f"{lab} GFLOP/s" for lab in labs]
     hdr += ["salun RSS MiB"] + [f"{lab} RSS MiB" for lab in labs]
     lines, notes = [], []
@@ -518,7 +570,10 @@ def print_table(nt, rows, builds, formats, args):
             line = [NAMES[arch], label, f"{isl:.1f}"]
             for pt in pts:
                 ip = n / pt[key]
-                line += [f"{ip:.1f}"] + ([pt[pref + "_format"]] if len(formats) > 1 else []) + [f"{isl / ip:.2f}"]
+                ratios = pt["ratios"][key]  # one per round; the median is the figure
+                line += [f"{ip:.1f}"] + ([pt[pref + "_format"]] if len(formats) > 1 else [])
+                line += [f"{median(ratios):.2f}"]
+                line += [f"{min(ratios):.2f}-{max(ratios):.2f}"] if args.rounds > 1 else []
             line += [f"{isl * g:.1f}"] + [f"{n / pt[key] * g:.1f}" for pt in pts]
             line += [f"{sl['peak_rss_mib']:.0f}"] + [f"{pt[pref + '_rss_mib']:.0f}" for pt in pts]
             lines.append(line)
@@ -527,7 +582,9 @@ def print_table(nt, rows, builds, formats, args):
                     bf = pt["by_format"]
                     notes.append((lab, f"{NAMES[arch]} {label} "
                                        f"{bf['contiguous'][key] / bf['channels_last'][key]:.2f}"))
-    print(f"\n{nt} thread(s), batch {n}:")
+    rounds = f", {args.rounds} rounds: medians, ratios as median and range of the rounds' ratios" \
+        if args.rounds > 1 else ""
+    print(f"\n{nt} thread(s), batch {n}{rounds}:")
     if args.markdown:
         print()
         print("| " + " | ".join(hdr) + " |")

@@ -3,8 +3,8 @@
 // parameter-sized array each, the CPU twins of kernels/device.hpp's sum_squares, scale_inplace,
 // mask_multiply, abs_accumulate and sgd_update. Each element gets the operations of the plain
 // loop it replaces (kernels/elementwise.hpp's bodies; where the build fuses multiplies and adds,
-// the vector loop may fuse SGD's differently, a few ulps); arrays of kParallelValues values or
-// more are shared among the threads, and every loop is written so that the compiler vectorises
+// the vector loop may fuse SGD's differently, a few ulps); arrays of more than kParallelValues
+// values are shared among the threads, and every loop is written so that the compiler vectorises
 // it (no per-element calls or branches).
 // Why: a SalUn step on ResNet-18 (11.2M parameters) ends with four global gradient norms, the
 // mask, the clip and the SGD update. As scalar loops (a serial double sum, `numel()` evaluated
@@ -21,8 +21,8 @@
 
 namespace salun::kernels::cpu {
 
-/// Arrays of at least this many values are shared among the threads (the threshold the
-/// element-wise ops use).
+/// Arrays of more than this many values are shared among the threads (the threshold the
+/// element-wise ops and autograd's gradient sums write as `n > (1u << 16)`).
 constexpr std::size_t kParallelValues = std::size_t(1) << 16;
 
 /// Values per block of sum_squares: the unit whose partial sum is the same for every thread count.
@@ -49,7 +49,7 @@ double sum_squares(const T* x, std::size_t n) {
     const std::size_t blocks = (n + kSumSquaresBlock - 1) / kSumSquaresBlock;
     if (blocks <= 1) return detail::sum_squares_range(x, 0, n);
     std::vector<double> part(blocks);
-#pragma omp parallel for schedule(static) if (n >= kParallelValues)
+#pragma omp parallel for schedule(static) if (n > kParallelValues)
     for (std::size_t b = 0; b < blocks; ++b)
         part[b] = detail::sum_squares_range(x, b * kSumSquaresBlock, std::min(n, (b + 1) * kSumSquaresBlock));
     double s = 0;
@@ -60,21 +60,21 @@ double sum_squares(const T* x, std::size_t n) {
 /// y[i] = T(y[i] * s), the product in double (clip_grad_norm's scaling).
 template <class T>
 void scale_inplace(T* y, double s, std::size_t n) {
-#pragma omp parallel for simd if (n >= kParallelValues)
+#pragma omp parallel for simd if (n > kParallelValues)
     for (std::size_t i = 0; i < n; ++i) y[i] = T(double(y[i]) * s);
 }
 
 /// g[i] *= m[i] (SalUn's masked gradient).
 template <class T>
 void mask_multiply(T* g, const T* m, std::size_t n) {
-#pragma omp parallel for simd if (n >= kParallelValues)
+#pragma omp parallel for simd if (n > kParallelValues)
     for (std::size_t i = 0; i < n; ++i) g[i] *= m[i];
 }
 
 /// acc[i] += |g[i]| (the saliency map's sum).
 template <class T>
 void abs_accumulate(T* acc, const T* g, std::size_t n) {
-#pragma omp parallel for simd if (n >= kParallelValues)
+#pragma omp parallel for simd if (n > kParallelValues)
     for (std::size_t i = 0; i < n; ++i) acc[i] += ew::abs(g[i]);
 }
 
@@ -85,7 +85,7 @@ namespace detail {
 template <bool kMomentum, bool kMask, class T>
 void sgd_loop(T* w, const T* g, T* buf, const T* mask, std::size_t n, const ew::SgdStep<T>& s) {
     const ew::SgdStep<T> st = s;  // a private copy per thread: the stores cannot alias it
-#pragma omp parallel for simd firstprivate(st) if (n >= kParallelValues)
+#pragma omp parallel for simd firstprivate(st) if (n > kParallelValues)
     for (std::size_t i = 0; i < n; ++i) {
         T wi = w[i];
         T bi = kMomentum ? buf[i] : T(0);

@@ -153,7 +153,9 @@ TEST_CASE_TEMPLATE("cpu::conv2d Winograd paths (F(4x4) on 3x3+ maps with padding
     CHECK(check_conv<T>({3, k + 3, 6, 6, 300, 3, 3, 1, 1, 1, 1}, seed++));
     CHECK(check_conv<T>({130, k, 2, 2, k, 3, 3, 1, 1, 1, 1}, seed++));
     // backward_weight with more than KC = 256 tiles per group (K blocking of the tile reduction):
-    // F(4x4) on the 32x30 map (8 x 8 tiles per image, 5 images per group), F(2x2) with padding 2
+    // F(4x4) on the 32x30 map (8 x 8 tiles per image, 5 images per group), F(2x2) with padding 2.
+    // F(4x4) transforms a group in chunks of >= 64 tiles (winograd4_chunk_images): 4 images of
+    // 16x15 (4 x 4 tiles) per chunk, so 10 images are chunks of 4, 4 and 2; 1 image of 32x30.
     CHECK(check_conv<T>({10, k, 16, 15, k + 3, 3, 3, 1, 1, 1, 1}, seed++));
     CHECK(check_conv<T>({10, k, 32, 30, k + 3, 3, 3, 1, 1, 1, 1}, seed++));
     CHECK(check_conv<T>({20, k, 12, 11, k + 3, 3, 3, 1, 1, 2, 2}, seed++));

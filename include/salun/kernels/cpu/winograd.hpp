@@ -486,8 +486,8 @@ struct WinogradF2 {
     }
     /// Weight gradient: scratch values for its transforms (one WinogradRowScratch).
     template <class T>
-    static std::size_t weight_scratch_size(std::size_t TW, std::size_t /*Tn*/, std::size_t /*MR*/,
-                                           std::size_t /*NR*/) {
+    static std::size_t weight_scratch_size(std::size_t TW, std::size_t /*tiles_img*/, std::size_t /*G*/,
+                                           std::size_t /*MR*/, std::size_t /*NR*/) {
         return WinogradRowScratch<T>::size(TW);
     }
     /// Weight gradient: slivers [s0, s1) of the transformed dY of images [0, g)
@@ -583,7 +583,7 @@ void winograd_conv3x3_backward_weight(const Conv2dParams& p, const T* x, const T
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         thread_local AlignedBuffer<T> rowbuf;
-        T* scratch = rowbuf.get(F::template weight_scratch_size<T>(TW, G * tiles_img, MR, NR));
+        T* scratch = rowbuf.get(F::template weight_scratch_size<T>(TW, tiles_img, G, MR, NR));
         const std::size_t t = std::size_t(nt > 1 ? thread_id() : 0);
         const std::size_t s0 = slivers * t / std::size_t(nt), s1 = slivers * (t + 1) / std::size_t(nt);
         const std::size_t r0 = s0 * MR, r1 = std::min(OC, s1 * MR);  // this thread's rows of Mw

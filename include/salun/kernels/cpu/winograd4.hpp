@@ -141,9 +141,12 @@ struct Winograd4ColumnMasks {
 
 /// winograd4_window_columns for float on AVX-512 (TW >= 4; no `row`). 8 tiles per step: four masked
 /// 16-value loads (values 4 tw.. and 4 tw + 4..; the masks supply the padding, the row's end and
-/// the last tiles) and one two-source permute per column (lanes b, b + 4, ..., b + 28).
+/// the last tiles) and one two-source permute per column (lanes b, b + 4, ..., b + 28). Cols = 4
+/// writes columns 0-3 only (the weight gradient's dY tiles, winograd4_gather_dy).
+template <std::size_t Cols = kWinograd4In>
 inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, const Winograd4ColumnMasks& mk, float* d,
                                           std::size_t stride) {
+    static_assert(Cols == kWinograd4Out || Cols == kWinograd4In, "columns 0-3 or 0-5");
     const __m512i c0 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0);
     const __m512i c1 = _mm512_add_epi32(c0, _mm512_set1_epi32(1)), c2 = _mm512_add_epi32(c0, _mm512_set1_epi32(2)),
                   c3 = _mm512_add_epi32(c0, _mm512_set1_epi32(3));
@@ -151,21 +154,24 @@ inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, con
         const std::size_t at = kWinograd4Out * tw;
         const __m512 a0 = _mm512_maskz_loadu_ps(mk.load[s][0], winograd4_row_at(xr, lead, at));
         const __m512 a1 = _mm512_maskz_loadu_ps(mk.load[s][1], winograd4_row_at(xr, lead, at + 16));
-        const __m512 b0 = _mm512_maskz_loadu_ps(mk.load[s][2], winograd4_row_at(xr, lead, at + 4));
-        const __m512 b1 = _mm512_maskz_loadu_ps(mk.load[s][3], winograd4_row_at(xr, lead, at + 20));
         const __mmask16 m = mk.store[s];
         float* o = d + tw;
         _mm512_mask_storeu_ps(o, m, _mm512_permutex2var_ps(a0, c0, a1));
         _mm512_mask_storeu_ps(o + stride, m, _mm512_permutex2var_ps(a0, c1, a1));
         _mm512_mask_storeu_ps(o + 2 * stride, m, _mm512_permutex2var_ps(a0, c2, a1));
         _mm512_mask_storeu_ps(o + 3 * stride, m, _mm512_permutex2var_ps(a0, c3, a1));
-        _mm512_mask_storeu_ps(o + 4 * stride, m, _mm512_permutex2var_ps(b0, c0, b1));
-        _mm512_mask_storeu_ps(o + 5 * stride, m, _mm512_permutex2var_ps(b0, c1, b1));
+        if constexpr (Cols == kWinograd4In) {
+            const __m512 b0 = _mm512_maskz_loadu_ps(mk.load[s][2], winograd4_row_at(xr, lead, at + 4));
+            const __m512 b1 = _mm512_maskz_loadu_ps(mk.load[s][3], winograd4_row_at(xr, lead, at + 20));
+            _mm512_mask_storeu_ps(o + 4 * stride, m, _mm512_permutex2var_ps(b0, c0, b1));
+            _mm512_mask_storeu_ps(o + 5 * stride, m, _mm512_permutex2var_ps(b0, c1, b1));
+        }
     }
 }
 
 /// The same for one row with its masks worked out here, in pieces of what the masks hold: rows of
 /// more than 64 tiles (each row pays for its masks) and the tests.
+template <std::size_t Cols = kWinograd4In>
 inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, std::size_t end, std::size_t TW,
                                           float* d, std::size_t stride) {
     for (std::size_t t0 = 0; t0 < TW; t0 += Winograd4ColumnMasks::kMaxSteps * 8) {
@@ -173,7 +179,7 @@ inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, std
         // the row from tile t0 on: values at - shift, with lead and end moved alike
         const std::size_t lead_s = lead > shift ? lead - shift : 0, end_s = end > shift ? end - shift : 0;
         const float* xs = winograd4_row_at(xr, lead, shift + lead_s);
-        winograd4_window_columns_simd(xs, lead_s, Winograd4ColumnMasks(lead_s, end_s, n), d + t0, stride);
+        winograd4_window_columns_simd<Cols>(xs, lead_s, Winograd4ColumnMasks(lead_s, end_s, n), d + t0, stride);
     }
 }
 #else
@@ -181,9 +187,12 @@ inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, std
 /// 8-value loads (two tiles each), and a 4 x 8 transpose (unpack, shuffle, then one lane permute
 /// to put the tiles in order) yields columns 0-3; the same on the loads 4 values on yields
 /// columns 4 and 5. 4 tiles: the 4 x 4 transpose of four 4-value loads. Loads that reach into
-/// the padding are masked; the last 1-3 tiles go one value at a time.
+/// the padding are masked; the last 1-3 tiles go one value at a time. Cols = 4 writes columns 0-3
+/// only (the weight gradient's dY tiles, winograd4_gather_dy).
+template <std::size_t Cols = kWinograd4In>
 inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, std::size_t end, std::size_t TW,
                                           float* d, std::size_t stride) {
+    static_assert(Cols == kWinograd4Out || Cols == kWinograd4In, "columns 0-3 or 0-5");
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i lo = _mm256_set1_epi32(int(lead) - 1), hi = _mm256_set1_epi32(int(end));
     auto mask = [&](std::size_t at) {  // lanes j with lead <= at + j < end
@@ -203,10 +212,8 @@ inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, std
     for (; tw + 8 <= TW; tw += 8) {
         const std::size_t at = kWinograd4Out * tw;
         const __m256 r0 = load8(at), r1 = load8(at + 8), r2 = load8(at + 16), r3 = load8(at + 24);
-        const __m256 s0 = load8(at + 4), s1 = load8(at + 12), s2 = load8(at + 20), s3 = load8(at + 28);
         const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
         const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-        const __m256 e0 = _mm256_unpacklo_ps(s0, s1), e2 = _mm256_unpacklo_ps(s2, s3);
         auto put = [&](std::size_t b, __m256 v) {
             _mm256_storeu_ps(d + b * stride + tw, _mm256_permutevar8x32_ps(v, order));
         };
@@ -214,17 +221,23 @@ inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, std
         put(1, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)));
         put(2, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)));
         put(3, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)));
-        put(4, _mm256_shuffle_ps(e0, e2, _MM_SHUFFLE(1, 0, 1, 0)));
-        put(5, _mm256_shuffle_ps(e0, e2, _MM_SHUFFLE(3, 2, 3, 2)));
+        if constexpr (Cols == kWinograd4In) {
+            const __m256 s0 = load8(at + 4), s1 = load8(at + 12), s2 = load8(at + 20), s3 = load8(at + 28);
+            const __m256 e0 = _mm256_unpacklo_ps(s0, s1), e2 = _mm256_unpacklo_ps(s2, s3);
+            put(4, _mm256_shuffle_ps(e0, e2, _MM_SHUFFLE(1, 0, 1, 0)));
+            put(5, _mm256_shuffle_ps(e0, e2, _MM_SHUFFLE(3, 2, 3, 2)));
+        }
     }
     for (; tw + 4 <= TW; tw += 4) {
         const std::size_t at = kWinograd4Out * tw;
         __m128 r0 = load4(at), r1 = load4(at + 4), r2 = load4(at + 8), r3 = load4(at + 12);
-        const __m128 r4 = load4(at + 16);
-        // columns 4 and 5 of tile i are values 0 and 1 of load i + 1
-        const __m128 l12 = _mm_unpacklo_ps(r1, r2), l34 = _mm_unpacklo_ps(r3, r4);
-        _mm_storeu_ps(d + 4 * stride + tw, _mm_movelh_ps(l12, l34));
-        _mm_storeu_ps(d + 5 * stride + tw, _mm_movehl_ps(l34, l12));
+        if constexpr (Cols == kWinograd4In) {
+            const __m128 r4 = load4(at + 16);
+            // columns 4 and 5 of tile i are values 0 and 1 of load i + 1
+            const __m128 l12 = _mm_unpacklo_ps(r1, r2), l34 = _mm_unpacklo_ps(r3, r4);
+            _mm_storeu_ps(d + 4 * stride + tw, _mm_movelh_ps(l12, l34));
+            _mm_storeu_ps(d + 5 * stride + tw, _mm_movehl_ps(l34, l12));
+        }
         _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
         _mm_storeu_ps(d + tw, r0);
         _mm_storeu_ps(d + stride + tw, r1);
@@ -232,7 +245,7 @@ inline void winograd4_window_columns_simd(const float* xr, std::size_t lead, std
         _mm_storeu_ps(d + 3 * stride + tw, r3);
     }
     for (; tw < TW; ++tw)
-        for (std::size_t b = 0; b < kWinograd4In; ++b) {
+        for (std::size_t b = 0; b < Cols; ++b) {
             const std::size_t k = kWinograd4Out * tw + b;
             d[b * stride + tw] = k >= lead && k < end ? xr[k - lead] : 0.0f;
         }
@@ -478,13 +491,11 @@ void winograd4_output_from_points(const T* Mb, std::size_t mplane, std::size_t T
     }
 }
 
-/// Gathers the 4x4 dY tiles of every tile of images [0, g) of one output channel (plane oc of
-/// each image; planes img_out apart, OH x OW) into Q: value (r, c) of tile t at Q[(6 r + c) Tn +
-/// t] (rows 4, 5 and columns 4, 5 of each 6-block left for the transform); values past the map's
-/// edge are zero.
-template <class T>
-void winograd4_gather_dy(const T* dyc, std::size_t img_out, std::size_t g, std::size_t OH, std::size_t OW,
-                         std::size_t TH, std::size_t TW, std::size_t Tn, T* Q) {
+/// The row walk of winograd4_gather_dy: columns(row, q0) for every dY row r of every tile row th
+/// of every image i that lies in the map (q0 = Q + 6 r Tn + tile); rows past the map are zero.
+template <class T, class Columns>
+void winograd4_gather_dy_rows(const T* dyc, std::size_t img_out, std::size_t g, std::size_t OH, std::size_t OW,
+                              std::size_t TH, std::size_t TW, std::size_t Tn, T* Q, Columns columns) {
     constexpr std::size_t S = kWinograd4Out, P = kWinograd4In;
     const std::size_t tiles_img = TH * TW;
     for (std::size_t i = 0; i < g; ++i) {
@@ -498,14 +509,45 @@ void winograd4_gather_dy(const T* dyc, std::size_t img_out, std::size_t g, std::
                     for (std::size_t c = 0; c < S; ++c) std::fill_n(q + c * Tn, TW, T(0));
                     continue;
                 }
-                const T* row = dyc + i * img_out + oh * OW;
-                for (std::size_t tw = 0; tw < TW; ++tw)
-                    for (std::size_t c = 0; c < S; ++c) {
-                        const std::size_t ow = S * tw + c;
-                        q[c * Tn + tw] = ow < OW ? row[ow] : T(0);
-                    }
+                columns(dyc + i * img_out + oh * OW, q);
             }
     }
+}
+
+/// Gathers the 4x4 dY tiles of every tile of images [0, g) of one output channel (plane oc of
+/// each image; planes img_out apart, OH x OW) into Q: value (r, c) of tile t at Q[(6 r + c) Tn +
+/// t] (rows 4, 5 and columns 4, 5 of each 6-block left for the transform); values past the map's
+/// edge are zero.
+/// Why the window gather's vector code (winograd4_window_columns_simd, columns 0-3, no padding):
+/// one value at a time this was the largest transform of the 64-channel 32x32 layer's weight
+/// gradient once its chunks stayed in L2 (perf, Intel Xeon).
+template <class T>
+void winograd4_gather_dy(const T* dyc, std::size_t img_out, std::size_t g, std::size_t OH, std::size_t OW,
+                         std::size_t TH, std::size_t TW, std::size_t Tn, T* Q) {
+    constexpr std::size_t S = kWinograd4Out;
+#if defined(__AVX2__)
+    if constexpr (std::is_same<T, float>::value)
+        if (TW >= 4) {
+#if defined(__AVX512F__)
+            if (Winograd4ColumnMasks::fits(TW)) {  // the masks once for the whole plane
+                const Winograd4ColumnMasks masks(0, OW, TW);
+                return winograd4_gather_dy_rows(dyc, img_out, g, OH, OW, TH, TW, Tn, Q, [&](const float* r, float* q) {
+                    winograd4_window_columns_simd<S>(r, 0, masks, q, Tn);
+                });
+            }
+#endif
+            return winograd4_gather_dy_rows(dyc, img_out, g, OH, OW, TH, TW, Tn, Q, [&](const float* r, float* q) {
+                winograd4_window_columns_simd<S>(r, 0, OW, TW, q, Tn);
+            });
+        }
+#endif
+    winograd4_gather_dy_rows(dyc, img_out, g, OH, OW, TH, TW, Tn, Q, [&](const T* row, T* q) {
+        for (std::size_t tw = 0; tw < TW; ++tw)
+            for (std::size_t c = 0; c < S; ++c) {
+                const std::size_t ow = S * tw + c;
+                q[c * Tn + tw] = ow < OW ? row[ow] : T(0);
+            }
+    });
 }
 
 /// q[0..5] (rows `stride` apart) <- A e for e = q[0..3], A = (A^T)^T: the six transform points of
@@ -555,59 +597,79 @@ void winograd4_interleave_slivers(const T* Q, std::size_t qsize, std::size_t Tn,
     }
 }
 
+/// Tiles per chunk of the weight gradient's transforms (winograd4_dy_to_slivers,
+/// winograd4_input_to_channel_slivers): enough for whole vectors in the transforms' loops over
+/// tiles, few enough that a sliver's chunk (MR or NR channels x 36 points) stays in L2.
+/// Why chunks: a group holds >= 2 KC tiles (512 on AVX-512), and its sliver's 36-point rows
+/// (2.4 MiB for 32 channels) were gathered, transformed twice in place and read back for the
+/// interleave, four passes over a block larger than L2.
+constexpr std::size_t kWinograd4ChunkTiles = 64;
+
+/// Images per transform chunk of a group of g images of tiles_img tiles (at least one).
+inline std::size_t winograd4_chunk_images(std::size_t tiles_img, std::size_t g) {
+    const std::size_t c = std::max<std::size_t>(1, (kWinograd4ChunkTiles + tiles_img - 1) / std::max<std::size_t>(1, tiles_img));
+    return std::max<std::size_t>(1, std::min(c, g));
+}
+
 /// Backward-weight dY transform of F(4x4) for images [0, g) of dy (OC channels of OH x OW) into
 /// A: per transform point xi, the packed-A slivers [OCp / MR][Tn][MR] (rows past OC zero) of the
-/// GEMM Mw_xi = A_xi * V_xi, A_xi(oc, t) = (A dY_t A^T)_xi. The MR channels of one sliver are
-/// transformed into Q (MR x 36 x Tn values) first, then interleaved into the slivers
-/// (winograd4_interleave_slivers). Only slivers [s0, s1) are written (default: all).
+/// GEMM Mw_xi = A_xi * V_xi, A_xi(oc, t) = (A dY_t A^T)_xi. Chunk by chunk of images
+/// (winograd4_chunk_images), the MR channels of one sliver are transformed into Q (MR x 36 x the
+/// chunk's tiles) first, then interleaved into the slivers (winograd4_interleave_slivers). Only
+/// slivers [s0, s1) are written (default: all).
 template <std::size_t MR, class T>
 void winograd4_dy_to_slivers(const T* dy, std::size_t g, std::size_t OC, std::size_t OH, std::size_t OW,
                              std::size_t TH, std::size_t TW, T* A, T* Q, std::size_t s0 = 0,
                              std::size_t s1 = std::size_t(-1)) {
     constexpr std::size_t P = kWinograd4In, NP = kWinograd4Points;
-    const std::size_t Tn = g * TH * TW, OCp = round_up(OC, MR), aplane = OCp * Tn, img_out = OC * OH * OW;
-    const std::size_t qsize = NP * Tn;
-    for (std::size_t ob = s0 * MR; ob < std::min(OCp, s1 * MR); ob += MR) {
-        for (std::size_t j = 0; j < MR; ++j) {
-            T* q = Q + j * qsize;
-            if (ob + j >= OC) {
-                std::fill_n(q, qsize, T(0));
-                continue;
+    const std::size_t tiles_img = TH * TW, Tn = g * tiles_img, OCp = round_up(OC, MR), aplane = OCp * Tn;
+    const std::size_t img_out = OC * OH * OW, gc = winograd4_chunk_images(tiles_img, g);
+    for (std::size_t ob = s0 * MR; ob < std::min(OCp, s1 * MR); ob += MR)
+        for (std::size_t i0 = 0; i0 < g; i0 += gc) {
+            const std::size_t gn = std::min(gc, g - i0), Tc = gn * tiles_img, qsize = NP * Tc;
+            for (std::size_t j = 0; j < MR; ++j) {
+                T* q = Q + j * qsize;
+                if (ob + j >= OC) {
+                    std::fill_n(q, qsize, T(0));
+                    continue;
+                }
+                winograd4_gather_dy(dy + i0 * img_out + (ob + j) * OH * OW, img_out, gn, OH, OW, TH, TW, Tc, q);
+                for (std::size_t c = 0; c < kWinograd4Out; ++c) winograd4_apply_a(q + c * Tc, P * Tc, Tc);  // over rows
+                for (std::size_t k = 0; k < P; ++k) winograd4_apply_a(q + P * k * Tc, Tc, Tc);  // over columns
             }
-            winograd4_gather_dy(dy + (ob + j) * OH * OW, img_out, g, OH, OW, TH, TW, Tn, q);
-            for (std::size_t c = 0; c < kWinograd4Out; ++c) winograd4_apply_a(q + c * Tn, P * Tn, Tn);  // over rows
-            for (std::size_t k = 0; k < P; ++k) winograd4_apply_a(q + P * k * Tn, Tn, Tn);  // over columns
+            winograd4_interleave_slivers<MR>(Q, qsize, Tc, aplane, A + (ob / MR) * Tn * MR + i0 * tiles_img * MR);
         }
-        winograd4_interleave_slivers<MR>(Q, qsize, Tn, aplane, A + (ob / MR) * Tn * MR);
-    }
 }
 
 /// Backward-weight input transform of F(4x4) for images [0, g) of x (C channels of H x W) into V:
 /// per transform point xi, the packed-B slivers [Cp / NR][Tn][NR] (tile t row t, channel c column
-/// c; pad channels zero). The NR channels of one sliver are transformed into D (NR x 36 x Tn
-/// values: winograd4_gather_windows, then B^T d B) first, then interleaved into the slivers
-/// (winograd4_interleave_slivers); `row` holds 4 TW + 4 values. Only slivers [s0, s1) are
-/// written (default: all).
+/// c; pad channels zero). Chunk by chunk of images (winograd4_chunk_images), the NR channels of
+/// one sliver are transformed into D (NR x 36 x the chunk's tiles: winograd4_gather_windows, then
+/// B^T d B) first, then interleaved into the slivers (winograd4_interleave_slivers); `row` holds
+/// 4 TW + 4 values. Only slivers [s0, s1) are written (default: all).
 template <std::size_t NR, class T>
 void winograd4_input_to_channel_slivers(const T* x, std::size_t g, std::size_t C, std::size_t H, std::size_t W,
                                         std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, T* row,
                                         T* D, T* V, std::size_t s0 = 0, std::size_t s1 = std::size_t(-1)) {
     constexpr std::size_t P = kWinograd4In, NP = kWinograd4Points;
-    const std::size_t Tn = g * TH * TW, Cp = round_up(C, NR), vplane = Cp * Tn, img_in = C * H * W;
-    const std::size_t dsize = NP * Tn;
-    for (std::size_t cb = s0 * NR; cb < std::min(Cp, s1 * NR); cb += NR) {
-        for (std::size_t j = 0; j < NR; ++j) {
-            T* d = D + j * dsize;
-            if (cb + j >= C) {
-                std::fill_n(d, dsize, T(0));
-                continue;
+    const std::size_t tiles_img = TH * TW, Tn = g * tiles_img, Cp = round_up(C, NR), vplane = Cp * Tn;
+    const std::size_t img_in = C * H * W, gc = winograd4_chunk_images(tiles_img, g);
+    for (std::size_t cb = s0 * NR; cb < std::min(Cp, s1 * NR); cb += NR)
+        for (std::size_t i0 = 0; i0 < g; i0 += gc) {
+            const std::size_t gn = std::min(gc, g - i0), Tc = gn * tiles_img, dsize = NP * Tc;
+            for (std::size_t j = 0; j < NR; ++j) {
+                T* d = D + j * dsize;
+                if (cb + j >= C) {
+                    std::fill_n(d, dsize, T(0));
+                    continue;
+                }
+                winograd4_gather_windows(x + i0 * img_in + (cb + j) * H * W, img_in, gn, H, W, PH, PW, TH, TW, Tc,
+                                         row, d);
+                for (std::size_t b = 0; b < P; ++b) winograd4_apply_bt(d + b * Tc, P * Tc, Tc);  // B^T d: over a
+                for (std::size_t a = 0; a < P; ++a) winograd4_apply_bt(d + a * P * Tc, Tc, Tc);  // (B^T d) B: over b
             }
-            winograd4_gather_windows(x + (cb + j) * H * W, img_in, g, H, W, PH, PW, TH, TW, Tn, row, d);
-            for (std::size_t b = 0; b < P; ++b) winograd4_apply_bt(d + b * Tn, P * Tn, Tn);  // B^T d: over a
-            for (std::size_t a = 0; a < P; ++a) winograd4_apply_bt(d + a * P * Tn, Tn, Tn);  // (B^T d) B: over b
+            winograd4_interleave_slivers<NR>(D, dsize, Tc, vplane, V + (cb / NR) * Tn * NR + i0 * tiles_img * NR);
         }
-        winograd4_interleave_slivers<NR>(D, dsize, Tn, vplane, V + (cb / NR) * Tn * NR);
-    }
 }
 
 /// dw[j] (3 x 3 each, j = oc * C + c) = G^T m G with m = the 36 transform-point sums
@@ -671,10 +733,13 @@ struct WinogradF4 {
                       std::size_t PW, std::size_t TH, std::size_t TW, std::size_t Tp, T* scratch, T* V) {
         winograd4_input_to_slivers<NR>(x, g, K, H, W, PH, PW, TH, TW, Tp, scratch, V);
     }
-    /// Scratch values for the weight gradient's transforms (groups of up to Tn tiles).
+    /// Scratch values for the weight gradient's transforms (groups of up to G images of tiles_img
+    /// tiles, transformed in chunks of winograd4_chunk_images).
     template <class T>
-    static std::size_t weight_scratch_size(std::size_t TW, std::size_t Tn, std::size_t MR, std::size_t NR) {
-        return std::max(MR, NR) * kWinograd4Points * Tn + kWinograd4Out * TW + kWinograd4Out;
+    static std::size_t weight_scratch_size(std::size_t TW, std::size_t tiles_img, std::size_t G, std::size_t MR,
+                                           std::size_t NR) {
+        const std::size_t Tc = winograd4_chunk_images(tiles_img, G) * tiles_img;
+        return std::max(MR, NR) * kWinograd4Points * Tc + kWinograd4Out * TW + kWinograd4Out;
     }
     /// Weight gradient: slivers [s0, s1) of the transformed dY of images [0, g)
     /// (winograd4_dy_to_slivers).
@@ -689,8 +754,8 @@ struct WinogradF4 {
     static void input_to_channel_slivers(const T* x, std::size_t g, std::size_t C, std::size_t H, std::size_t W,
                                          std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, T* scratch,
                                          T* V, std::size_t s0, std::size_t s1) {
-        const std::size_t Tn = g * TH * TW;
-        winograd4_input_to_channel_slivers<NR>(x, g, C, H, W, PH, PW, TH, TW, scratch + NR * kWinograd4Points * Tn,
+        const std::size_t Tc = winograd4_chunk_images(TH * TW, g) * TH * TW;
+        winograd4_input_to_channel_slivers<NR>(x, g, C, H, W, PH, PW, TH, TW, scratch + NR * kWinograd4Points * Tc,
                                                scratch, V, s0, s1);
     }
     /// Weight gradient: dw from the point sums Mw (winograd4_weight_from_points).

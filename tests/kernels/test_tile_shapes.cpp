@@ -6,7 +6,9 @@
 // that only a 16-wide machine would hit is found on a 4- or 8-wide one (and by the sanitizer
 // build). SimdTile runs the real xsimd kernel at this machine's width with the other ISAs' row
 // and vector counts.
+#include <cmath>
 #include <cstddef>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -133,6 +135,43 @@ TEST_CASE_TEMPLATE("tile matrix: the SIMD kernel with 6x2, 14x2, 8x3 and 6x4 vec
                    det::SimdTile<double, 6, 2>, det::SimdTile<double, 14, 2>, det::SimdTile<double, 8, 3>) {
     check_gemm_with_tile<Tile>();
     check_conv_with_tile<Tile>();
+}
+
+// The kernel on its own, every edge tile: mr = 1..MR rows (the kernel runs mr < MR on a narrower
+// row count, the next even one) and nr = 1, NR - 1, NR columns, beta 0 (C is NaN and must not be
+// read) and beta 0.5, against PortableTile of the same shape. C's rows and columns outside the
+// tile (NaN guards) must stay untouched. Odd MR (7) checks the dispatch past the last even count.
+TEST_CASE_TEMPLATE("tile matrix: the SIMD kernel's edge tiles (every row count, clipped columns)", Tile,
+                   det::SimdTile<float, 6, 2>, det::SimdTile<float, 14, 2>, det::SimdTile<float, 8, 3>,
+                   det::SimdTile<float, 7, 1>, det::SimdTile<double, 14, 2>, det::SimdTile<double, 8, 3>) {
+    using T = typename Tile::value_type;
+    constexpr std::size_t MR = Tile::MR, NR = Tile::NR, kc = 37, ldc = NR + 3;
+    using Ref = det::PortableTile<T, MR, NR>;
+    const auto a = salun_test::random_vector<T>(kc * MR, 31), b = salun_test::random_vector<T>(kc * NR, 32);
+    const auto c0 = salun_test::random_vector<T>((MR + 1) * ldc, 33);
+    const T nan = std::numeric_limits<T>::quiet_NaN();
+    for (std::size_t mr = 1; mr <= MR; ++mr)
+        for (std::size_t nr : {std::size_t(1), NR - 1, NR})
+            for (T beta : {T(0), T(0.5)}) {
+                std::vector<T> got(c0), want(c0);
+                for (std::size_t i = 0; i <= MR; ++i)
+                    for (std::size_t j = 0; j < ldc; ++j)
+                        if (i >= mr || j >= nr || beta == T(0)) got[i * ldc + j] = want[i * ldc + j] = nan;
+                for (std::size_t i = 0; i < mr; ++i)  // beta 0: the tile itself is NaN, never read
+                    for (std::size_t j = 0; j < nr; ++j)
+                        if (beta != T(0)) got[i * ldc + j] = want[i * ldc + j] = c0[i * ldc + j];
+                Tile::kernel(kc, a.data(), b.data(), got.data(), ldc, T(1.5), beta, mr, nr);
+                Ref::kernel(kc, a.data(), b.data(), want.data(), ldc, T(1.5), beta, mr, nr);
+                bool ok = true;
+                for (std::size_t k = 0; k < got.size(); ++k) {
+                    const std::size_t i = k / ldc, j = k % ldc;
+                    if (i < mr && j < nr)
+                        ok = ok && std::abs(got[k] - want[k]) <= T(1e-4) * (T(1) + std::abs(want[k]));
+                    else
+                        ok = ok && std::isnan(got[k]);
+                }
+                CHECK_MESSAGE(ok, "MR " << MR << " NR " << NR << ": mr " << mr << " nr " << nr << " beta " << beta);
+            }
 }
 #endif
 

@@ -66,17 +66,21 @@ TEST_CASE_TEMPLATE("cpu::conv2d on CNN-like shapes (image groups, threads, 1x1 f
 }
 
 TEST_CASE_TEMPLATE("im2col / col2im against their formulas: strides 1-3 on rows below and above the column-phase "
-                   "threshold, kernels 1-5, paddings 0-2, odd widths, a leading dimension past the row",
+                   "threshold (plane phases below it), vertical strides 1 and S, kernels 1-5, paddings 0-2, odd "
+                   "sizes, a leading dimension past the row",
                    T, float, double) {
     namespace d = salun::kernels::cpu::detail;
     int failures = 0;
     unsigned seed = 77;
     for (std::size_t S : {1, 2, 3})
-        for (std::size_t W : {7, 31, 32, 33, 48, 50})
+        for (std::size_t SH : {std::size_t(1), S})
+        for (std::size_t W : {4, 7, 8, 9, 16, 17, 31, 32, 33, 48, 50})
             for (std::size_t K : {1, 2, 3, 5})
                 for (std::size_t P : {0, 1, 2}) {
-                    if (P >= K + 1 || W + 2 * P < K) continue;
-                    const Conv2dParams p{1, 2, 5, W, 1, K, K, 1, S, P, P};  // vertical stride 1, horizontal S
+                    if (P >= K + 1 || W + 2 * P < K || (SH == 1 && S == 1 && W < 31)) continue;
+                    const std::size_t H = SH == 1 ? 5 : 9;
+                    if (H + 2 * P < K) continue;
+                    const Conv2dParams p{1, 2, H, W, 1, K, K, SH, S, P, P};
                     const std::size_t OH = p.OH(), OW = p.OW(), OHW = OH * OW, R = p.C * K * K, ld = OHW + 3;
                     const auto x = random_vector<T>(p.C * p.H * p.W, seed++);
                     const auto dcol = random_vector<T>(R * ld, seed++);
@@ -90,7 +94,7 @@ TEST_CASE_TEMPLATE("im2col / col2im against their formulas: strides 1-3 on rows 
                             for (std::size_t kw = 0; kw < K; ++kw)
                                 for (std::size_t oh = 0; oh < OH; ++oh)
                                     for (std::size_t ow = 0; ow < OW; ++ow) {
-                                        const long h = long(oh + kh) - long(P), w = long(ow * S + kw) - long(P);
+                                        const long h = long(oh * SH + kh) - long(P), w = long(ow * S + kw) - long(P);
                                         const bool in = h >= 0 && h < long(p.H) && w >= 0 && w < long(W);
                                         const std::size_t r = (c * K + kh) * K + kw, at = r * ld + oh * OW + ow;
                                         const T want = in ? x[(c * p.H + std::size_t(h)) * W + std::size_t(w)] : T(0);
@@ -101,7 +105,7 @@ TEST_CASE_TEMPLATE("im2col / col2im against their formulas: strides 1-3 on rows 
                         if (!(std::abs(double(dx[i]) - want_dx[i]) <= 1e-5 * (1 + std::abs(want_dx[i])))) ok = false;
                     if (!ok) {
                         ++failures;
-                        INFO("S=" << S << " W=" << W << " K=" << K << " P=" << P);
+                        INFO("SH=" << SH << " S=" << S << " W=" << W << " K=" << K << " P=" << P);
                         CHECK(ok);
                     }
                     if (failures > 3) return;

@@ -108,6 +108,16 @@ inline void copy_row(T* dst, const T* src, std::size_t n) {
         std::memcpy(dst, src, n * sizeof(T));
         return;
     }
+    // rows of 16 or 32 bytes (the 4x4 and 8x8 maps' rows of float) in one move, below the width
+    // of an AVX-512 batch that the loop below takes
+    if (n * sizeof(T) == 32) {
+        std::memcpy(dst, src, 32);
+        return;
+    }
+    if (n * sizeof(T) == 16) {
+        std::memcpy(dst, src, 16);
+        return;
+    }
     std::size_t i = 0;
 #if !defined(XSIMD_NO_SUPPORTED_ARCHITECTURE)
     if constexpr (xsimd::has_simd_register<T>::value) {  // (not double on 32-bit ARM)
@@ -135,6 +145,113 @@ constexpr std::size_t kPhaseMinOutputs = 16;
 
 inline bool use_column_phases(const Conv2dParams& p) { return p.SW > 1 && p.OW() >= kPhaseMinOutputs; }
 
+/// The other strided convolutions with kernels of more than one tap (rows of fewer than
+/// kPhaseMinOutputs outputs, or a vertical stride only) go through plane phases: each input plane, with its zero padding, is split once
+/// into its SH x SW polyphase components, comp[qh][qw][a][b] = padded(a SH + qh, b SW + qw), and
+/// the column row of tap (kh, kw) is then OH runs of OW contiguous values of component
+/// (kh mod SH, kw mod SW) from row kh / SH, column kw / SW. col2im adds into the components and
+/// merges them into the plane once. Why: copied element by element with bounds per row, the
+/// strided 8x8 and 4x4 maps of ResNet-18's stride-2 layers spent 15-20% of those layers in
+/// im2col and col2im (perf, Intel Xeon).
+inline bool use_plane_phases(const Conv2dParams& p) {
+    return (p.SH > 1 || p.SW > 1) && p.KH * p.KW > 1 && !use_column_phases(p);
+}
+
+/// col2im takes plane phases on rows of at least this many outputs. Measured per value (Intel
+/// Xeon, 3x3 stride 2, 1 thread): 8 outputs (16x16 -> 8x8) 0.85 -> 0.49 ns, but on rows of 4 (8x8 ->
+/// 4x4) 1.3 -> 2.0 ns: zeroing and merging the components cost more than the strided adds saved.
+/// im2col takes them on every row length (8x8 -> 4x4: 1.8 -> 1.2 ns).
+constexpr std::size_t kPlanePhaseMinSumOutputs = 8;
+
+/// x / S and x mod S for the plane phases: kS > 0 is a stride known at compile time (2, ResNet's
+/// and VGG's, as shifts), 0 a stride read at run time. Why: im2col runs once per input plane
+/// (pack_group_columns), and the divisions by a run-time stride in the walk below (about 80 per
+/// 8x8 plane) cost as much as the copies themselves.
+template <std::size_t kS>
+struct StrideMath {
+    static std::size_t div(std::size_t x, std::size_t s) { return kS ? x / kS : x / s; }
+    static std::size_t mod(std::size_t x, std::size_t s) { return kS ? x % kS : x % s; }
+};
+
+/// Extents of the plane phases: Ha x Wa values per component, covering the padded plane and every
+/// tap's reads.
+struct PlanePhases {
+    std::size_t Ha, Wa;
+    std::size_t size(const Conv2dParams& p) const { return p.SH * p.SW * Ha * Wa; }
+    /// The start of tap (kh, kw)'s values: row oh of its column row is OW values from here + oh * Wa.
+    template <class M>
+    std::size_t tap(const Conv2dParams& p, std::size_t kh, std::size_t kw) const {
+        return (M::mod(kh, p.SH) * p.SW + M::mod(kw, p.SW)) * Ha * Wa + M::div(kh, p.SH) * Wa + M::div(kw, p.SW);
+    }
+};
+inline PlanePhases plane_phases(const Conv2dParams& p) {
+    const std::size_t Hp = std::max((p.OH() - 1) * p.SH + p.KH, p.PH + p.H);
+    const std::size_t Wp = std::max((p.OW() - 1) * p.SW + p.KW, p.PW + p.W);
+    return {(Hp + p.SH - 1) / p.SH, (Wp + p.SW - 1) / p.SW};
+}
+
+/// Calls f(component value, plane value) for every value of the plane xc (H x W) and its place in
+/// the components comp: padded position (h + PH, w + PW). Each input row is walked once per
+/// starting column w0 < SW, whose column phase and component column follow from w0 + PW.
+template <class M, class Cp, class Xp, class F>
+void walk_plane_phases(const Conv2dParams& p, const PlanePhases& ph, Cp* comp, Xp* xc, F f) {
+    const std::size_t starts = std::min(p.SW, p.W);
+    for (std::size_t h = 0; h < p.H; ++h) {
+        const std::size_t i = h + p.PH;
+        Cp* row = comp + M::mod(i, p.SH) * p.SW * ph.Ha * ph.Wa + M::div(i, p.SH) * ph.Wa;
+        Xp* x = xc + h * p.W;
+        for (std::size_t w0 = 0; w0 < starts; ++w0) {
+            const std::size_t j = w0 + p.PW;
+            Cp* c = row + M::mod(j, p.SW) * ph.Ha * ph.Wa + M::div(j, p.SW);
+            for (std::size_t w = w0, b = 0; w < p.W; w += p.SW, ++b) f(c[b], x[w]);
+        }
+    }
+}
+
+/// im2col through plane phases (use_plane_phases), with the stride math M.
+template <class M, class T>
+void im2col_plane_phases(const Conv2dParams& p, const T* x, T* col, std::size_t ld) {
+    const std::size_t OH = p.OH(), OW = p.OW();
+    const PlanePhases ph = plane_phases(p);
+    thread_local AlignedBuffer<T> comp_buf;
+    T* comp = comp_buf.get(ph.size(p));
+    for (std::size_t c = 0; c < p.C; ++c) {
+        if (c + 1 < p.C) prefetch_range(x, (c + 1) * p.H * p.W * sizeof(T), p.H * p.W * sizeof(T));
+        std::fill(comp, comp + ph.size(p), T(0));
+        walk_plane_phases<M>(p, ph, comp, x + c * p.H * p.W, [](T& v, const T& xv) { v = xv; });
+        for (std::size_t kh = 0; kh < p.KH; ++kh)
+            for (std::size_t kw = 0; kw < p.KW; ++kw) {
+                const T* src = comp + ph.tap<M>(p, kh, kw);
+                T* r = col + ((c * p.KH + kh) * p.KW + kw) * ld;
+                for (std::size_t oh = 0; oh < OH; ++oh) copy_row(r + oh * OW, src + oh * ph.Wa, OW);
+            }
+    }
+}
+
+/// col2im through plane phases: the taps' sums go into the components, merged into dx per plane.
+template <class M, class T>
+void col2im_plane_phases(const Conv2dParams& p, const T* dcol, std::size_t ld, T* dx) {
+    const std::size_t OH = p.OH(), OW = p.OW();
+    const PlanePhases ph = plane_phases(p);
+    thread_local AlignedBuffer<T> comp_buf;
+    T* comp = comp_buf.get(ph.size(p));
+    for (std::size_t c = 0; c < p.C; ++c) {
+        std::fill(comp, comp + ph.size(p), T(0));
+        for (std::size_t kh = 0; kh < p.KH; ++kh)
+            for (std::size_t kw = 0; kw < p.KW; ++kw) {
+                T* dst = comp + ph.tap<M>(p, kh, kw);
+                const T* r = dcol + ((c * p.KH + kh) * p.KW + kw) * ld;
+                for (std::size_t oh = 0; oh < OH; ++oh) {
+                    T* d = dst + oh * ph.Wa;
+                    const T* ro = r + oh * OW;
+#pragma omp simd
+                    for (std::size_t ow = 0; ow < OW; ++ow) d[ow] += ro[ow];
+                }
+            }
+        walk_plane_phases<M>(p, ph, comp, dx + c * p.H * p.W, [](const T& v, T& xv) { xv = v; });
+    }
+}
+
 /// Per kernel column kw: the valid output columns [lo, hi) and where they read (phase_offset).
 /// Worked out once per call: the divisions in them cost more than a short row's copy.
 struct KernelColumn {
@@ -155,6 +272,10 @@ inline const std::vector<KernelColumn>& kernel_columns(const Conv2dParams& p) {
 template <class T>
 void im2col(const Conv2dParams& p, const T* x, T* col, std::size_t ld) {
     const std::size_t OH = p.OH(), OW = p.OW(), S = p.SW;
+    if (use_plane_phases(p)) {
+        if (p.SH == 2 && p.SW == 2) return im2col_plane_phases<StrideMath<2>>(p, x, col, ld);
+        return im2col_plane_phases<StrideMath<0>>(p, x, col, ld);
+    }
     const bool phased = use_column_phases(p);
     const std::size_t pw = phase_width(p.W, S);
     thread_local AlignedBuffer<T> phase_buf;
@@ -206,6 +327,10 @@ void im2col(const Conv2dParams& p, const T* x, T* col, std::size_t ld) {
 template <class T>
 void col2im(const Conv2dParams& p, const T* dcol, std::size_t ld, T* dx) {
     const std::size_t OH = p.OH(), OW = p.OW(), S = p.SW;
+    if (use_plane_phases(p) && p.OW() >= kPlanePhaseMinSumOutputs) {
+        if (p.SH == 2 && p.SW == 2) return col2im_plane_phases<StrideMath<2>>(p, dcol, ld, dx);
+        return col2im_plane_phases<StrideMath<0>>(p, dcol, ld, dx);
+    }
     // with column phases the sums go into the phases of every row ([H][S][pw]), merged into dx
     // once per plane
     // (only where kernel columns overlap: a 1x1 stride-2 layer's sums touch each input once, and

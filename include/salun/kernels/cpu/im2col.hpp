@@ -9,8 +9,9 @@
 // contiguous copy from phase q = (kw - PW) mod S starting at column ow + floor((kw - PW) / S)
 // (phase_offset). col2im accumulates into the phases of every row and interleaves them back once
 // per plane (merge_row_phases). The element-wise strided copy took a fifth of ResNet-18's first
-// stride-2 layer (32x32 -> 16x16); on shorter rows it stays, as splitting cost more than it saved
-// (docs/performance.md).
+// stride-2 layer (32x32 -> 16x16). Shorter rows (and vertical strides) split the whole padded
+// plane into its polyphase components instead (plane phases, use_plane_phases), from which each
+// tap's rows are contiguous runs; 1x1 strided kernels keep the element-wise copy.
 #pragma once
 
 #include <algorithm>
@@ -146,13 +147,14 @@ constexpr std::size_t kPhaseMinOutputs = 16;
 inline bool use_column_phases(const Conv2dParams& p) { return p.SW > 1 && p.OW() >= kPhaseMinOutputs; }
 
 /// The other strided convolutions with kernels of more than one tap (rows of fewer than
-/// kPhaseMinOutputs outputs, or a vertical stride only) go through plane phases: each input plane, with its zero padding, is split once
-/// into its SH x SW polyphase components, comp[qh][qw][a][b] = padded(a SH + qh, b SW + qw), and
-/// the column row of tap (kh, kw) is then OH runs of OW contiguous values of component
-/// (kh mod SH, kw mod SW) from row kh / SH, column kw / SW. col2im adds into the components and
-/// merges them into the plane once. Why: copied element by element with bounds per row, the
-/// strided 8x8 and 4x4 maps of ResNet-18's stride-2 layers spent 15-20% of those layers in
-/// im2col and col2im (perf, Intel Xeon).
+/// kPhaseMinOutputs outputs, or a vertical stride only) go through plane phases: each input
+/// plane, with its zero padding, is split once into its SH x SW polyphase components,
+/// comp[qh][qw][a][b] = padded(a SH + qh, b SW + qw), and the column row of tap (kh, kw) is then
+/// OH runs of OW contiguous values of component (kh mod SH, kw mod SW) from row kh / SH, column
+/// kw / SW. col2im adds into the components and merges them into the plane once. Why: copied
+/// element by element with bounds per row, the strided 8x8 and 4x4 maps of ResNet-18's stride-2
+/// layers spent 15-20% of those layers in im2col and col2im (perf, Intel Xeon). 1x1 strided
+/// kernels keep the element-wise copy: the split touched four times the values they read.
 inline bool use_plane_phases(const Conv2dParams& p) {
     return (p.SH > 1 || p.SW > 1) && p.KH * p.KW > 1 && !use_column_phases(p);
 }

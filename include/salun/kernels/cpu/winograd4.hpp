@@ -607,8 +607,8 @@ constexpr std::size_t kWinograd4ChunkTiles = 64;
 
 /// Images per transform chunk of a group of g images of tiles_img tiles (at least one).
 inline std::size_t winograd4_chunk_images(std::size_t tiles_img, std::size_t g) {
-    const std::size_t c = std::max<std::size_t>(1, (kWinograd4ChunkTiles + tiles_img - 1) / std::max<std::size_t>(1, tiles_img));
-    return std::max<std::size_t>(1, std::min(c, g));
+    const std::size_t t = std::max<std::size_t>(1, tiles_img);
+    return std::max<std::size_t>(1, std::min((kWinograd4ChunkTiles + t - 1) / t, g));
 }
 
 /// Backward-weight dY transform of F(4x4) for images [0, g) of dy (OC channels of OH x OW) into

@@ -611,65 +611,76 @@ inline std::size_t winograd4_chunk_images(std::size_t tiles_img, std::size_t g) 
     return std::max<std::size_t>(1, std::min((kWinograd4ChunkTiles + t - 1) / t, g));
 }
 
+/// The chunk walk shared by the weight gradient's two transforms: for every R-channel sliver in
+/// [s0, s1) of `channels` (rounded up to R) and every chunk of images (winograd4_chunk_images of
+/// the group's g images of tiles_img tiles), transform(channel, first image, images, chunk tiles,
+/// q) fills q with that channel's 36 x Tc transform points (pad channels past `channels` are
+/// zero); the sliver's R rows in `scratch` are then interleaved into the packed slivers of `out`
+/// (winograd4_interleave_slivers: per point xi a plane of round_up(channels, R) x g * tiles_img
+/// values, the sliver's chunk at tile offset i0 * tiles_img).
+template <std::size_t R, class T, class Transform>
+void winograd4_chunked_slivers(std::size_t g, std::size_t tiles_img, std::size_t channels, std::size_t s0,
+                               std::size_t s1, T* scratch, T* out, Transform transform) {
+    const std::size_t Tn = g * tiles_img, Cp = round_up(channels, R), plane = Cp * Tn;
+    const std::size_t gc = winograd4_chunk_images(tiles_img, g);
+    for (std::size_t cb = s0 * R; cb < std::min(Cp, s1 * R); cb += R)
+        for (std::size_t i0 = 0; i0 < g; i0 += gc) {
+            const std::size_t gn = std::min(gc, g - i0), Tc = gn * tiles_img, qsize = kWinograd4Points * Tc;
+            for (std::size_t j = 0; j < R; ++j) {
+                T* q = scratch + j * qsize;
+                if (cb + j >= channels)
+                    std::fill_n(q, qsize, T(0));
+                else
+                    transform(cb + j, i0, gn, Tc, q);
+            }
+            winograd4_interleave_slivers<R>(scratch, qsize, Tc, plane, out + (cb / R) * Tn * R + i0 * tiles_img * R);
+        }
+}
+
 /// Backward-weight dY transform of F(4x4) for images [0, g) of dy (OC channels of OH x OW) into
 /// A: per transform point xi, the packed-A slivers [OCp / MR][Tn][MR] (rows past OC zero) of the
 /// GEMM Mw_xi = A_xi * V_xi, A_xi(oc, t) = (A dY_t A^T)_xi. Chunk by chunk of images
-/// (winograd4_chunk_images), the MR channels of one sliver are transformed into Q (MR x 36 x the
-/// chunk's tiles) first, then interleaved into the slivers (winograd4_interleave_slivers). Only
-/// slivers [s0, s1) are written (default: all).
+/// (winograd4_chunked_slivers), the MR channels of one sliver are transformed into Q (MR x 36 x
+/// the chunk's tiles) first, then interleaved into the slivers. Only slivers [s0, s1) are
+/// written (default: all).
 template <std::size_t MR, class T>
 void winograd4_dy_to_slivers(const T* dy, std::size_t g, std::size_t OC, std::size_t OH, std::size_t OW,
                              std::size_t TH, std::size_t TW, T* A, T* Q, std::size_t s0 = 0,
                              std::size_t s1 = std::size_t(-1)) {
-    constexpr std::size_t P = kWinograd4In, NP = kWinograd4Points;
-    const std::size_t tiles_img = TH * TW, Tn = g * tiles_img, OCp = round_up(OC, MR), aplane = OCp * Tn;
-    const std::size_t img_out = OC * OH * OW, gc = winograd4_chunk_images(tiles_img, g);
-    for (std::size_t ob = s0 * MR; ob < std::min(OCp, s1 * MR); ob += MR)
-        for (std::size_t i0 = 0; i0 < g; i0 += gc) {
-            const std::size_t gn = std::min(gc, g - i0), Tc = gn * tiles_img, qsize = NP * Tc;
-            for (std::size_t j = 0; j < MR; ++j) {
-                T* q = Q + j * qsize;
-                if (ob + j >= OC) {
-                    std::fill_n(q, qsize, T(0));
-                    continue;
-                }
-                winograd4_gather_dy(dy + i0 * img_out + (ob + j) * OH * OW, img_out, gn, OH, OW, TH, TW, Tc, q);
-                for (std::size_t c = 0; c < kWinograd4Out; ++c) winograd4_apply_a(q + c * Tc, P * Tc, Tc);  // over rows
-                for (std::size_t k = 0; k < P; ++k) winograd4_apply_a(q + P * k * Tc, Tc, Tc);  // over columns
-            }
-            winograd4_interleave_slivers<MR>(Q, qsize, Tc, aplane, A + (ob / MR) * Tn * MR + i0 * tiles_img * MR);
-        }
+    constexpr std::size_t P = kWinograd4In;
+    const std::size_t img_out = OC * OH * OW;
+    winograd4_chunked_slivers<MR>(g, TH * TW, OC, s0, s1, Q, A,
+                                  [&](std::size_t oc, std::size_t i0, std::size_t gn, std::size_t Tc, T* q) {
+                                      winograd4_gather_dy(dy + i0 * img_out + oc * OH * OW, img_out, gn, OH, OW, TH,
+                                                          TW, Tc, q);
+                                      for (std::size_t c = 0; c < kWinograd4Out; ++c)
+                                          winograd4_apply_a(q + c * Tc, P * Tc, Tc);  // over rows
+                                      for (std::size_t k = 0; k < P; ++k)
+                                          winograd4_apply_a(q + P * k * Tc, Tc, Tc);  // over columns
+                                  });
 }
 
 /// Backward-weight input transform of F(4x4) for images [0, g) of x (C channels of H x W) into V:
 /// per transform point xi, the packed-B slivers [Cp / NR][Tn][NR] (tile t row t, channel c column
-/// c; pad channels zero). Chunk by chunk of images (winograd4_chunk_images), the NR channels of
-/// one sliver are transformed into D (NR x 36 x the chunk's tiles: winograd4_gather_windows, then
-/// B^T d B) first, then interleaved into the slivers (winograd4_interleave_slivers); `row` holds
-/// 4 TW + 4 values. Only slivers [s0, s1) are written (default: all).
+/// c; pad channels zero). Chunk by chunk of images (winograd4_chunked_slivers), the NR channels
+/// of one sliver are transformed into D (NR x 36 x the chunk's tiles: winograd4_gather_windows,
+/// then B^T d B) first, then interleaved into the slivers; `row` holds 4 TW + 4 values. Only
+/// slivers [s0, s1) are written (default: all).
 template <std::size_t NR, class T>
 void winograd4_input_to_channel_slivers(const T* x, std::size_t g, std::size_t C, std::size_t H, std::size_t W,
                                         std::size_t PH, std::size_t PW, std::size_t TH, std::size_t TW, T* row,
                                         T* D, T* V, std::size_t s0 = 0, std::size_t s1 = std::size_t(-1)) {
-    constexpr std::size_t P = kWinograd4In, NP = kWinograd4Points;
-    const std::size_t tiles_img = TH * TW, Tn = g * tiles_img, Cp = round_up(C, NR), vplane = Cp * Tn;
-    const std::size_t img_in = C * H * W, gc = winograd4_chunk_images(tiles_img, g);
-    for (std::size_t cb = s0 * NR; cb < std::min(Cp, s1 * NR); cb += NR)
-        for (std::size_t i0 = 0; i0 < g; i0 += gc) {
-            const std::size_t gn = std::min(gc, g - i0), Tc = gn * tiles_img, dsize = NP * Tc;
-            for (std::size_t j = 0; j < NR; ++j) {
-                T* d = D + j * dsize;
-                if (cb + j >= C) {
-                    std::fill_n(d, dsize, T(0));
-                    continue;
-                }
-                winograd4_gather_windows(x + i0 * img_in + (cb + j) * H * W, img_in, gn, H, W, PH, PW, TH, TW, Tc,
-                                         row, d);
-                for (std::size_t b = 0; b < P; ++b) winograd4_apply_bt(d + b * Tc, P * Tc, Tc);  // B^T d: over a
-                for (std::size_t a = 0; a < P; ++a) winograd4_apply_bt(d + a * P * Tc, Tc, Tc);  // (B^T d) B: over b
-            }
-            winograd4_interleave_slivers<NR>(D, dsize, Tc, vplane, V + (cb / NR) * Tn * NR + i0 * tiles_img * NR);
-        }
+    constexpr std::size_t P = kWinograd4In;
+    const std::size_t img_in = C * H * W;
+    winograd4_chunked_slivers<NR>(g, TH * TW, C, s0, s1, D, V,
+                                  [&](std::size_t c, std::size_t i0, std::size_t gn, std::size_t Tc, T* d) {
+                                      winograd4_gather_windows(x + i0 * img_in + c * H * W, img_in, gn, H, W, PH, PW,
+                                                               TH, TW, Tc, row, d);
+                                      for (std::size_t b = 0; b < P; ++b)
+                                          winograd4_apply_bt(d + b * Tc, P * Tc, Tc);  // B^T d: over a
+                                      for (std::size_t a = 0; a < P; ++a)
+                                          winograd4_apply_bt(d + a * P * Tc, Tc, Tc);  // (B^T d) B: over b
+                                  });
 }
 
 /// dw[j] (3 x 3 each, j = oc * C + c) = G^T m G with m = the 36 transform-point sums
